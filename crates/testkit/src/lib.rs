@@ -1,0 +1,377 @@
+//! A fake of Kie.ai's jobs API on wiremock, strict like the live service, faults included.
+//!
+//! Read [`FakeKie`] first: two local servers (the API host and a second host for result
+//! files, as the live service's results live on other hosts) sharing one state, set up with
+//! [`FakeKieBuilder`], steered while running ([`FakeKie::inject`], [`FakeKie::set_credits`],
+//! [`FakeKie::expire_result_urls`]) and inspected through [`RequestLog`] and [`TaskView`].
+//!
+//! The fake behaves like the live service as described in `kie-api-notes.md`: most errors in
+//! HTTP 200 with an envelope `code`, Cloudflare's 403 `error code: 1010` without a User-Agent,
+//! no defaults filled in for omitted Sora 2 input fields, `param` and `resultJson` as JSON
+//! strings, `failCode` sometimes a string and sometimes an integer, rate limits that drop the
+//! request, and result URLs that expire.
+//!
+//! Deliberately not here: callbacks (`callBackUrl` is recorded, never called), per-model
+//! prices, and any network beyond loopback.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use sora_batch_testkit::{FakeKie, Schedule};
+//! let fake = FakeKie::builder()
+//!     .schedule(Schedule::Polls { waiting: 1, queuing: 1, generating: 2 })
+//!     .fail_prompts_containing("forbidden", "400", "Content moderation")
+//!     .start()
+//!     .await;
+//! let api_base_url = fake.base_url(); // the client appends /api/v1/...
+//! # }
+//! ```
+
+mod answer;
+mod faults;
+mod files;
+mod log;
+mod schedule;
+mod service;
+mod tasks;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub use crate::faults::{Endpoint, Fault, Times};
+pub use crate::log::{LoggedRequest, RequestLog, Server};
+pub use crate::schedule::Schedule;
+pub use crate::tasks::{MAX_PROMPT_CHARS, TaskView};
+
+use crate::faults::{FaultBook, RateLimiter};
+use crate::schedule::TimelineSampler;
+use crate::service::{FailRule, ServiceConfig, ServiceState};
+
+/// The price of a successful task unless [`FakeKieBuilder::price_per_task`] says otherwise:
+/// about what a 10 s `sora-2-text-to-video` clip costs.
+pub const DEFAULT_PRICE_PER_TASK: f64 = 30.0;
+/// The account balance unless [`FakeKieBuilder::credits`] says otherwise.
+pub const DEFAULT_CREDITS: f64 = 1_000_000.0;
+/// The size of every result file unless [`FakeKieBuilder::file_size`] says otherwise.
+pub const DEFAULT_FILE_SIZE: usize = 64 * 1024;
+
+/// A running fake Kie.ai: the API server and the file server. Dropping it stops both.
+pub struct FakeKie {
+    api_server: MockServer,
+    files_server: MockServer,
+    state: Arc<Mutex<ServiceState>>,
+}
+
+impl std::fmt::Debug for FakeKie {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("FakeKie")
+            .field("base_url", &self.base_url())
+            .field("files_base_url", &self.files_base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeKie {
+    pub fn builder() -> FakeKieBuilder {
+        FakeKieBuilder::default()
+    }
+
+    /// A fake with every default: `FakeKie::builder().start().await`.
+    pub async fn start() -> FakeKie {
+        FakeKie::builder().start().await
+    }
+
+    /// The API host, e.g. `http://127.0.0.1:PORT` (the client appends `/api/v1/...`).
+    pub fn base_url(&self) -> String {
+        self.api_server.uri()
+    }
+
+    /// The file host of result URLs (a second server, on another port).
+    pub fn files_base_url(&self) -> String {
+        self.files_server.uri()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ServiceState> {
+        lock_state(&self.state)
+    }
+
+    /// A snapshot of everything received so far.
+    pub fn log(&self) -> RequestLog {
+        self.lock().log_snapshot()
+    }
+
+    /// Answers the next requests of `endpoint` with `fault`. Faults of one endpoint are used
+    /// first in, first out; injected faults take precedence over random ones.
+    pub fn inject(&self, endpoint: Endpoint, fault: Fault, times: Times) {
+        self.lock().inject(endpoint, fault, times);
+    }
+
+    /// Forgets every injected fault (random faults go on).
+    pub fn clear_faults(&self) {
+        self.lock().clear_faults();
+    }
+
+    /// Sets the account balance. A createTask needs at least the price of a task.
+    pub fn set_credits(&self, credits: f64) {
+        self.lock().set_credits(credits);
+    }
+
+    /// The account balance now (tasks are charged at creation and refunded when they fail).
+    pub fn credits(&self) -> f64 {
+        self.lock().credits()
+    }
+
+    /// Makes every result URL handed out so far answer 403, like an expired signed URL.
+    /// download-url then hands out fresh ones.
+    pub fn expire_result_urls(&self) {
+        self.lock().expire_result_urls();
+    }
+
+    /// The bytes of result file `index` (0-based) of a task: deterministic per task and index.
+    pub fn expected_file_bytes(&self, task_id: &str, index: usize) -> Vec<u8> {
+        let file_size = self.lock().file_size();
+        files::expected_file_bytes(task_id, index, file_size)
+    }
+
+    /// A copy of a task as the fake sees it now.
+    pub fn task(&self, task_id: &str) -> Option<TaskView> {
+        self.lock().task_view(task_id)
+    }
+
+    /// Every taskId, in creation order.
+    pub fn task_ids(&self) -> Vec<String> {
+        self.lock().task_ids()
+    }
+
+    /// How many tasks are in flight (created, not yet terminal) now.
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight()
+    }
+}
+
+/// A poisoned lock only means a test panicked while holding it; the state is still usable.
+fn lock_state(state: &Mutex<ServiceState>) -> MutexGuard<'_, ServiceState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Settings of a [`FakeKie`]; every setter takes and returns the builder.
+#[derive(Debug)]
+pub struct FakeKieBuilder {
+    schedule: Schedule,
+    fail_rules: Vec<FailRule>,
+    price_per_task: f64,
+    credits: f64,
+    rate_limits: Vec<(Endpoint, u32, Duration)>,
+    random_faults: Option<(f64, u64)>,
+    unknown_state: Option<(String, u32)>,
+    file_size: usize,
+    result_urls_per_task: usize,
+    api_key: Option<String>,
+    disabled_models: BTreeSet<String>,
+    listeners: Option<(TcpListener, TcpListener)>,
+}
+
+impl Default for FakeKieBuilder {
+    fn default() -> Self {
+        FakeKieBuilder {
+            schedule: Schedule::default(),
+            fail_rules: Vec::new(),
+            price_per_task: DEFAULT_PRICE_PER_TASK,
+            credits: DEFAULT_CREDITS,
+            rate_limits: Vec::new(),
+            random_faults: None,
+            unknown_state: None,
+            file_size: DEFAULT_FILE_SIZE,
+            result_urls_per_task: 1,
+            api_key: None,
+            disabled_models: BTreeSet::new(),
+            listeners: None,
+        }
+    }
+}
+
+impl FakeKieBuilder {
+    /// When tasks change state; default `Schedule::Polls { waiting: 1, queuing: 0, generating: 1 }`.
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Tasks whose `input.prompt` contains `needle` end in `fail` with this code and message
+    /// (e.g. moderation), with `creditsConsumed` 0. The first matching rule wins. When
+    /// `fail_code` is numeric, every other failing task reports it as an integer, as the live
+    /// service sometimes does.
+    pub fn fail_prompts_containing(
+        mut self,
+        needle: &str,
+        fail_code: &str,
+        fail_msg: &str,
+    ) -> Self {
+        self.fail_rules.push(FailRule {
+            needle: needle.to_owned(),
+            fail_code: fail_code.to_owned(),
+            fail_msg: fail_msg.to_owned(),
+        });
+        self
+    }
+
+    /// The credits a task costs (taken at creation, kept on success); default 30.
+    pub fn price_per_task(mut self, credits: f64) -> Self {
+        self.price_per_task = credits;
+        self
+    }
+
+    /// The initial account balance; default 1,000,000.
+    pub fn credits(mut self, initial: f64) -> Self {
+        self.credits = initial;
+        self
+    }
+
+    /// At most `max` requests of `endpoint` per sliding `window`; the excess is answered 429
+    /// and has no effect (no task is created, nothing is queued).
+    pub fn rate_limit(mut self, endpoint: Endpoint, max: u32, window: Duration) -> Self {
+        self.rate_limits.push((endpoint, max, window));
+        self
+    }
+
+    /// With probability `rate` per request, a transient fault instead of the answer: on the
+    /// API, code 500 "Server error" or 455 in HTTP 200, a 502 HTML page, or a 429; on the file
+    /// host, a 503. None of them creates a task. Each endpoint draws from its own generator
+    /// seeded from `seed`, so the faults of an endpoint are the same on every run.
+    pub fn random_faults(mut self, rate: f64, seed: u64) -> Self {
+        self.random_faults = Some((rate, seed));
+        self
+    }
+
+    /// Each task first reports the undocumented state `name` for `polls` polls after
+    /// `waiting`, then goes on. Under a time-based schedule those polls are skipped if the
+    /// task's time runs out first.
+    pub fn unknown_state(mut self, name: &str, polls: u32) -> Self {
+        self.unknown_state = Some((name.to_owned(), polls));
+        self
+    }
+
+    /// The size of every result file; default 64 KiB.
+    pub fn file_size(mut self, bytes: usize) -> Self {
+        self.file_size = bytes;
+        self
+    }
+
+    /// How many result URLs a successful task has; default 1.
+    pub fn result_urls_per_task(mut self, count: usize) -> Self {
+        self.result_urls_per_task = count;
+        self
+    }
+
+    /// Accept only this bearer key (any other: HTTP 200 with code 401). Without it, any
+    /// non-empty bearer is accepted. A missing Authorization header is always a 401.
+    pub fn api_key(mut self, key: &str) -> Self {
+        self.api_key = Some(key.to_owned());
+        self
+    }
+
+    /// createTask for `model` answers code 505 (feature disabled) and creates nothing.
+    pub fn disable_model(mut self, model: &str) -> Self {
+        self.disabled_models.insert(model.to_owned());
+        self
+    }
+
+    /// Serve on these listeners (for a standalone server on fixed ports) instead of random
+    /// ports.
+    pub fn listen(mut self, api: TcpListener, files: TcpListener) -> Self {
+        self.listeners = Some((api, files));
+        self
+    }
+
+    pub async fn start(self) -> FakeKie {
+        let (api_builder, files_builder) = match self.listeners {
+            Some((api, files)) => (
+                MockServer::builder().listener(api),
+                MockServer::builder().listener(files),
+            ),
+            None => (MockServer::builder(), MockServer::builder()),
+        };
+        // We keep our own log; wiremock's would grow without bound in long benchmarks.
+        let files_server = files_builder.disable_request_recording().start().await;
+        let api_server = api_builder.disable_request_recording().start().await;
+
+        let (unknown_state_name, unknown_polls) = self.unknown_state.unwrap_or_default();
+        let mut rate_limiter = RateLimiter::default();
+        for (endpoint, max, window) in self.rate_limits {
+            rate_limiter.set_limit(endpoint, max, window);
+        }
+        let faults = match self.random_faults {
+            Some((rate, seed)) => FaultBook::with_random_faults(rate, seed),
+            None => FaultBook::default(),
+        };
+        let config = ServiceConfig {
+            fail_rules: self.fail_rules,
+            price_per_task: self.price_per_task,
+            unknown_state_name,
+            file_size: self.file_size,
+            result_urls_per_task: self.result_urls_per_task,
+            api_key: self.api_key,
+            disabled_models: self.disabled_models,
+        };
+        let state = Arc::new(Mutex::new(ServiceState::new(
+            config,
+            TimelineSampler::new(self.schedule, unknown_polls),
+            faults,
+            rate_limiter,
+            self.credits,
+            files_server.uri(),
+        )));
+
+        Mock::given(any())
+            .respond_with(ApiResponder {
+                state: Arc::clone(&state),
+            })
+            .mount(&api_server)
+            .await;
+        Mock::given(any())
+            .respond_with(FilesResponder {
+                state: Arc::clone(&state),
+            })
+            .mount(&files_server)
+            .await;
+        debug_assert_eq!(lock_state(&state).files_base_url(), files_server.uri());
+
+        FakeKie {
+            api_server,
+            files_server,
+            state,
+        }
+    }
+}
+
+/// Answers every request of the API server.
+struct ApiResponder {
+    state: Arc<Mutex<ServiceState>>,
+}
+
+impl Respond for ApiResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        // The guard is dropped before wiremock waits out any delay: never held across await.
+        let answer = lock_state(&self.state).handle_api_request(request);
+        answer.into_response_template()
+    }
+}
+
+/// Answers every request of the file server.
+struct FilesResponder {
+    state: Arc<Mutex<ServiceState>>,
+}
+
+impl Respond for FilesResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let answer = lock_state(&self.state).handle_files_request(request);
+        answer.into_response_template()
+    }
+}

@@ -1,0 +1,13 @@
+//! The testkit's integration tests: a reqwest client against a running [`FakeKie`], one
+//! module per area of behaviour, helpers in `support`.
+//!
+//! [`FakeKie`]: sora_batch_testkit::FakeKie
+
+mod account;
+mod faults;
+mod files;
+mod lifecycle;
+mod random_faults;
+mod support;
+mod transport;
+mod validation;

@@ -1,0 +1,46 @@
+//! The project's own tasks, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
+//!
+//! Read [`main`] first: a `match` on the task name, one module per task. Arguments are parsed
+//! by hand so that xtask builds fast and pulls in no CLI framework.
+
+mod check_deps;
+mod fake_server;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  fake-server   serve a fake Kie.ai (API and file host) on loopback until ctrl-c
+  check-deps    check that crate dependencies point the way ARCHITECTURE.md says
+
+Run `cargo xtask <task> --help` for a task's options.";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let task_args: Vec<String> = args.collect();
+    match task.as_deref() {
+        Some("fake-server") => fake_server::fake_server(&task_args),
+        Some("check-deps") => match check_deps::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(unknown) => {
+            eprintln!("error: unknown task `{unknown}`\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        None => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
