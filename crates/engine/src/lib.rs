@@ -1,1 +1,22 @@
-//! placeholder
+//! The engine of sora-batch: manifests in, jobs, runs and reports out.
+//!
+//! Start with [`manifest::load`], which turns a YAML manifest into a [`manifest::Manifest`]:
+//! every [`manifest::Job`] expanded, validated against the api crate's model registry, and
+//! given its stable [`manifest::JobKey`] and file-safe [`manifest::JobId`]. Problems come
+//! back as [`diagnostic::Diagnostic`]s that render like rustc's. [`report::Report`] is the
+//! `report.json` / `plan --json` document; [`prices`] estimates what a batch will cost;
+//! [`schema`] generates the manifest's JSON Schema.
+//!
+//! **Architecture invariant:** the engine never prints and never parses flags. It returns
+//! values and diagnostics; the cli decides what reaches a terminal.
+
+pub mod diagnostic;
+pub mod manifest;
+pub mod prices;
+pub mod report;
+pub mod schema;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use manifest::{
+    Job, JobId, JobKey, Loaded, Manifest, ManifestErrors, RunSettings, load, load_str,
+};

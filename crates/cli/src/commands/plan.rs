@@ -1,0 +1,142 @@
+//! `sora-batch plan MANIFEST [--out DIR] [--json]`: the jobs a manifest expands to, their
+//! state and the estimated credits, as a table or as the report.json document.
+//!
+//! States are `pending` until the run issue reads them from the batch folder's journal.
+
+use std::io::Write;
+use std::path::Path;
+
+use sora_batch_engine::manifest;
+use sora_batch_engine::report::{JobReport, Report};
+
+use crate::cli::PlanArgs;
+use crate::exit::{CliError, Outcome};
+use crate::output::Output;
+
+/// How many characters of a prompt the table shows.
+const PROMPT_HEAD_CHARS: usize = 50;
+
+pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
+    let loaded = match manifest::load(&args.manifest) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            output.diagnostics(&errors.diagnostics);
+            output.error_line(&format!(
+                "{} has problems; nothing to plan",
+                args.manifest.display()
+            ));
+            return Ok(Outcome::ManifestProblems);
+        }
+    };
+    if !output.quiet {
+        output.diagnostics(&loaded.warnings);
+    }
+    let manifest = &loaded.manifest;
+    let manifest_as_given = args.manifest.display().to_string();
+    let report = Report::plan(manifest, &manifest_as_given);
+    let batch_folder = args
+        .out
+        .clone()
+        .unwrap_or_else(|| manifest.default_batch_folder());
+    let stdout = output.stdout();
+    if args.json {
+        serde_json::to_writer_pretty(&mut *stdout, &report)
+            .map_err(|error| CliError::Output(error.into()))?;
+        writeln!(stdout).map_err(CliError::Output)?;
+    } else {
+        write_table(stdout, &report, &batch_folder).map_err(CliError::Output)?;
+    }
+    output.flush()?;
+    Ok(Outcome::Success)
+}
+
+fn write_table(out: &mut impl Write, report: &Report, batch_folder: &Path) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} ({}), batch folder {}",
+        report.name,
+        report.manifest,
+        batch_folder.display()
+    )?;
+    let id_width = report
+        .jobs
+        .iter()
+        .map(|job| job.id.as_str().chars().count())
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    writeln!(
+        out,
+        "{:<id_width$}  {:>4}  {:<12}  {:<9}  {:>4}  {:>7}  {:<9}  PROMPT",
+        "ID", "TAKE", "KEY", "ASPECT", "SECS", "CREDITS", "STATE"
+    )?;
+    for job in &report.jobs {
+        writeln!(
+            out,
+            "{:<id_width$}  {:>4}  {:<12}  {:<9}  {:>4}  {:>7}  {:<9}  {}",
+            job.id.as_str(),
+            job.take,
+            job.key.short(),
+            text_field(job, "aspect_ratio"),
+            text_field(job, "n_frames"),
+            job.estimated_credits
+                .map_or_else(|| "?".to_owned(), |credits| credits.to_string()),
+            job.state.as_str(),
+            prompt_head(job),
+        )?;
+    }
+    let summary = &report.summary;
+    let credits = report
+        .estimated_credits
+        .map_or_else(|| "0".to_owned(), |credits| credits.to_string());
+    let unpriced = if report.unpriced_jobs > 0 {
+        format!(
+            " + {} job{} of unknown price (?)",
+            report.unpriced_jobs,
+            if report.unpriced_jobs == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{} job{}: {} pending, {} running, {} succeeded, {} failed, {} timed out, {} uncertain; estimated {credits} credits{unpriced}",
+        summary.total,
+        if summary.total == 1 { "" } else { "s" },
+        summary.pending,
+        summary.running,
+        summary.succeeded,
+        summary.failed,
+        summary.timed_out,
+        summary.uncertain,
+    )
+}
+
+fn text_field(job: &JobReport, name: &str) -> String {
+    match job.input.get(name) {
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(serde_json::Value::Null) | None => "-".to_owned(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The prompt's first characters on one line, with `…` when cut.
+fn prompt_head(job: &JobReport) -> String {
+    let prompt = job
+        .input
+        .get("prompt")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let mut head: String = prompt
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(PROMPT_HEAD_CHARS + 1)
+        .collect();
+    if head.chars().count() > PROMPT_HEAD_CHARS {
+        head = head.chars().take(PROMPT_HEAD_CHARS - 1).collect();
+        head.push('…');
+    }
+    head
+}

@@ -1,0 +1,263 @@
+//! Who a job is: its [`JobKey`] (what was asked for) and its [`JobId`] (what people and file
+//! names call it).
+//!
+//! Read [`JobKey::compute`] first. The key is the SHA-256 of a canonical JSON of the request's
+//! content — model, final input with keys sorted at every level, and take number — so it
+//! does not depend on where a job sits in the manifest or how its fields are ordered, and
+//! changes whenever what would be generated changes. The callback URL is left out: it says
+//! where to deliver a result, not what to generate.
+//!
+//! Ids are for people and file names: readable, unique in a manifest, and safe to join to a
+//! folder ([`check_explicit_id`] and [`slug`]).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The longest id accepted, in characters: room for a file name's extension and suffixes.
+pub const MAX_ID_CHARS: usize = 80;
+
+/// How many characters of a derived id come from values or the prompt, leaving room for
+/// `-t12` and a key suffix within [`MAX_ID_CHARS`].
+const MAX_DERIVED_BASE_CHARS: usize = 60;
+
+/// How many words of a prompt make a derived id.
+const PROMPT_WORDS_IN_ID: usize = 6;
+
+/// The stable identity of a job: lowercase hex SHA-256 of its canonical request and take.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobKey(String);
+
+impl JobKey {
+    /// The key of take `take` of the request `{model, input}`.
+    pub fn compute(model: &str, input: &Map<String, Value>, take: u32) -> JobKey {
+        let mut canonical = String::with_capacity(256);
+        canonical.push_str("{\"input\":");
+        write_canonical_object(&mut canonical, input);
+        canonical.push_str(",\"model\":");
+        write_canonical_string(&mut canonical, model);
+        canonical.push_str(",\"take\":");
+        canonical.push_str(&take.to_string());
+        canonical.push('}');
+        let digest = Sha256::digest(canonical.as_bytes());
+        let mut hex = String::with_capacity(64);
+        for byte in digest.iter() {
+            hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+        }
+        JobKey(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 12 hex digits, for tables and file-name suffixes.
+    pub fn short(&self) -> &str {
+        self.0.get(..12).unwrap_or(&self.0)
+    }
+}
+
+impl fmt::Display for JobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// The canonical JSON of an object: keys sorted by their UTF-8 bytes at every level, no
+/// whitespace, strings and numbers as serde_json writes them.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(&mut out, value);
+    out
+}
+
+fn write_canonical(out: &mut String, value: &Value) {
+    match value {
+        Value::Object(object) => write_canonical_object(out, object),
+        Value::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_canonical(out, item);
+            }
+            out.push(']');
+        }
+        Value::String(text) => write_canonical_string(out, text),
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn write_canonical_object(out: &mut String, object: &Map<String, Value>) {
+    let mut entries: Vec<(&String, &Value)> = object.iter().collect();
+    entries.sort_unstable_by(|left, right| left.0.cmp(right.0));
+    out.push('{');
+    for (index, (key, value)) in entries.into_iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        write_canonical_string(out, key);
+        out.push(':');
+        write_canonical(out, value);
+    }
+    out.push('}');
+}
+
+fn write_canonical_string(out: &mut String, text: &str) {
+    // serde_json's string escaping is deterministic, and writing a string cannot fail.
+    if let Ok(quoted) = serde_json::to_string(text) {
+        out.push_str(&quoted);
+    }
+}
+
+/// A job's name in a manifest, its report and its file names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// Wraps an id already known to be safe (checked or derived).
+    pub(crate) fn new_unchecked(id: String) -> JobId {
+        JobId(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks an id written in a manifest; `Err` says what is expected.
+///
+/// Ids become file names in the batch folder, so they may hold only `[A-Za-z0-9._-]`: no
+/// separators, no control characters, no leading dot (hidden files, `.` and `..`) and no
+/// `..` anywhere.
+pub fn check_explicit_id(id: &str) -> Result<(), &'static str> {
+    const EXPECTED: &str = "letters, digits, `.`, `_` and `-`, not starting with `.`, without `..`, at most 80 characters";
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty()
+        || id.chars().count() > MAX_ID_CHARS
+        || !id.chars().all(allowed)
+        || id.starts_with('.')
+        || id.contains("..")
+    {
+        Err(EXPECTED)
+    } else {
+        Ok(())
+    }
+}
+
+/// A lowercase, dash-separated form of `text` made of `[a-z0-9-]`: `A professor!` becomes
+/// `a-professor`. At most `max_words` words; empty when `text` has no ASCII letter or digit.
+pub fn slug(text: &str, max_words: usize) -> String {
+    let mut out = String::new();
+    for word in text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .take(max_words)
+    {
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+    }
+    out
+}
+
+/// The id of a job without an explicit one, from its matrix values or else its prompt.
+pub(crate) fn derived_base_id<'a>(
+    values: impl Iterator<Item = &'a str>,
+    prompt: Option<&str>,
+) -> String {
+    let mut base = String::new();
+    for value in values {
+        let part = slug(value, PROMPT_WORDS_IN_ID);
+        if part.is_empty() {
+            continue;
+        }
+        if !base.is_empty() {
+            base.push('-');
+        }
+        base.push_str(&part);
+    }
+    if base.is_empty() {
+        base = prompt
+            .map(|p| slug(p, PROMPT_WORDS_IN_ID))
+            .unwrap_or_default();
+    }
+    if base.len() > MAX_DERIVED_BASE_CHARS {
+        base.truncate(MAX_DERIVED_BASE_CHARS);
+        while base.ends_with('-') {
+            base.pop();
+        }
+    }
+    if base.is_empty() {
+        base.push_str("job");
+    }
+    base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_ignore_field_order_and_depend_on_take() {
+        let Value::Object(one) = json!({"prompt": "x", "n_frames": "10", "o": {"b": 1, "a": 2}})
+        else {
+            return;
+        };
+        let Value::Object(two) = json!({"o": {"a": 2, "b": 1}, "n_frames": "10", "prompt": "x"})
+        else {
+            return;
+        };
+        let key = JobKey::compute("m", &one, 1);
+        assert_eq!(key, JobKey::compute("m", &two, 1));
+        assert_ne!(key, JobKey::compute("m", &one, 2));
+        assert_ne!(key, JobKey::compute("n", &one, 1));
+        assert_eq!(key.as_str().len(), 64);
+        assert_eq!(key.short().len(), 12);
+        assert_eq!(
+            canonical_json(&Value::Object(two)),
+            r#"{"n_frames":"10","o":{"a":2,"b":1},"prompt":"x"}"#
+        );
+    }
+
+    #[test]
+    fn ids_are_checked_and_derived_safely() {
+        assert!(check_explicit_id("intro_2.v1-a").is_ok());
+        for bad in [
+            "",
+            ".hidden",
+            "a..b",
+            "a/b",
+            "a\\b",
+            "a b",
+            "ä",
+            "a\nb",
+            &"x".repeat(81),
+        ] {
+            assert!(check_explicit_id(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(slug("A professor, stands!", 6), "a-professor-stands");
+        assert_eq!(
+            derived_base_id(["a professor", "landscape"].into_iter(), None),
+            "a-professor-landscape"
+        );
+        assert_eq!(derived_base_id(std::iter::empty(), Some("日本")), "job");
+        assert!(derived_base_id(std::iter::once(&*"word ".repeat(40)), None).len() <= 60);
+    }
+}

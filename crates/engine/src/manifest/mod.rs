@@ -1,0 +1,348 @@
+//! Manifests: YAML files that describe a batch, loaded into the [`Job`]s the engine runs.
+//!
+//! Read [`load`] and [`Manifest`] first. Loading runs in passes, each collecting every
+//! problem it finds before giving up, so that one `validate` lists them all:
+//!
+//! 1. the document as a generic tree: YAML syntax, unknown keys, missing `version`
+//!    (`shape`);
+//! 2. serde into the [`raw`] types: value types (a string where a number belongs);
+//! 3. `resolve`: the matrix expanded (`expand`), prompts filled in (`template`), inputs
+//!    checked against the model registry of the api crate and completed, keys and ids
+//!    assigned ([`identity`]), `run:` and `prices:` checked.
+//!
+//! Everything here is plain synchronous code over an in-memory string; nothing prints.
+
+mod expand;
+pub mod identity;
+pub mod raw;
+mod resolve;
+mod shape;
+mod template;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+use sora_batch_api::wire::CreateTaskRequest;
+
+use crate::diagnostic::{Diagnostic, Position, SourceText};
+use crate::prices::PriceTable;
+pub use identity::{JobId, JobKey};
+use raw::{RawManifest, RawValue};
+
+/// The most jobs one manifest may expand to. A guard against a typo (`takes: 100000`)
+/// turning into an hour of hashing or a plan nobody meant, not a limit of the service.
+pub const MAX_JOBS: usize = 1_000_000;
+
+/// A manifest that loaded, with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub manifest: Manifest,
+    /// Problems that do not stop the batch, e.g. a model whose input is not validated.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A checked manifest: every job expanded, validated and completed.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// `[a-z0-9._-]+`: the manifest's `name`, else its file stem.
+    pub name: String,
+    /// The manifest's path as given to [`load`].
+    pub path: PathBuf,
+    /// The model of jobs that name none.
+    pub model_default: String,
+    /// Matrix jobs first (in matrix order, takes together), then explicit jobs.
+    pub jobs: Vec<Job>,
+    pub run: RunSettings,
+    pub prices: PriceTable,
+}
+
+impl Manifest {
+    /// The batch folder when `--out` is not given: `out/<name>/` beside the manifest.
+    pub fn default_batch_folder(&self) -> PathBuf {
+        self.path
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("out")
+            .join(&self.name)
+    }
+}
+
+/// One video to generate: one take of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    /// Decides what is already done; see [`JobKey::compute`].
+    pub key: JobKey,
+    /// 1 for the first video of a request, 2 for the second, ...
+    pub take: u32,
+    pub model: String,
+    /// The final input, exactly what is sent: templates filled in, defaults completed.
+    pub input: Map<String, Value>,
+    /// From `run.callback_url`; not part of the key.
+    pub call_back_url: Option<String>,
+}
+
+impl Job {
+    /// The createTask body for this job.
+    pub fn create_task_request(&self) -> CreateTaskRequest {
+        CreateTaskRequest {
+            model: self.model.clone(),
+            input: self.input.clone(),
+            call_back_url: self.call_back_url.clone(),
+        }
+    }
+}
+
+/// The `run:` section, defaults filled in. Command-line flags override these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    /// Tasks in flight at once (submitted, not finished).
+    pub concurrency: u32,
+    /// How long a task may take from its submission before it counts as timed out.
+    pub timeout: Duration,
+    /// The spending cap in credits; `None` for no cap.
+    pub max_credits: Option<f64>,
+    /// Sent as `callBackUrl` with every task.
+    pub callback_url: Option<String>,
+    /// Client-side limit on createTask calls.
+    pub create_limit: RateLimit,
+    /// Client-side limit on recordInfo calls.
+    pub poll_limit: RateLimit,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            concurrency: 4,
+            timeout: Duration::from_secs(40 * 60),
+            max_credits: None,
+            callback_url: None,
+            create_limit: RateLimit {
+                requests: 18,
+                per: Duration::from_secs(10),
+            },
+            poll_limit: RateLimit {
+                requests: 8,
+                per: Duration::from_secs(1),
+            },
+        }
+    }
+}
+
+/// At most `requests` calls per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+/// Why a manifest did not load: every problem found, errors and warnings, top to bottom.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ManifestErrors {
+    /// The file as the user named it.
+    pub source_name: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ManifestErrors {
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+impl fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, diagnostic) in self.diagnostics.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and loads the manifest at `path`.
+pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
+    let source_name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| {
+        let source = SourceText::new(source_name.clone(), "");
+        ManifestErrors {
+            source_name: source_name.clone(),
+            diagnostics: vec![Diagnostic::error(
+                &source,
+                None,
+                format!("cannot read the manifest: {error}"),
+            )],
+        }
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => load_source(path, SourceText::new(source_name, text)),
+        Err(error) => {
+            let valid_up_to = error.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+            let source = SourceText::new(source_name.clone(), text);
+            let position = source.position_of_byte(valid_up_to, 1);
+            Err(ManifestErrors {
+                source_name,
+                diagnostics: vec![
+                    Diagnostic::error(&source, Some(position), "the manifest is not valid UTF-8")
+                        .expected("a UTF-8 text file"),
+                ],
+            })
+        }
+    }
+}
+
+/// Loads a manifest from memory; `source_name` names it in messages and gives the default
+/// `name` (its file stem) and batch folder.
+pub fn load_str(source_name: &str, text: &str) -> Result<Loaded, ManifestErrors> {
+    load_source(Path::new(source_name), SourceText::new(source_name, text))
+}
+
+fn load_source(path: &Path, source: SourceText) -> Result<Loaded, ManifestErrors> {
+    let fail = |source: &SourceText, mut diagnostics: Vec<Diagnostic>| {
+        diagnostics.sort_by_key(Diagnostic::order_key);
+        ManifestErrors {
+            source_name: source.name.clone(),
+            diagnostics,
+        }
+    };
+    // Pass 1: the generic tree, for syntax and keys.
+    let options = yaml_options();
+    let document: Spanned<RawValue> =
+        match serde_saphyr::from_str_with_options(&source.text, options) {
+            Ok(document) => document,
+            Err(error) => return Err(fail(&source, vec![yaml_diagnostic(&error, &source)])),
+        };
+    let mut diagnostics = Vec::new();
+    shape::check_shape(&document, &source, &mut diagnostics);
+    if matches!(document.value, RawValue::Null) || !matches!(document.value, RawValue::Map(_)) {
+        return Err(fail(&source, diagnostics));
+    }
+    // Pass 2: typed raw structs. Unknown keys are ignored here (pass 1 reported them), so a
+    // type error further down is reported in the same run.
+    let raw: RawManifest = match serde_saphyr::from_str_with_options(&source.text, yaml_options()) {
+        Ok(raw) => raw,
+        Err(error) => {
+            diagnostics.push(yaml_diagnostic(&error, &source));
+            return Err(fail(&source, diagnostics));
+        }
+    };
+    if !diagnostics.is_empty() {
+        return Err(fail(&source, diagnostics));
+    }
+    // Pass 3: meaning.
+    let (manifest, diagnostics) = resolve::resolve(&raw, &source, path);
+    match manifest {
+        Some(manifest) if !diagnostics.iter().any(Diagnostic::is_error) => {
+            let mut warnings = diagnostics;
+            warnings.sort_by_key(Diagnostic::order_key);
+            Ok(Loaded { manifest, warnings })
+        }
+        _ => Err(fail(&source, diagnostics)),
+    }
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        // `no`, `on`, `y` stay strings: a prompt axis of `[yes, no]` must not turn into
+        // booleans (YAML 1.2 core schema).
+        strict_booleans: true,
+        // The engine renders its own snippets.
+        with_snippet: false,
+    }
+}
+
+/// A serde-saphyr error as a diagnostic at its location, with a message in this crate's
+/// words where serde's would puzzle a manifest author.
+fn yaml_diagnostic(error: &serde_saphyr::Error, source: &SourceText) -> Diagnostic {
+    use serde_saphyr::Error as E;
+    let error = error.without_snippet();
+    let location = error.location();
+    let position = location.as_ref().map(shape::position);
+    let (message, expected) = match error {
+        E::InvalidScalar { ty, .. } => (
+            "wrong type of value".to_owned(),
+            Some(friendly_type(ty).to_owned()),
+        ),
+        E::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        } => (
+            format!("wrong type of value: found {unexpected}"),
+            Some(expected.clone()),
+        ),
+        E::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => (
+            format!("invalid value: {unexpected}"),
+            Some(expected.clone()),
+        ),
+        E::DuplicateMappingKey { key: Some(key), .. } => (
+            format!("duplicate key `{key}`"),
+            Some("each key once per mapping".to_owned()),
+        ),
+        E::DuplicateMappingKey { key: None, .. } => (
+            "duplicate key".to_owned(),
+            Some("each key once per mapping".to_owned()),
+        ),
+        E::Unexpected { expected, .. } => (
+            "wrong type of value".to_owned(),
+            Some(
+                match *expected {
+                    "sequence start" => "a list",
+                    "mapping start" => "a mapping",
+                    other => other,
+                }
+                .to_owned(),
+            ),
+        ),
+        E::MultipleDocuments { .. } => (
+            "more than one YAML document".to_owned(),
+            Some("one document: remove the `---` separators".to_owned()),
+        ),
+        E::SerdeMissingField { field, .. } => (format!("missing key `{field}`"), None),
+        E::Eof { .. } => ("unexpected end of the file".to_owned(), None),
+        other => {
+            let mut text = other.to_string();
+            if let Some(location) = &location {
+                let suffix = format!(" at line {}, column {}", location.line(), location.column());
+                if let Some(stripped) = text.strip_suffix(&suffix) {
+                    text = stripped.to_owned();
+                }
+            }
+            (format!("invalid YAML: {text}"), None)
+        }
+    };
+    let diagnostic = Diagnostic::error(
+        source,
+        Some(position.unwrap_or(Position {
+            line: 1,
+            column: 1,
+            len: 1,
+        })),
+        message,
+    );
+    match expected {
+        Some(expected) => diagnostic.expected(expected),
+        None => diagnostic,
+    }
+}
+
+fn friendly_type(ty: &str) -> &str {
+    match ty {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "bool" => "true or false",
+        "string" | "str" | "String" => "a string",
+        other => other,
+    }
+}

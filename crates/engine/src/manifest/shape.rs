@@ -1,0 +1,114 @@
+//! The first check of a manifest: its keys, before any value is typed.
+//!
+//! Read [`check_shape`]. It walks the document as a tree of [`RawValue`]s and reports every
+//! unknown key (with a "did you mean" where one is close), a missing `version` and an empty
+//! file, all in one run. serde alone would stop at the first unknown key.
+//!
+//! Deliberately not here: input fields of jobs and `defaults`. Which are valid depends on the
+//! job's model, so the model registry checks them once models are known.
+
+use serde_saphyr::{Location, Spanned};
+use sora_batch_api::registry::{SORA_2_MODELS, closest_name};
+
+use super::raw::{LIMIT_KEYS, RUN_KEYS, RawValue, TOP_LEVEL_KEYS};
+use crate::diagnostic::{Diagnostic, Position, SourceText};
+
+/// The position a serde-saphyr location describes, or the start of the file when unknown.
+pub(crate) fn position(location: &Location) -> Position {
+    Position {
+        line: u32::try_from(location.line()).unwrap_or(u32::MAX).max(1),
+        column: u32::try_from(location.column()).unwrap_or(u32::MAX).max(1),
+        len: u32::try_from(location.span().len()).unwrap_or(1).max(1),
+    }
+}
+
+pub(crate) const START_OF_FILE: Position = Position {
+    line: 1,
+    column: 1,
+    len: 1,
+};
+
+/// Reports unknown keys, a missing `version` and an empty or non-mapping document.
+pub(crate) fn check_shape(
+    document: &Spanned<RawValue>,
+    source: &SourceText,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let entries = match &document.value {
+        RawValue::Map(entries) => entries,
+        RawValue::Null => {
+            diagnostics.push(
+                Diagnostic::error(source, Some(START_OF_FILE), "the manifest is empty")
+                    .expected("a mapping that starts with `version: 1`"),
+            );
+            return;
+        }
+        other => {
+            diagnostics.push(
+                Diagnostic::error(
+                    source,
+                    Some(position(&document.referenced)),
+                    format!(
+                        "a manifest is a mapping of keys, found {}",
+                        other.kind_name()
+                    ),
+                )
+                .expected("a mapping that starts with `version: 1`"),
+            );
+            return;
+        }
+    };
+    check_keys(entries, TOP_LEVEL_KEYS, "the manifest", source, diagnostics);
+    if !entries.iter().any(|(key, _)| key.value == "version") {
+        diagnostics.push(
+            Diagnostic::error(source, Some(START_OF_FILE), "missing key `version`")
+                .expected("`version: 1` at the top level"),
+        );
+    }
+    for (key, value) in entries {
+        if key.value != "run" {
+            continue;
+        }
+        if let RawValue::Map(run) = &value.value {
+            check_keys(run, RUN_KEYS, "`run`", source, diagnostics);
+            for (key, value) in run {
+                if matches!(key.value.as_str(), "create_limit" | "poll_limit")
+                    && let RawValue::Map(limit) = &value.value
+                {
+                    let section = format!("`run.{}`", key.value);
+                    check_keys(limit, LIMIT_KEYS, &section, source, diagnostics);
+                }
+            }
+        }
+    }
+}
+
+fn check_keys(
+    entries: &[(Spanned<String>, Spanned<RawValue>)],
+    known: &[&str],
+    section: &str,
+    source: &SourceText,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (key, _) in entries {
+        let name = key.value.as_str();
+        if known.contains(&name) {
+            continue;
+        }
+        let message = match closest_name(name, known.iter().copied()) {
+            Some(close) => format!("unknown key `{name}` in {section}, did you mean `{close}`?"),
+            None => format!("unknown key `{name}` in {section}"),
+        };
+        let mut diagnostic = Diagnostic::error(source, Some(position(&key.referenced)), message)
+            .expected(format!("one of {}", known.join(", ")));
+        let is_input_field = SORA_2_MODELS
+            .iter()
+            .any(|model| model.field(name).is_some());
+        if section == "the manifest" && is_input_field {
+            diagnostic = diagnostic.note(format!(
+                "help: `{name}` is an input field; set it for every job under `defaults:`"
+            ));
+        }
+        diagnostics.push(diagnostic);
+    }
+}

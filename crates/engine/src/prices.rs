@@ -1,0 +1,205 @@
+//! Estimated credits per clip, by model and duration: what `plan` adds up before any money
+//! is spent.
+//!
+//! Read [`PriceTable`]. The built-in figures are estimates from public observations of the
+//! service (about 30 credits for a 10-second `sora-2-text-to-video` clip); a manifest's
+//! `prices:` section overrides them key by key. The authoritative charge is the service's
+//! `creditsConsumed`, recorded by `run`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// An amount of Kie credits (1 credit is about $0.005). Printed as an integer when whole.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Credits(pub f64);
+
+impl Serialize for Credits {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let value = self.0;
+        // 2^53: every whole f64 below it is an exact integer.
+        if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+            #[allow(clippy::cast_possible_truncation)]
+            serializer.serialize_i64(value as i64)
+        } else {
+            serializer.serialize_f64(value)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Credits {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        f64::deserialize(deserializer).map(Credits)
+    }
+}
+
+impl fmt::Display for Credits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.fract() == 0.0 {
+            write!(f, "{:.0}", self.0)
+        } else {
+            write!(f, "{:.2}", self.0)
+        }
+    }
+}
+
+/// Credits per clip: model, then a price key (see [`PriceTable::estimate`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PriceTable {
+    models: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// Whether a price key is well formed: `*`, a duration in seconds (`10`), or a duration and
+/// a size (`10-high`).
+pub fn is_price_key(key: &str) -> bool {
+    if key == "*" {
+        return true;
+    }
+    let (seconds, size) = match key.split_once('-') {
+        Some((seconds, size)) => (seconds, Some(size)),
+        None => (key, None),
+    };
+    !seconds.is_empty()
+        && seconds.bytes().all(|b| b.is_ascii_digit())
+        && size.is_none_or(|size| {
+            !size.is_empty() && size.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
+impl PriceTable {
+    /// The built-in estimates for the Sora 2 family.
+    pub fn built_in() -> PriceTable {
+        let mut table = PriceTable::default();
+        for model in [
+            "sora-2-text-to-video",
+            "sora-2-image-to-video",
+            "sora-2-text-to-video-stable",
+            "sora-2-image-to-video-stable",
+        ] {
+            table.set(model, "10", 30.0);
+            table.set(model, "15", 45.0);
+        }
+        for model in ["sora-2-pro-text-to-video", "sora-2-pro-image-to-video"] {
+            table.set(model, "10", 90.0);
+            table.set(model, "15", 135.0);
+            table.set(model, "10-high", 200.0);
+            table.set(model, "15-high", 300.0);
+        }
+        table
+    }
+
+    /// Sets (or overrides) one price.
+    pub fn set(&mut self, model: &str, key: &str, credits: f64) {
+        self.models
+            .entry(model.to_owned())
+            .or_default()
+            .insert(key.to_owned(), credits);
+    }
+
+    /// Every price: model, key, credits, sorted.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, f64)> {
+        self.models.iter().flat_map(|(model, prices)| {
+            prices
+                .iter()
+                .map(move |(key, credits)| (model.as_str(), key.as_str(), *credits))
+        })
+    }
+
+    /// The estimated price of one clip: the first of `"{n_frames}-{size}"`, `"{n_frames}"`
+    /// and `"*"` that the model's table has; `None` when it has none of them.
+    pub fn estimate(&self, model: &str, input: &Map<String, Value>) -> Option<Credits> {
+        let prices = self.models.get(model)?;
+        let seconds = input.get("n_frames").and_then(scalar_text);
+        let size = input.get("size").and_then(scalar_text);
+        let mut candidates: Vec<String> = Vec::with_capacity(3);
+        if let Some(seconds) = &seconds {
+            if let Some(size) = &size {
+                candidates.push(format!("{seconds}-{size}"));
+            }
+            candidates.push(seconds.clone());
+        }
+        candidates.push("*".to_owned());
+        candidates
+            .iter()
+            .find_map(|key| prices.get(key.as_str()))
+            .map(|credits| Credits(*credits))
+    }
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// The sum of estimates over some jobs; jobs without a price are counted apart.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Estimate {
+    pub credits: Credits,
+    pub priced_jobs: u64,
+    pub unpriced_jobs: u64,
+}
+
+impl Estimate {
+    pub fn add(&mut self, price: Option<Credits>) {
+        match price {
+            Some(credits) => {
+                self.credits.0 += credits.0;
+                self.priced_jobs += 1;
+            }
+            None => self.unpriced_jobs += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn built_in_prices_by_duration_and_size() {
+        let table = PriceTable::built_in();
+        let ten = input(json!({"n_frames": "10"}));
+        assert_eq!(
+            table.estimate("sora-2-text-to-video", &ten),
+            Some(Credits(30.0))
+        );
+        let pro_high = input(json!({"n_frames": "15", "size": "high"}));
+        assert_eq!(
+            table.estimate("sora-2-pro-text-to-video", &pro_high),
+            Some(Credits(300.0))
+        );
+        let pro_standard = input(json!({"n_frames": "15", "size": "standard"}));
+        assert_eq!(
+            table.estimate("sora-2-pro-text-to-video", &pro_standard),
+            Some(Credits(135.0))
+        );
+        assert_eq!(table.estimate("veo3", &ten), None);
+    }
+
+    #[test]
+    fn credits_print_as_integers_when_whole() {
+        assert_eq!(
+            serde_json::to_string(&Credits(30.0)).ok().as_deref(),
+            Some("30")
+        );
+        assert_eq!(
+            serde_json::to_string(&Credits(0.5)).ok().as_deref(),
+            Some("0.5")
+        );
+        assert!(is_price_key("10") && is_price_key("15-high") && is_price_key("*"));
+        assert!(!is_price_key("ten") && !is_price_key("10-") && !is_price_key(""));
+    }
+}

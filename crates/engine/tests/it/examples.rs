@@ -1,0 +1,118 @@
+//! The example manifests in `manifests/` load, and the seed's example produces exactly the
+//! vendor page's createTask body.
+
+use std::path::{Path, PathBuf};
+
+use sora_batch_engine::manifest;
+use sora_batch_engine::report::Report;
+
+fn repository_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn every_example_manifest_is_valid() {
+    let folder = repository_root().join("manifests");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
+            if let Err(errors) = manifest::load(&path) {
+                panic!("{} does not load:\n{errors}", path.display());
+            }
+            names.push(path.file_name().map(|n| n.to_string_lossy().into_owned()));
+        }
+    }
+    assert!(names.len() >= 3, "examples found: {names:?}");
+}
+
+#[test]
+fn the_classroom_example_sends_the_vendor_pages_request_exactly() {
+    let loaded = match manifest::load(&repository_root().join("manifests/classroom.yaml")) {
+        Ok(loaded) => loaded,
+        Err(errors) => panic!("{errors}"),
+    };
+    assert_eq!(loaded.manifest.jobs.len(), 1);
+    let body =
+        serde_json::to_value(loaded.manifest.jobs[0].create_task_request()).unwrap_or_default();
+    let fixture = std::fs::read_to_string(
+        repository_root().join("fixtures/api/seed-create-task-request.json"),
+    )
+    .unwrap_or_default();
+    let expected: serde_json::Value = serde_json::from_str(&fixture).unwrap_or_default();
+    assert_eq!(body, expected);
+}
+
+#[test]
+fn the_demo_has_a_handful_of_jobs_and_one_the_fake_fails() {
+    let loaded = match manifest::load(Path::new(&repository_root().join("manifests/demo.yaml"))) {
+        Ok(loaded) => loaded,
+        Err(errors) => panic!("{errors}"),
+    };
+    let jobs = &loaded.manifest.jobs;
+    assert_eq!(jobs.len(), 5);
+    let failing = jobs
+        .iter()
+        .filter(|job| {
+            job.input["prompt"]
+                .as_str()
+                .is_some_and(|p| p.contains("[fail]"))
+        })
+        .count();
+    assert_eq!(failing, 1);
+}
+
+#[test]
+fn plans_estimate_30_credits_per_10_second_clip() {
+    let loaded = match manifest::load(&repository_root().join("manifests/launch-matrix.yaml")) {
+        Ok(loaded) => loaded,
+        Err(errors) => panic!("{errors}"),
+    };
+    let report = Report::plan(&loaded.manifest, "manifests/launch-matrix.yaml");
+    assert_eq!(report.summary.total, 6);
+    assert_eq!(report.summary.pending, 6);
+    assert_eq!(report.estimated_credits.map(|c| c.0), Some(180.0));
+}
+
+#[test]
+fn the_100k_bench_manifest_is_current_and_has_100000_jobs() {
+    let path = repository_root().join("fixtures/manifests/matrix-100k.yaml");
+    let generated = crate::support::matrix_100k_yaml();
+    if std::env::var_os("UPDATE_FIXTURES").is_some()
+        && let Err(error) = std::fs::write(&path, &generated)
+    {
+        panic!("cannot write {}: {error}", path.display());
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "fixtures/manifests/matrix-100k.yaml is out of date; regenerate it with\n    UPDATE_FIXTURES=1 cargo test -p sora-batch-engine --test it matrix_100k"
+    );
+    // Counting the combinations is enough here: expanding 100,000 jobs in a debug build
+    // would make the suite slow, and the time is measured in release mode, not in tests.
+    let axes: Vec<usize> = committed
+        .lines()
+        .filter(|line| line.starts_with("  ") && line.contains(": ["))
+        .map(|line| line.matches(',').count() + 1)
+        .collect();
+    assert_eq!(axes.iter().product::<usize>(), 100_000, "{axes:?}");
+}
+
+#[test]
+fn the_complete_example_of_the_reference_makes_six_jobs() {
+    let reference =
+        std::fs::read_to_string(repository_root().join("docs/manifest.md")).unwrap_or_default();
+    let start = reference.find("## A complete example").unwrap_or(0);
+    let yaml: String = reference[start..]
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default()
+        .to_owned();
+    let loaded = crate::support::load_ok(&yaml);
+    assert_eq!(loaded.manifest.jobs.len(), 6);
+    assert_eq!(loaded.manifest.name, "launch-teaser");
+}

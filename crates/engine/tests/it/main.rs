@@ -1,0 +1,9 @@
+//! The engine's integration tests: one binary, a module per area, helpers in [`support`].
+
+mod errors;
+mod examples;
+mod expansion;
+mod identity;
+mod properties;
+mod schema;
+mod support;
