@@ -4,6 +4,7 @@
 //! by hand so that xtask builds fast and pulls in no CLI framework.
 
 mod check_deps;
+mod demo;
 mod fake_server;
 
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
+  demo          build the CLI and run manifests/demo.yaml against a fake Kie.ai on loopback
   fake-server   serve a fake Kie.ai (API and file host) on loopback until ctrl-c
   check-deps    check that crate dependencies point the way ARCHITECTURE.md says
 
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     let task = args.next();
     let task_args: Vec<String> = args.collect();
     match task.as_deref() {
+        Some("demo") => demo::demo(&task_args),
         Some("fake-server") => fake_server::fake_server(&task_args),
         Some("check-deps") => match check_deps::run() {
             Ok(()) => ExitCode::SUCCESS,

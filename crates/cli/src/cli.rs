@@ -62,8 +62,60 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show the jobs a manifest expands to, their state and the estimated credits.
     Plan(PlanArgs),
+    /// Generate every job of a manifest: submit, poll, download. Run it again to resume.
+    ///
+    /// Needs KIE_API_KEY. Every step is written to the batch folder's journal first, so the
+    /// run can be killed at any moment and the same command resumes it without paying twice.
+    Run(RunArgs),
+    /// Show where a batch stands, from its journal. No network.
+    Status(StatusArgs),
+    /// Show one task as the service reports it (one recordInfo call). Needs KIE_API_KEY.
+    Task(TaskArgs),
     /// Print the JSON Schema of the manifest format, for editors.
     Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The manifest to run.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// The batch folder. Default: out/<name>/ beside the manifest.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Tasks in flight at once (submitted, not finished). Default: the manifest's run.concurrency.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+    /// Submit again the jobs the service failed in earlier runs.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Submit again the jobs whose createTask may have reached the service (they may be
+    /// charged twice).
+    #[arg(long)]
+    pub resubmit_uncertain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The manifest of the batch.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// The batch folder. Default: out/<name>/ beside the manifest.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the state as JSON (the report.json format).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// The task id, as the service issued it.
+    #[arg(value_name = "TASK_ID")]
+    pub task_id: String,
+    /// Print the service's record as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod exit;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,9 @@ fn run(cli: &cli::Cli) -> Result<exit::Outcome, exit::CliError> {
     match &cli.command {
         cli::Command::Validate(args) => commands::validate::run(args, &mut output),
         cli::Command::Plan(args) => commands::plan::run(args, &mut output),
+        cli::Command::Run(args) => commands::run::run(&cli.global, args, &mut output),
+        cli::Command::Status(args) => commands::status::run(args, &mut output),
+        cli::Command::Task(args) => commands::task::run(&cli.global, args, &mut output),
         cli::Command::Schema(args) => commands::schema::run(args, &mut output),
     }
 }

@@ -7,13 +7,20 @@
 //! `report.json` / `plan --json` document; [`prices`] estimates what a batch will cost;
 //! [`schema`] generates the manifest's JSON Schema.
 //!
+//! [`run::run_batch`] is the main job: it takes a batch's jobs to downloaded, checksummed
+//! videos in a [`batch::BatchFolder`], writing every step to the [`journal`] first so that a
+//! killed run resumes without paying twice.
+//!
 //! **Architecture invariant:** the engine never prints and never parses flags. It returns
 //! values and diagnostics; the cli decides what reaches a terminal.
 
+pub mod batch;
 pub mod diagnostic;
+pub mod journal;
 pub mod manifest;
 pub mod prices;
 pub mod report;
+pub mod run;
 pub mod schema;
 
 pub use diagnostic::{Diagnostic, Severity};

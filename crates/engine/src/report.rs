@@ -3,15 +3,18 @@
 //!
 //! Read [`Report`]: its shape is SPEC's `report.json` field for field, plus the optional
 //! `estimated_credits` that `plan` adds (top level and per job). [`Report::plan`] builds the
-//! document for a manifest before anything ran: every job `pending`. The run issue fills
-//! states, files and charges from the journal; these types are the file format, not the
+//! document for a manifest with every job `pending`; [`Report::with_journal`] fills states,
+//! files and charges from a batch folder's journal (for `plan` and `status`), and
+//! [`Report::of_run`] from what a run just did. These types are the file format, not the
 //! engine's in-memory state.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::journal::{Phase, Replay};
 use crate::manifest::{JobId, JobKey, Manifest};
 use crate::prices::{Credits, Estimate};
+use crate::run::RunOutcome;
 
 /// The version of the report format written here.
 pub const REPORT_VERSION: u32 = 1;
@@ -31,6 +34,19 @@ pub struct Report {
     /// `plan` only: how many jobs have no known price (not in `estimated_credits`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unpriced_jobs: u64,
+    /// Jobs the journal knows that the manifest no longer has; their files are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphaned: Vec<OrphanedReport>,
+}
+
+/// A job of an earlier version of the manifest, still in the batch folder's journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanedReport {
+    pub id: String,
+    pub key: String,
+    pub task_id: Option<String>,
+    /// Relative to the batch folder.
+    pub files: Vec<String>,
 }
 
 fn is_zero(count: &u64) -> bool {
@@ -170,6 +186,135 @@ impl Report {
             jobs,
             estimated_credits: Some(estimate.credits),
             unpriced_jobs: estimate.unpriced_jobs,
+            orphaned: Vec::new(),
         }
     }
+
+    /// The state of `manifest`'s jobs as a batch folder's journal records them: no
+    /// network, no estimates.
+    pub fn from_journal(manifest: &Manifest, manifest_as_given: &str, replay: &Replay) -> Report {
+        let mut report = Report::plan(manifest, manifest_as_given);
+        report.estimated_credits = None;
+        report.unpriced_jobs = 0;
+        for job in &mut report.jobs {
+            job.estimated_credits = None;
+        }
+        report.with_journal(replay)
+    }
+
+    /// Fills every job's state, task, files and charge from the journal, and lists the
+    /// journal's jobs that the manifest no longer has.
+    pub fn with_journal(mut self, replay: &Replay) -> Report {
+        for job in &mut self.jobs {
+            let Some(history) = replay.jobs.get(job.key.as_str()) else {
+                continue;
+            };
+            job.state = match history.phase {
+                Phase::Pending => JobState::Pending,
+                Phase::Uncertain => JobState::Uncertain,
+                Phase::Submitted => JobState::Running,
+                Phase::TimedOut => JobState::TimedOut,
+                Phase::Succeeded => JobState::Succeeded,
+                Phase::Failed | Phase::TaskUnknown => JobState::Failed,
+            };
+            job.task_id = history.task_id.clone();
+            job.fail_code = history.fail_code.clone();
+            job.fail_msg = history.fail_msg.clone();
+            job.credits = history.credits.map(Credits);
+            job.duration_ms = history.generation_ms;
+            job.files = history
+                .files
+                .values()
+                .map(|file| FileReport {
+                    path: file.path.clone(),
+                    url: file.url.clone(),
+                    sha256: file.sha256.clone(),
+                    bytes: file.bytes,
+                })
+                .collect();
+        }
+        let known: std::collections::BTreeSet<&str> =
+            self.jobs.iter().map(|job| job.key.as_str()).collect();
+        self.orphaned = replay
+            .jobs
+            .iter()
+            .filter(|(key, _)| !known.contains(key.as_str()))
+            .map(|(key, history)| OrphanedReport {
+                id: history.id.clone(),
+                key: key.clone(),
+                task_id: history.task_id.clone(),
+                files: history.files.values().map(|f| f.path.clone()).collect(),
+            })
+            .collect();
+        self.summary = Summary::of(&self.jobs);
+        self
+    }
+
+    /// What a run did to `manifest`'s jobs: `report.json` at the end of a run.
+    pub fn of_run(manifest: &Manifest, manifest_as_given: &str, outcome: &RunOutcome) -> Report {
+        let mut report = Report::plan(manifest, manifest_as_given);
+        report.estimated_credits = None;
+        report.unpriced_jobs = 0;
+        let by_key: std::collections::BTreeMap<&str, &crate::run::JobOutcome> = outcome
+            .jobs
+            .iter()
+            .map(|job| (job.key.as_str(), job))
+            .collect();
+        for job in &mut report.jobs {
+            job.estimated_credits = None;
+            let Some(done) = by_key.get(job.key.as_str()) else {
+                continue;
+            };
+            job.state = done.state;
+            job.task_id = done.task_id.clone();
+            job.fail_code = done.fail_code.clone();
+            job.fail_msg = done.fail_msg.clone();
+            job.credits = done.credits.map(Credits);
+            job.duration_ms = done.duration_ms;
+            job.files = done
+                .files
+                .iter()
+                .map(|file| FileReport {
+                    path: file.path.clone(),
+                    url: file.url.clone(),
+                    sha256: file.sha256.clone(),
+                    bytes: file.bytes,
+                })
+                .collect();
+        }
+        report.orphaned = outcome
+            .orphaned
+            .iter()
+            .map(|orphan| OrphanedReport {
+                id: orphan.id.clone(),
+                key: orphan.key.clone(),
+                task_id: orphan.task_id.clone(),
+                files: orphan.files.clone(),
+            })
+            .collect();
+        report.summary = Summary::of(&report.jobs);
+        report
+    }
+}
+
+/// The file name of the machine report in a batch folder.
+pub const REPORT_JSON_FILE_NAME: &str = "report.json";
+
+/// Writes `report` as `report.json` in `folder`, atomically: a reader (or a CI cache) sees the
+/// previous report or the new one, never half of one.
+pub fn write_report_json(
+    folder: &std::path::Path,
+    report: &Report,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    let final_path = folder.join(REPORT_JSON_FILE_NAME);
+    let partial = folder.join(format!(".{REPORT_JSON_FILE_NAME}.partial"));
+    let mut file = std::fs::File::create(&partial)?;
+    serde_json::to_writer_pretty(&mut file, report).map_err(std::io::Error::other)?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&partial, &final_path)?;
+    crate::journal::sync_folder(folder)?;
+    Ok(final_path)
 }

@@ -1,6 +1,66 @@
-//! One module per command; each has a `run(args, output)` that returns an
-//! [`crate::exit::Outcome`]. `run`, `status` and `task` join them with the run issue.
+//! One module per command; each has a `run(.., output)` that returns an
+//! [`crate::exit::Outcome`].
 
 pub mod plan;
+pub mod run;
 pub mod schema;
+pub mod status;
+pub mod task;
 pub mod validate;
+
+use std::path::Path;
+
+use sora_batch_engine::manifest::{self, Loaded};
+
+use crate::output::Output;
+
+/// Loads a manifest for a command, printing its problems (and, unless quiet, its warnings).
+/// `None` when it has problems: the caller exits 2.
+pub fn load_manifest(path: &Path, what_stops: &str, output: &mut Output) -> Option<Loaded> {
+    match manifest::load(path) {
+        Ok(loaded) => {
+            if !output.quiet {
+                output.diagnostics(&loaded.warnings);
+            }
+            Some(loaded)
+        }
+        Err(errors) => {
+            output.diagnostics(&errors.diagnostics);
+            output.error_line(&format!("{} has problems; {what_stops}", path.display()));
+            None
+        }
+    }
+}
+
+/// The API key from `KIE_API_KEY`, the only place it is read from.
+pub fn api_key() -> Result<sora_batch_api::ApiKey, crate::exit::CliError> {
+    let value = std::env::var("KIE_API_KEY").unwrap_or_default();
+    if value.trim().is_empty() {
+        return Err(crate::exit::CliError::MissingApiKey);
+    }
+    sora_batch_api::ApiKey::new(&value).map_err(|_| crate::exit::CliError::InvalidApiKey)
+}
+
+/// A client for `base_url` with `key`.
+pub fn client(
+    base_url: &str,
+    key: sora_batch_api::ApiKey,
+    retry: Option<&sora_batch_engine::manifest::RetryTiming>,
+) -> Result<sora_batch_api::Client, crate::exit::CliError> {
+    let mut config = sora_batch_api::ClientConfig::new(base_url)
+        .map_err(|e| crate::exit::CliError::Usage(e.to_string()))?;
+    if let Some(timing) = retry {
+        config.retry = timing.apply_to(config.retry);
+        config.download_retry = timing.apply_to(config.download_retry);
+    }
+    sora_batch_api::Client::new(config, key)
+        .map_err(|e| crate::exit::CliError::Usage(e.to_string()))
+}
+
+/// A runtime for a command that talks to the network.
+pub fn runtime() -> Result<tokio::runtime::Runtime, crate::exit::CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::exit::CliError::Usage(format!("cannot start the async runtime: {e}")))
+}

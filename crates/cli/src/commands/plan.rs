@@ -1,13 +1,14 @@
 //! `sora-batch plan MANIFEST [--out DIR] [--json]`: the jobs a manifest expands to, their
 //! state and the estimated credits, as a table or as the report.json document.
 //!
-//! States are `pending` until the run issue reads them from the batch folder's journal.
+//! States come from the batch folder's journal when there is one: `plan` shows what a run
+//! would still do.
 
 use std::io::Write;
 use std::path::Path;
 
-use sora_batch_engine::manifest;
 use sora_batch_engine::report::{JobReport, Report};
+use sora_batch_engine::{journal, manifest};
 
 use crate::cli::PlanArgs;
 use crate::exit::{CliError, Outcome};
@@ -33,11 +34,12 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
     }
     let manifest = &loaded.manifest;
     let manifest_as_given = args.manifest.display().to_string();
-    let report = Report::plan(manifest, &manifest_as_given);
     let batch_folder = args
         .out
         .clone()
         .unwrap_or_else(|| manifest.default_batch_folder());
+    let replay = journal::replay(&batch_folder.join(journal::JOURNAL_FILE_NAME))?;
+    let report = Report::plan(manifest, &manifest_as_given).with_journal(&replay);
     let stdout = output.stdout();
     if args.json {
         serde_json::to_writer_pretty(&mut *stdout, &report)
@@ -50,7 +52,11 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
     Ok(Outcome::Success)
 }
 
-fn write_table(out: &mut impl Write, report: &Report, batch_folder: &Path) -> std::io::Result<()> {
+pub fn write_table(
+    out: &mut impl Write,
+    report: &Report,
+    batch_folder: &Path,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "{} ({}), batch folder {}",

@@ -25,10 +25,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
+use sora_batch_api::RetryPolicy;
 use sora_batch_api::wire::CreateTaskRequest;
 
 use crate::diagnostic::{Diagnostic, Position, SourceText};
 use crate::prices::PriceTable;
+use crate::run::PollTuning;
 pub use identity::{JobId, JobKey};
 use raw::{RawManifest, RawValue};
 
@@ -111,6 +113,44 @@ pub struct RunSettings {
     pub create_limit: RateLimit,
     /// Client-side limit on recordInfo calls.
     pub poll_limit: RateLimit,
+    /// When tasks are polled.
+    pub poll: PollTuning,
+    /// How transient failures are retried.
+    pub retry: RetryTiming,
+}
+
+/// The waits of retries, as the manifest may set them. The numbers of attempts stay built in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryTiming {
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub rate_limit_window: Duration,
+    pub maintenance_delay: Duration,
+}
+
+impl Default for RetryTiming {
+    fn default() -> Self {
+        let policy = RetryPolicy::default();
+        RetryTiming {
+            base_delay: policy.base_delay,
+            max_delay: policy.max_delay,
+            rate_limit_window: policy.rate_limit_window,
+            maintenance_delay: policy.maintenance_delay,
+        }
+    }
+}
+
+impl RetryTiming {
+    /// `policy` with these waits.
+    pub fn apply_to(&self, policy: RetryPolicy) -> RetryPolicy {
+        RetryPolicy {
+            base_delay: self.base_delay,
+            max_delay: self.max_delay,
+            rate_limit_window: self.rate_limit_window,
+            maintenance_delay: self.maintenance_delay,
+            ..policy
+        }
+    }
 }
 
 impl Default for RunSettings {
@@ -128,6 +168,8 @@ impl Default for RunSettings {
                 requests: 8,
                 per: Duration::from_secs(1),
             },
+            poll: PollTuning::default(),
+            retry: RetryTiming::default(),
         }
     }
 }

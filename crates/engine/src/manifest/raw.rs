@@ -35,6 +35,19 @@ pub const RUN_KEYS: &[&str] = &[
     "callback_url",
     "create_limit",
     "poll_limit",
+    "poll",
+    "retry",
+];
+
+/// The keys of `run.poll`.
+pub const POLL_KEYS: &[&str] = &["first_after", "min_interval", "max_interval"];
+
+/// The keys of `run.retry`.
+pub const RETRY_KEYS: &[&str] = &[
+    "base_delay",
+    "max_delay",
+    "rate_limit_window",
+    "maintenance_delay",
 ];
 
 /// The keys of `run.create_limit` and `run.poll_limit`.
@@ -108,6 +121,43 @@ pub struct RawRun {
     pub create_limit: Option<RawLimit>,
     /// Client-side limit on recordInfo calls. Default: 8 per 1s.
     pub poll_limit: Option<RawLimit>,
+    /// When tasks are polled. The defaults suit Sora 2's minutes-long generations.
+    pub poll: Option<RawPoll>,
+    /// How calls that failed transiently are retried.
+    pub retry: Option<RawRetry>,
+}
+
+/// The `run.poll:` section; every value a duration such as `2s`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = false))]
+pub struct RawPoll {
+    /// The first poll of a task, until a task of this batch has finished. Default: 20s.
+    #[schemars(with = "Option<String>")]
+    pub first_after: Option<Spanned<String>>,
+    /// The shortest time between two polls of one task. Default: 2s.
+    #[schemars(with = "Option<String>")]
+    pub min_interval: Option<Spanned<String>>,
+    /// The longest time between two polls of one task. Default: 30s.
+    #[schemars(with = "Option<String>")]
+    pub max_interval: Option<Spanned<String>>,
+}
+
+/// The `run.retry:` section; every value a duration such as `500ms`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = false))]
+pub struct RawRetry {
+    /// The wait after a first transient failure, doubled after each further one. Default: 500ms.
+    #[schemars(with = "Option<String>")]
+    pub base_delay: Option<Spanned<String>>,
+    /// No wait between retries grows beyond this. Default: 30s.
+    #[schemars(with = "Option<String>")]
+    pub max_delay: Option<Spanned<String>>,
+    /// The wait after a 429 without Retry-After: the service's window. Default: 10s.
+    #[schemars(with = "Option<String>")]
+    pub rate_limit_window: Option<Spanned<String>>,
+    /// The shortest wait after a 455 (maintenance). Default: 30s.
+    #[schemars(with = "Option<String>")]
+    pub maintenance_delay: Option<Spanned<String>>,
 }
 
 /// A rate: at most `requests` calls per `per`.

@@ -256,6 +256,64 @@ impl<'a> Resolver<'a> {
         if let Some(limit) = &section.poll_limit {
             run.poll_limit = self.rate_limit(limit, run.poll_limit);
         }
+        if let Some(poll) = &section.poll {
+            let durations = [
+                (&poll.first_after, "first_after", &mut run.poll.first_poll),
+                (
+                    &poll.min_interval,
+                    "min_interval",
+                    &mut run.poll.min_interval,
+                ),
+                (
+                    &poll.max_interval,
+                    "max_interval",
+                    &mut run.poll.max_interval,
+                ),
+            ];
+            for (raw, key, target) in durations {
+                if let Some(text) = raw
+                    && let Some(duration) = self.duration(text, key)
+                {
+                    *target = duration;
+                }
+            }
+            // Only reachable when one of the two was set, since the defaults are in order.
+            let set_by_manifest = poll.max_interval.as_ref().or(poll.min_interval.as_ref());
+            if run.poll.min_interval > run.poll.max_interval
+                && let Some(text) = set_by_manifest
+            {
+                let diagnostic = self
+                    .error(
+                        position(&text.referenced),
+                        "`run.poll.min_interval` is longer than `max_interval`",
+                    )
+                    .expected("min_interval <= max_interval");
+                self.push(diagnostic);
+            }
+        }
+        if let Some(retry) = &section.retry {
+            let durations = [
+                (&retry.base_delay, "base_delay", &mut run.retry.base_delay),
+                (&retry.max_delay, "max_delay", &mut run.retry.max_delay),
+                (
+                    &retry.rate_limit_window,
+                    "rate_limit_window",
+                    &mut run.retry.rate_limit_window,
+                ),
+                (
+                    &retry.maintenance_delay,
+                    "maintenance_delay",
+                    &mut run.retry.maintenance_delay,
+                ),
+            ];
+            for (raw, key, target) in durations {
+                if let Some(text) = raw
+                    && let Some(duration) = self.duration(text, key)
+                {
+                    *target = duration;
+                }
+            }
+        }
         run
     }
 

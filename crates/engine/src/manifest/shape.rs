@@ -10,7 +10,7 @@
 use serde_saphyr::{Location, Spanned};
 use sora_batch_api::registry::{SORA_2_MODELS, closest_name};
 
-use super::raw::{LIMIT_KEYS, RUN_KEYS, RawValue, TOP_LEVEL_KEYS};
+use super::raw::{LIMIT_KEYS, POLL_KEYS, RETRY_KEYS, RUN_KEYS, RawValue, TOP_LEVEL_KEYS};
 use crate::diagnostic::{Diagnostic, Position, SourceText};
 
 /// The position a serde-saphyr location describes, or the start of the file when unknown.
@@ -72,11 +72,15 @@ pub(crate) fn check_shape(
         if let RawValue::Map(run) = &value.value {
             check_keys(run, RUN_KEYS, "`run`", source, diagnostics);
             for (key, value) in run {
-                if matches!(key.value.as_str(), "create_limit" | "poll_limit")
-                    && let RawValue::Map(limit) = &value.value
-                {
+                let known = match key.value.as_str() {
+                    "create_limit" | "poll_limit" => LIMIT_KEYS,
+                    "poll" => POLL_KEYS,
+                    "retry" => RETRY_KEYS,
+                    _ => continue,
+                };
+                if let RawValue::Map(section_entries) = &value.value {
                     let section = format!("`run.{}`", key.value);
-                    check_keys(limit, LIMIT_KEYS, &section, source, diagnostics);
+                    check_keys(section_entries, known, &section, source, diagnostics);
                 }
             }
         }

@@ -1,0 +1,264 @@
+//! `sora-batch run MANIFEST`: the main job — every job to a downloaded, checksummed video.
+//!
+//! Read [`run`]. It checks everything that can be checked before spending (the manifest,
+//! the key, the batch folder's lock), resolves the run's options from the manifest and the
+//! flags, hands the jobs to the engine's [`sora_batch_engine::run::run_batch`] with a line
+//! reporter and an interrupt channel, writes `report.json`, and maps the outcome to an exit
+//! code. The first SIGINT or SIGTERM stops submissions and lets calls under way settle; a
+//! second exits at once (the journal is consistent either way).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sora_batch_engine::batch::BatchFolder;
+use sora_batch_engine::report::{self, JobState, Report};
+use sora_batch_engine::run::{self, RunJob, RunOptions, RunOutcome, StopReason};
+
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::commands::{api_key, client, load_manifest, runtime};
+use crate::exit::{CliError, Outcome, RunVerdict};
+use crate::output::Output;
+use crate::progress::{Detail, LineReporter};
+
+pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<Outcome, CliError> {
+    let Some(loaded) = load_manifest(&args.manifest, "nothing submitted", output) else {
+        return Ok(Outcome::ManifestProblems);
+    };
+    let manifest = loaded.manifest;
+    let key = api_key()?;
+    let folder_path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| manifest.default_batch_folder());
+    let folder = BatchFolder::lock(&folder_path)?;
+    let client = client(&global.base_url, key, Some(&manifest.run.retry))?;
+
+    let settings = &manifest.run;
+    let options = RunOptions {
+        concurrency: usize::try_from(args.concurrency.unwrap_or(settings.concurrency)).unwrap_or(1),
+        task_timeout: settings.timeout,
+        create_limit: settings.create_limit,
+        poll_limit: settings.poll_limit,
+        poll: settings.poll.clone(),
+        retry_failed: args.retry_failed,
+        resubmit_uncertain: args.resubmit_uncertain,
+        create_retry: settings
+            .retry
+            .apply_to(sora_batch_api::RetryPolicy::default()),
+        ..RunOptions::default()
+    };
+    let jobs: Vec<RunJob> = manifest
+        .jobs
+        .iter()
+        .map(|job| RunJob {
+            id: job.id.as_str().to_owned(),
+            key: job.key.as_str().to_owned(),
+            take: job.take,
+            request: job.create_task_request(),
+        })
+        .collect();
+    let detail = if output.quiet {
+        Detail::Quiet
+    } else if output.verbose {
+        Detail::Verbose
+    } else {
+        Detail::Normal
+    };
+    let reporter = Arc::new(LineReporter::new(detail));
+
+    let runtime = runtime()?;
+    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    runtime.spawn(async move {
+        wait_for_interrupt().await;
+        eprintln!(
+            "interrupted: no new submissions; letting calls under way settle \
+             (interrupt again to exit at once)"
+        );
+        let _ = stop_sender.send(true);
+        wait_for_interrupt().await;
+        eprintln!("interrupted again: exiting now; the journal is consistent, run the same command to resume");
+        std::process::exit(i32::from(crate::exit::INTERRUPTED));
+    });
+    let outcome = runtime.block_on(run::run_batch(
+        &folder,
+        jobs,
+        client,
+        options,
+        reporter,
+        stop_receiver,
+    ));
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(run::RunError::Journal(error)) => return Err(CliError::Journal(error)),
+        Err(run::RunError::Folder(error)) => return Err(CliError::BatchFolder(error)),
+        Err(error) => return Err(CliError::Usage(error.to_string())),
+    };
+    // Calls abandoned after an interrupt must not hold the process.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+
+    let manifest_as_given = args.manifest.display().to_string();
+    let report = Report::of_run(&manifest, &manifest_as_given, &outcome);
+    let report_path =
+        report::write_report_json(folder.root(), &report).map_err(|source| CliError::Report {
+            path: folder
+                .root()
+                .join(report::REPORT_JSON_FILE_NAME)
+                .display()
+                .to_string(),
+            source,
+        })?;
+    let verdict = verdict_of(&outcome, &report);
+    if !output.quiet || verdict != RunVerdict::AllDone {
+        summarize(&report, &outcome, verdict, folder.root(), &report_path);
+    }
+    Ok(Outcome::Run(verdict))
+}
+
+/// SPEC's precedence: account, (spending cap), interrupt, outstanding work, failures.
+fn verdict_of(outcome: &RunOutcome, report: &Report) -> RunVerdict {
+    match outcome.stop {
+        Some(StopReason::Unauthorized { .. } | StopReason::AccountExhausted { .. }) => {
+            return RunVerdict::AccountStopped;
+        }
+        Some(StopReason::Interrupted) => return RunVerdict::Interrupted,
+        None => {}
+    }
+    let outstanding = outcome.jobs.iter().any(|job| {
+        matches!(
+            job.state,
+            JobState::Pending | JobState::Running | JobState::TimedOut | JobState::Uncertain
+        ) || (job.state == JobState::Succeeded && !job.is_complete())
+    });
+    if outstanding {
+        RunVerdict::WorkOutstanding
+    } else if report.summary.failed > 0 {
+        RunVerdict::SomeFailed
+    } else {
+        RunVerdict::AllDone
+    }
+}
+
+fn summarize(
+    report: &Report,
+    outcome: &RunOutcome,
+    verdict: RunVerdict,
+    folder: &std::path::Path,
+    report_path: &std::path::Path,
+) {
+    let summary = &report.summary;
+    let not_downloaded = outcome
+        .jobs
+        .iter()
+        .filter(|job| job.state == JobState::Succeeded && !job.is_complete())
+        .count();
+    eprintln!(
+        "{} jobs: {} succeeded, {} failed, {} running, {} timed out, {} uncertain, {} pending; {} credits charged",
+        summary.total,
+        summary.succeeded,
+        summary.failed,
+        summary.running,
+        summary.timed_out,
+        summary.uncertain,
+        summary.pending,
+        summary.credits,
+    );
+    if not_downloaded > 0 {
+        eprintln!("{not_downloaded} succeeded job(s) are not downloaded yet");
+    }
+    eprintln!(
+        "videos in {}; report {}",
+        folder.display(),
+        report_path.display()
+    );
+    match (&outcome.stop, verdict) {
+        (Some(StopReason::Unauthorized { message }), _) => {
+            eprintln!("stopped: the service refused the API key: {message}");
+        }
+        (Some(StopReason::AccountExhausted { message }), _) => eprintln!(
+            "stopped submitting: {message}\ntasks in flight were finished; top up and run the same command to submit the rest"
+        ),
+        (_, RunVerdict::Interrupted) => {
+            eprintln!(
+                "interrupted; to resume, run the same command again:\n  {}",
+                resume_command()
+            );
+        }
+        (_, RunVerdict::WorkOutstanding) => eprintln!(
+            "work is outstanding; run the same command again to collect it:\n  {}",
+            resume_command()
+        ),
+        _ => {}
+    }
+}
+
+/// The command line this process was started with, quoted for a POSIX shell.
+fn resume_command() -> String {
+    let mut words: Vec<String> = std::env::args().collect();
+    // On PATH the bare name is what people type; elsewhere keep the path as given.
+    if let Some(program) = words.first_mut()
+        && let Some(name) = std::path::Path::new(program.as_str())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        && which_is_on_path(&name)
+    {
+        *program = name;
+    }
+    words
+        .iter()
+        .map(|word| shell_quote(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn which_is_on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if safe {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what CI systems send on cancel or timeout).
+async fn wait_for_interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn words_are_quoted_only_when_a_shell_needs_it() {
+        assert_eq!(shell_quote("manifests/demo.yaml"), "manifests/demo.yaml");
+        assert_eq!(shell_quote("my batch.yaml"), "'my batch.yaml'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,53 @@
+//! `sora-batch status MANIFEST [--out DIR] [--json]`: where a batch stands, read from its
+//! journal. No network, no lock: it can run beside a `run` of the same batch.
+
+use std::io::Write;
+
+use sora_batch_engine::journal::{self, JOURNAL_FILE_NAME};
+use sora_batch_engine::report::Report;
+
+use crate::cli::StatusArgs;
+use crate::commands::{load_manifest, plan::write_table};
+use crate::exit::{CliError, Outcome};
+use crate::output::Output;
+
+pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> {
+    let Some(loaded) = load_manifest(&args.manifest, "no status to show", output) else {
+        return Ok(Outcome::ManifestProblems);
+    };
+    let manifest = &loaded.manifest;
+    let folder = args
+        .out
+        .clone()
+        .unwrap_or_else(|| manifest.default_batch_folder());
+    let replay = journal::replay(&folder.join(JOURNAL_FILE_NAME))?;
+    if !output.quiet {
+        for warning in &replay.warnings {
+            output.error_line(&format!("warning: {warning}"));
+        }
+    }
+    let report = Report::from_journal(manifest, &args.manifest.display().to_string(), &replay);
+    let stdout = output.stdout();
+    if args.json {
+        serde_json::to_writer_pretty(&mut *stdout, &report)
+            .map_err(|error| CliError::Output(error.into()))?;
+        writeln!(stdout).map_err(CliError::Output)?;
+    } else {
+        write_table(stdout, &report, &folder).map_err(CliError::Output)?;
+        for orphan in &report.orphaned {
+            writeln!(
+                stdout,
+                "orphaned: {} (no longer in the manifest; files kept: {})",
+                orphan.id,
+                if orphan.files.is_empty() {
+                    "none".to_owned()
+                } else {
+                    orphan.files.join(", ")
+                }
+            )
+            .map_err(CliError::Output)?;
+        }
+    }
+    output.flush()?;
+    Ok(Outcome::Success)
+}

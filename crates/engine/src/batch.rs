@@ -1,0 +1,293 @@
+//! The batch folder: where a run keeps its journal, videos and reports, under a lock.
+//!
+//! Read [`BatchFolder::lock`] first. One run at a time may work in a folder: the lock is an
+//! exclusive OS file lock on `.lock`, released by the OS however the process ends, so a
+//! killed run never leaves a stale lock behind. Videos arrive through [`FileSink`]: streamed
+//! into a hidden partial file in the same folder, hashed on the way, fsynced, then renamed to
+//! their final name — so a video file that exists under its final name is complete.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use sora_batch_api::DownloadSink;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use crate::journal::{JOURNAL_FILE_NAME, sync_folder};
+
+const LOCK_FILE_NAME: &str = ".lock";
+const PARTIAL_SUFFIX: &str = ".partial";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchFolderError {
+    #[error("another sora-batch run is using the batch folder {path} (it holds {path}/.lock)")]
+    Locked { path: PathBuf },
+    #[error("cannot use the batch folder {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A batch folder held exclusively by this process.
+#[derive(Debug)]
+pub struct BatchFolder {
+    root: PathBuf,
+    /// Held for the lifetime of the value; the OS releases the lock when the file closes.
+    _lock: File,
+}
+
+impl BatchFolder {
+    /// Creates the folder if needed and takes its lock, failing at once if another run
+    /// holds it. Partial downloads left by a killed run are removed.
+    pub fn lock(root: &Path) -> Result<BatchFolder, BatchFolderError> {
+        let io_error = |source| BatchFolderError::Io {
+            path: root.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(root).map_err(io_error)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(root.join(LOCK_FILE_NAME))
+            .map_err(io_error)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(BatchFolderError::Locked {
+                    path: root.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(error)),
+        }
+        let folder = BatchFolder {
+            root: root.to_owned(),
+            _lock: lock,
+        };
+        folder.remove_partial_files().map_err(io_error)?;
+        Ok(folder)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.root.join(JOURNAL_FILE_NAME)
+    }
+
+    fn remove_partial_files(&self) -> io::Result<()> {
+        for entry in std::fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(PARTIAL_SUFFIX) {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The name of result file `index` (0-based) of job `id`: `<id>.mp4`, then `<id>-2.mp4`, ...
+/// Ids are checked to be safe file names when the manifest is loaded.
+pub fn video_file_name(id: &str, index: usize) -> String {
+    if index == 0 {
+        format!("{id}.mp4")
+    } else {
+        format!("{id}-{}.mp4", index + 1)
+    }
+}
+
+/// A finished file: its name in the batch folder, size and checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedFile {
+    pub file_name: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Receives a download into a partial file, hashing it on the way.
+#[derive(Debug)]
+pub struct FileSink {
+    file: tokio::fs::File,
+    partial: PathBuf,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl DownloadSink for FileSink {
+    async fn restart(&mut self) -> io::Result<()> {
+        self.file.set_len(0).await?;
+        self.file.seek(io::SeekFrom::Start(0)).await?;
+        self.hasher = Sha256::new();
+        self.bytes = 0;
+        Ok(())
+    }
+
+    async fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.file.write_all(chunk).await?;
+        self.hasher.update(chunk);
+        self.bytes += chunk.len() as u64;
+        Ok(())
+    }
+}
+
+impl FileSink {
+    /// Streams a download into a partial file beside `file_name` in `folder`.
+    pub async fn create(folder: &Path, file_name: &str) -> io::Result<FileSink> {
+        let partial = folder.join(format!(".{file_name}{PARTIAL_SUFFIX}"));
+        let file = tokio::fs::File::create(&partial).await?;
+        Ok(FileSink {
+            file,
+            partial,
+            hasher: Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    /// Makes the file durable and gives it its final name, atomically.
+    pub async fn complete(mut self, folder: &Path, file_name: &str) -> io::Result<CompletedFile> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        drop(self.file);
+        let final_path = folder.join(file_name);
+        tokio::fs::rename(&self.partial, &final_path).await?;
+        let folder = folder.to_owned();
+        tokio::task::spawn_blocking(move || sync_folder(&folder))
+            .await
+            .map_err(io::Error::other)??;
+        Ok(CompletedFile {
+            file_name: file_name.to_owned(),
+            sha256: hex(&self.hasher.finalize()),
+            bytes: self.bytes,
+        })
+    }
+
+    /// Removes the partial file after a failed download.
+    pub async fn discard(self) {
+        drop(self.file);
+        let _ = tokio::fs::remove_file(&self.partial).await;
+    }
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
+}
+
+/// What a recorded file looks like on disk now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileCheck {
+    Intact,
+    Missing,
+    Altered,
+}
+
+/// Compares a file with its recorded size and sha256. Blocking: run it off the async
+/// threads for many files.
+pub fn check_file(path: &Path, bytes: u64, sha256: &str) -> io::Result<FileCheck> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(FileCheck::Missing),
+        Err(error) => return Err(error),
+    };
+    if file.metadata()?.len() != bytes {
+        return Ok(FileCheck::Altered);
+    }
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(if hex(&hasher.finalize()) == sha256 {
+        FileCheck::Intact
+    } else {
+        FileCheck::Altered
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_folder_is_refused_at_once() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let first = BatchFolder::lock(temp.path()).expect("first lock");
+        let second = BatchFolder::lock(temp.path()).expect_err("second lock");
+        assert!(
+            matches!(second, BatchFolderError::Locked { .. }),
+            "{second}"
+        );
+        drop(first);
+        BatchFolder::lock(temp.path()).expect("free again once the first is gone");
+    }
+
+    #[test]
+    fn file_names_number_further_results() {
+        assert_eq!(video_file_name("intro", 0), "intro.mp4");
+        assert_eq!(video_file_name("intro", 1), "intro-2.mp4");
+    }
+
+    #[tokio::test]
+    async fn a_completed_file_is_whole_and_checksummed() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let folder = BatchFolder::lock(temp.path()).expect("lock");
+        let mut sink = FileSink::create(folder.root(), "a.mp4")
+            .await
+            .expect("sink");
+        sink.write_chunk(b"stale").await.expect("writes");
+        sink.restart().await.expect("restarts");
+        sink.write_chunk(b"hello ").await.expect("writes");
+        sink.write_chunk(b"world").await.expect("writes");
+        let done = sink
+            .complete(temp.path(), "a.mp4")
+            .await
+            .expect("completes");
+        assert_eq!(
+            std::fs::read(temp.path().join("a.mp4")).expect("reads"),
+            b"hello world"
+        );
+        assert_eq!(
+            done.sha256,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        assert_eq!(done.bytes, 11);
+        let path = temp.path().join("a.mp4");
+        assert_eq!(
+            check_file(&path, 11, &done.sha256).expect("checks"),
+            FileCheck::Intact
+        );
+        std::fs::write(&path, b"hello WORLD").expect("alters");
+        assert_eq!(
+            check_file(&path, 11, &done.sha256).expect("checks"),
+            FileCheck::Altered
+        );
+        std::fs::remove_file(&path).expect("removes");
+        assert_eq!(
+            check_file(&path, 11, &done.sha256).expect("checks"),
+            FileCheck::Missing
+        );
+        assert!(std::fs::read_dir(temp.path()).expect("lists").all(|e| {
+            !e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(PARTIAL_SUFFIX)
+        }));
+    }
+}

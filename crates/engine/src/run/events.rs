@@ -1,0 +1,81 @@
+//! What a run tells the outside world while it works: events, received by a [`Reporter`].
+//!
+//! The engine never prints. Progress bars, CI status lines and logs are reporters in the
+//! cli; tests use a reporter that collects events.
+
+use std::time::Duration;
+
+/// Something that happened to the batch or one of its jobs. `id` is the job's id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    /// The run has read the journal and knows what is left.
+    Started {
+        total: usize,
+        already_done: usize,
+        to_submit: usize,
+        to_poll: usize,
+        to_download: usize,
+        uncertain: Vec<String>,
+        orphaned: Vec<String>,
+    },
+    Submitted {
+        id: String,
+        task_id: String,
+    },
+    /// createTask certainly created nothing; `job_failed` when the job cannot succeed as is.
+    NotSubmitted {
+        id: String,
+        message: String,
+        job_failed: bool,
+    },
+    /// createTask may have created a task whose id is unknown.
+    Uncertain {
+        id: String,
+        message: String,
+    },
+    /// The service reported a state other than the last one seen.
+    StateChanged {
+        id: String,
+        state: String,
+    },
+    Finished {
+        id: String,
+        success: bool,
+        message: Option<String>,
+        credits: Option<f64>,
+        generation: Option<Duration>,
+    },
+    Downloaded {
+        id: String,
+        file_name: String,
+        bytes: u64,
+    },
+    DownloadFailed {
+        id: String,
+        message: String,
+    },
+    TimedOut {
+        id: String,
+        task_id: String,
+    },
+    /// No more submissions in this run, and why.
+    SubmissionsStopped {
+        reason: String,
+    },
+    Warning {
+        message: String,
+    },
+}
+
+/// Receives events. Called from the run's coordinating task: keep it quick.
+pub trait Reporter: Send + Sync {
+    fn on_event(&self, event: &RunEvent);
+}
+
+/// A reporter that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SilentReporter;
+
+impl Reporter for SilentReporter {
+    fn on_event(&self, _event: &RunEvent) {}
+}

@@ -1,0 +1,110 @@
+//! Client-side rate limits that keep a batch under the account's limits.
+//!
+//! Read [`SlidingWindowLimiter`]. The service counts requests in a window (createTask: 20 per
+//! 10 s; recordInfo: 10 per s) and drops the excess with a 429. A limiter that enforces the
+//! same rule with a slightly lower count lets the scheduler go exactly as fast as the account
+//! allows and no faster, so a 429 is an accident rather than the control loop.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// At most `max_requests` in any window of `window`.
+#[derive(Debug, Clone)]
+pub struct SlidingWindowLimiter {
+    max_requests: usize,
+    window: Duration,
+    /// When the last `max_requests` requests were let through, oldest first.
+    recent: VecDeque<Instant>,
+}
+
+impl SlidingWindowLimiter {
+    pub fn new(max_requests: u32, window: Duration) -> Self {
+        let max_requests = usize::try_from(max_requests.max(1)).unwrap_or(usize::MAX);
+        SlidingWindowLimiter {
+            max_requests,
+            window,
+            recent: VecDeque::with_capacity(max_requests.min(1024)),
+        }
+    }
+
+    /// When the next request may go: `now` if there is room in the window.
+    pub fn next_free_at(&self, now: Instant) -> Instant {
+        if self.recent.len() < self.max_requests {
+            return now;
+        }
+        match self.recent.front() {
+            Some(oldest) => (*oldest + self.window).max(now),
+            None => now,
+        }
+    }
+
+    /// Takes a slot if one is free at `now`.
+    pub fn try_acquire(&mut self, now: Instant) -> bool {
+        while let Some(oldest) = self.recent.front() {
+            if *oldest + self.window <= now {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.recent.len() < self.max_requests {
+            self.recent.push_back(now);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Pushes the window back after the service answered 429 anyway (another client on the
+    /// same key, or clock skew): nothing more until a full window has passed.
+    pub fn back_off(&mut self, now: Instant) {
+        self.recent.clear();
+        for _ in 0..self.max_requests {
+            self.recent.push_back(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_more_than_the_limit_in_any_window() {
+        let start = Instant::now();
+        let window = Duration::from_secs(10);
+        let mut limiter = SlidingWindowLimiter::new(3, window);
+        let mut granted = Vec::new();
+        for step in 0..400u64 {
+            let now = start + Duration::from_millis(step * 100);
+            if limiter.try_acquire(now) {
+                granted.push(now);
+            }
+        }
+        for (index, at) in granted.iter().enumerate() {
+            let in_window = granted[index..]
+                .iter()
+                .take_while(|later| **later < *at + window)
+                .count();
+            assert!(in_window <= 3);
+        }
+        assert_eq!(granted.len(), 12, "3 per 10 s over 40 s");
+    }
+
+    #[test]
+    fn next_free_at_is_when_the_oldest_leaves_the_window() {
+        let start = Instant::now();
+        let mut limiter = SlidingWindowLimiter::new(2, Duration::from_secs(1));
+        assert!(limiter.try_acquire(start));
+        assert!(limiter.try_acquire(start + Duration::from_millis(300)));
+        let later = start + Duration::from_millis(500);
+        assert_eq!(limiter.next_free_at(later), start + Duration::from_secs(1));
+        assert!(!limiter.try_acquire(later));
+        assert!(limiter.try_acquire(start + Duration::from_secs(1)));
+        limiter.back_off(start + Duration::from_secs(2));
+        assert!(!limiter.try_acquire(start + Duration::from_millis(2500)));
+        assert!(limiter.try_acquire(start + Duration::from_secs(3)));
+    }
+}
