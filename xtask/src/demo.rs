@@ -52,6 +52,24 @@ pub fn demo(args: &[String]) -> ExitCode {
     }
 }
 
+/// `sora-batch run manifests/demo.yaml --out OUT` against the fake at `base_url`.
+fn run_manifest(
+    binary: &Path,
+    root: &Path,
+    out: &Path,
+    base_url: &str,
+) -> Result<std::process::ExitStatus, String> {
+    Command::new(binary)
+        .args(["run", DEMO_MANIFEST, "--out"])
+        .arg(out)
+        .current_dir(root)
+        .env("KIE_BASE_URL", base_url)
+        // The fake accepts any key; this one is not a secret.
+        .env("KIE_API_KEY", "demo-key-for-the-fake-service")
+        .status()
+        .map_err(|e| format!("could not run {}: {e}", binary.display()))
+}
+
 fn run_demo() -> Result<ExitCode, String> {
     let root = workspace_root();
     eprintln!("==> building the sora-batch CLI");
@@ -109,15 +127,7 @@ fn run_demo() -> Result<ExitCode, String> {
         "==> sora-batch run {DEMO_MANIFEST} --out {}\n",
         out.display()
     );
-    let status = Command::new(&binary)
-        .args(["run", DEMO_MANIFEST, "--out"])
-        .arg(&out)
-        .current_dir(&root)
-        .env("KIE_BASE_URL", fake.base_url())
-        // The fake accepts any key; this one is not a secret.
-        .env("KIE_API_KEY", "demo-key-for-the-fake-service")
-        .status()
-        .map_err(|e| format!("could not run {}: {e}", binary.display()))?;
+    let status = run_manifest(&binary, &root, &out, &fake.base_url())?;
 
     let log = fake.log();
     println!();
@@ -154,14 +164,7 @@ fn run_demo() -> Result<ExitCode, String> {
     // The same command again: the journal says everything is done, so no call is made.
     eprintln!("\n==> the same command again: it resumes from the journal\n");
     let requests_before = log.requests().len();
-    let again = Command::new(&binary)
-        .args(["run", DEMO_MANIFEST, "--out"])
-        .arg(&out)
-        .current_dir(&root)
-        .env("KIE_BASE_URL", fake.base_url())
-        .env("KIE_API_KEY", "demo-key-for-the-fake-service")
-        .status()
-        .map_err(|e| format!("could not run {}: {e}", binary.display()))?;
+    let again = run_manifest(&binary, &root, &out, &fake.base_url())?;
     let new_requests = fake.log().requests().len() - requests_before;
     println!(
         "\nThe second run made {new_requests} requests to the service and exited {}.",

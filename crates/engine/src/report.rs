@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::journal::{Phase, Replay};
+use crate::journal::{DownloadedFile, Phase, Replay};
 use crate::manifest::{JobId, JobKey, Manifest};
 use crate::prices::{Credits, Estimate};
 use crate::run::RunOutcome;
@@ -209,7 +209,7 @@ impl Report {
             let Some(history) = replay.jobs.get(job.key.as_str()) else {
                 continue;
             };
-            job.state = match history.phase {
+            let state = match history.phase {
                 Phase::Pending => JobState::Pending,
                 Phase::Uncertain => JobState::Uncertain,
                 Phase::Submitted => JobState::Running,
@@ -217,21 +217,15 @@ impl Report {
                 Phase::Succeeded => JobState::Succeeded,
                 Phase::Failed | Phase::TaskUnknown => JobState::Failed,
             };
-            job.task_id = history.task_id.clone();
-            job.fail_code = history.fail_code.clone();
-            job.fail_msg = history.fail_msg.clone();
-            job.credits = history.credits.map(Credits);
-            job.duration_ms = history.generation_ms;
-            job.files = history
-                .files
-                .values()
-                .map(|file| FileReport {
-                    path: file.path.clone(),
-                    url: file.url.clone(),
-                    sha256: file.sha256.clone(),
-                    bytes: file.bytes,
-                })
-                .collect();
+            job.record(Progress {
+                state,
+                task_id: history.task_id.as_deref(),
+                fail_code: history.fail_code.as_deref(),
+                fail_msg: history.fail_msg.as_deref(),
+                credits: history.credits,
+                duration_ms: history.generation_ms,
+                files: history.files.values(),
+            });
         }
         let known: std::collections::BTreeSet<&str> =
             self.jobs.iter().map(|job| job.key.as_str()).collect();
@@ -265,22 +259,15 @@ impl Report {
             let Some(done) = by_key.get(job.key.as_str()) else {
                 continue;
             };
-            job.state = done.state;
-            job.task_id = done.task_id.clone();
-            job.fail_code = done.fail_code.clone();
-            job.fail_msg = done.fail_msg.clone();
-            job.credits = done.credits.map(Credits);
-            job.duration_ms = done.duration_ms;
-            job.files = done
-                .files
-                .iter()
-                .map(|file| FileReport {
-                    path: file.path.clone(),
-                    url: file.url.clone(),
-                    sha256: file.sha256.clone(),
-                    bytes: file.bytes,
-                })
-                .collect();
+            job.record(Progress {
+                state: done.state,
+                task_id: done.task_id.as_deref(),
+                fail_code: done.fail_code.as_deref(),
+                fail_msg: done.fail_msg.as_deref(),
+                credits: done.credits,
+                duration_ms: done.duration_ms,
+                files: done.files.iter(),
+            });
         }
         report.orphaned = outcome
             .orphaned
@@ -294,6 +281,37 @@ impl Report {
             .collect();
         report.summary = Summary::of(&report.jobs);
         report
+    }
+}
+
+/// What is known of a job after (part of) a run, from the journal or from the run itself.
+struct Progress<'a, Files: Iterator<Item = &'a DownloadedFile>> {
+    state: JobState,
+    task_id: Option<&'a str>,
+    fail_code: Option<&'a str>,
+    fail_msg: Option<&'a str>,
+    credits: Option<f64>,
+    duration_ms: Option<u64>,
+    files: Files,
+}
+
+impl JobReport {
+    fn record<'a>(&mut self, progress: Progress<'a, impl Iterator<Item = &'a DownloadedFile>>) {
+        self.state = progress.state;
+        self.task_id = progress.task_id.map(str::to_owned);
+        self.fail_code = progress.fail_code.map(str::to_owned);
+        self.fail_msg = progress.fail_msg.map(str::to_owned);
+        self.credits = progress.credits.map(Credits);
+        self.duration_ms = progress.duration_ms;
+        self.files = progress
+            .files
+            .map(|file| FileReport {
+                path: file.path.clone(),
+                url: file.url.clone(),
+                sha256: file.sha256.clone(),
+                bytes: file.bytes,
+            })
+            .collect();
     }
 }
 

@@ -25,7 +25,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde_json::{Map, Value};
 use sora_batch_api::wire::{CreateTaskRequest, RecordInfo, TaskState};
 use sora_batch_api::{
     ApiError, Client, CreateTaskError, ErrorClass, ErrorKind, RetryPolicy, TaskCreation, TaskId,
@@ -98,27 +97,16 @@ impl Default for RunOptions {
     }
 }
 
-/// A downloaded file of a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileOutcome {
-    /// Relative to the batch folder.
-    pub path: String,
-    pub url: String,
-    pub sha256: String,
-    pub bytes: u64,
-}
-
 /// One job at the end of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOutcome {
     pub id: String,
     pub key: String,
     pub take: u32,
-    pub model: String,
-    pub input: Map<String, Value>,
     pub task_id: Option<String>,
     pub state: JobState,
-    pub files: Vec<FileOutcome>,
+    /// Complete files in the batch folder, in result order.
+    pub files: Vec<DownloadedFile>,
     /// Result URLs the service returned, downloaded or not.
     pub result_urls: Vec<String>,
     pub fail_code: Option<String>,
@@ -1074,8 +1062,6 @@ impl Coordinator {
                 id: slot.job.id.clone(),
                 key: slot.job.key.clone(),
                 take: slot.job.take,
-                model: slot.job.request.model.clone(),
-                input: slot.job.request.input.clone(),
                 task_id: slot.task_id.as_ref().map(ToString::to_string),
                 state: match slot.stage {
                     Stage::Pending => JobState::Pending,
@@ -1086,16 +1072,7 @@ impl Coordinator {
                     Stage::TimedOut => JobState::TimedOut,
                     Stage::Uncertain => JobState::Uncertain,
                 },
-                files: slot
-                    .files
-                    .values()
-                    .map(|file| FileOutcome {
-                        path: file.path.clone(),
-                        url: file.url.clone(),
-                        sha256: file.sha256.clone(),
-                        bytes: file.bytes,
-                    })
-                    .collect(),
+                files: slot.files.values().cloned().collect(),
                 result_urls: slot.result_urls.clone(),
                 fail_code: slot.fail_code.clone(),
                 fail_msg: slot.fail_msg.clone(),
