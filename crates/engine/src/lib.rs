@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod journal;
 pub mod manifest;
 pub mod prices;
+pub mod render;
 pub mod report;
 pub mod run;
 pub mod schema;

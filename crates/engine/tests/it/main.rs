@@ -5,5 +5,6 @@ mod examples;
 mod expansion;
 mod identity;
 mod properties;
+mod render;
 mod schema;
 mod support;

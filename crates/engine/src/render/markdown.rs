@@ -1,0 +1,147 @@
+//! `report.md`: a summary table and one line per job, in GitHub-flavoured Markdown.
+//!
+//! Read [`render`]. The same text is appended to `$GITHUB_STEP_SUMMARY` by the cli, so it
+//! must read well in a CI job's summary page: totals first, then the jobs, failures with the
+//! service's own words, videos linked relative to the batch folder.
+
+use std::fmt::Write as _;
+
+use super::{duration_text, input_text, outstanding, prompt, reason};
+use crate::report::{JobState, Report};
+
+/// How many characters of a prompt a table cell shows.
+const PROMPT_CHARS: usize = 80;
+
+fn state_mark(state: JobState) -> &'static str {
+    match state {
+        JobState::Succeeded => "✅ succeeded",
+        JobState::Failed => "❌ failed",
+        JobState::TimedOut => "⏱️ timed out",
+        JobState::Uncertain => "⚠️ uncertain",
+        JobState::Running => "⏳ running",
+        JobState::Pending => "… pending",
+    }
+}
+
+/// Makes text safe inside a Markdown table cell: one line, no unescaped pipes.
+fn cell(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    one_line
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn shortened(text: &str, max_chars: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max_chars {
+        return text;
+    }
+    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// Links in a Markdown cell: spaces and parentheses would end the link target.
+fn link_target(path: &str) -> String {
+    path.replace(' ', "%20").replace('(', "%28").replace(')', "%29")
+}
+
+pub fn render(report: &Report) -> String {
+    let summary = &report.summary;
+    let mut out = String::new();
+    let _ = writeln!(out, "# sora-batch: {}\n", cell(&report.name));
+    let _ = writeln!(
+        out,
+        "Manifest `{}` · {} job{} · {} credits charged\n",
+        report.manifest.replace('`', "'"),
+        summary.total,
+        if summary.total == 1 { "" } else { "s" },
+        summary.credits,
+    );
+    out.push_str("| succeeded | failed | timed out | uncertain | running | pending |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        summary.succeeded,
+        summary.failed,
+        summary.timed_out,
+        summary.uncertain,
+        summary.running,
+        summary.pending
+    );
+    let waiting = outstanding(report);
+    if waiting > 0 {
+        let _ = writeln!(
+            out,
+            "**{waiting} job{} outstanding:** run the same command again to collect {}.\n",
+            if waiting == 1 { " is" } else { "s are" },
+            if waiting == 1 { "it" } else { "them" }
+        );
+    }
+    if summary.uncertain > 0 {
+        out.push_str(
+            "Uncertain jobs may already be charged: their createTask may have reached the \
+             service without its answer reaching us. They are resubmitted only with \
+             `--resubmit-uncertain`.\n\n",
+        );
+    }
+    out.push_str("## Jobs\n\n");
+    out.push_str("| job | state | aspect | secs | credits | time | video or reason | prompt |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---|---|\n");
+    for job in &report.jobs {
+        let id = if job.take > 1 {
+            format!("{} (take {})", job.id.as_str(), job.take)
+        } else {
+            job.id.as_str().to_owned()
+        };
+        let outcome = if job.files.is_empty() {
+            reason(job).map(|r| cell(&r)).unwrap_or_default()
+        } else {
+            job.files
+                .iter()
+                .map(|file| format!("[{}]({})", cell(&file.path), link_target(&file.path)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&id),
+            state_mark(job.state),
+            cell(&input_text(job, "aspect_ratio").unwrap_or_default()),
+            cell(&input_text(job, "n_frames").unwrap_or_default()),
+            job.credits.map(|c| c.to_string()).unwrap_or_default(),
+            job.duration_ms.map(duration_text).unwrap_or_default(),
+            outcome,
+            cell(&shortened(prompt(job), PROMPT_CHARS)),
+        );
+    }
+    if !report.orphaned.is_empty() {
+        out.push_str("\n## No longer in the manifest\n\n");
+        for orphan in &report.orphaned {
+            let files = if orphan.files.is_empty() {
+                "no files".to_owned()
+            } else {
+                orphan.files.join(", ")
+            };
+            let _ = writeln!(out, "- `{}` (files kept: {})", orphan.id, files);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_stay_in_their_column() {
+        assert_eq!(cell("a | b\nc"), "a \\| b c");
+        assert_eq!(cell("<script>"), "&lt;script&gt;");
+        assert_eq!(shortened("one two three", 7), "one tw…");
+        assert_eq!(link_target("my video (1).mp4"), "my%20video%20%281%29.mp4");
+    }
+}

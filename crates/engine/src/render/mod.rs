@@ -1,0 +1,71 @@
+//! The batch's report for people and CI, rendered from the [`Report`] document.
+//!
+//! Read [`markdown`] (the summary `report.md`, also fit for `$GITHUB_STEP_SUMMARY`), [`html`]
+//! (`report.html`, a self-contained gallery that works opened from disk) and [`junit`] (one
+//! testcase per job). Each is a pure function of the report: what a run wrote to
+//! `report.json` can be rendered again at any time, and tests snapshot the output.
+
+pub mod html;
+pub mod junit;
+pub mod markdown;
+
+use std::time::Duration;
+
+use crate::report::{JobReport, JobState, Report};
+
+/// The file names of the rendered reports in a batch folder.
+pub const REPORT_MD_FILE_NAME: &str = "report.md";
+pub const REPORT_HTML_FILE_NAME: &str = "report.html";
+
+/// A job's input field as short text: strings as they are, other values as JSON.
+fn input_text(job: &JobReport, name: &str) -> Option<String> {
+    match job.input.get(name)? {
+        serde_json::Value::String(text) => Some(text.clone()),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn prompt(job: &JobReport) -> &str {
+    job.input
+        .get("prompt")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+}
+
+/// `2m11s`, `42.0s`.
+fn duration_text(millis: u64) -> String {
+    let duration = Duration::from_millis(millis);
+    let seconds = duration.as_secs();
+    if seconds >= 60 {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
+/// Why a job is not a success, in a few words, for people.
+fn reason(job: &JobReport) -> Option<String> {
+    match job.state {
+        JobState::Succeeded => None,
+        JobState::Failed => Some(match (&job.fail_msg, &job.fail_code) {
+            (Some(message), Some(code)) => format!("{message} (code {code})"),
+            (Some(message), None) => message.clone(),
+            (None, Some(code)) => format!("failed with code {code}"),
+            (None, None) => "failed".to_owned(),
+        }),
+        JobState::TimedOut => Some("past its deadline; the next run polls it again".to_owned()),
+        JobState::Uncertain => Some(
+            "its createTask may have reached the service; resubmitted only with --resubmit-uncertain"
+                .to_owned(),
+        ),
+        JobState::Running => Some("still generating; run again to collect".to_owned()),
+        JobState::Pending => Some("not submitted yet".to_owned()),
+    }
+}
+
+/// Jobs that a further run would still work on.
+fn outstanding(report: &Report) -> u64 {
+    let summary = &report.summary;
+    summary.running + summary.timed_out + summary.uncertain + summary.pending
+}
