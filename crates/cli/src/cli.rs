@@ -73,6 +73,17 @@ pub enum Command {
     Task(TaskArgs),
     /// Print the JSON Schema of the manifest format, for editors.
     Schema(SchemaArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For example: `sora-batch completions bash > ~/.local/share/bash-completion/completions/sora-batch`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per command; each has a `run(.., output)` that returns an
 //! [`crate::exit::Outcome`].
 
+pub mod completions;
 pub mod plan;
 pub mod run;
 pub mod schema;
