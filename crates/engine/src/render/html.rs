@@ -153,7 +153,11 @@ pub fn render(report: &Report) -> String {
             out,
             "<article class=\"job {}{}\" data-state=\"{}\" id=\"job-{}\">",
             job.state.as_str(),
-            if aspect.as_deref() == Some("portrait") { " portrait" } else { "" },
+            if aspect.as_deref() == Some("portrait") {
+                " portrait"
+            } else {
+                ""
+            },
             job.state.as_str(),
             escape(job.id.as_str())
         );
@@ -218,7 +222,10 @@ pub fn render(report: &Report) -> String {
         }
         out.push_str("</div>\n</article>\n");
     }
-    let _ = write!(out, "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = write!(
+        out,
+        "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
+    );
     out
 }
 
@@ -228,7 +235,10 @@ mod tests {
 
     #[test]
     fn text_and_paths_cannot_break_out_of_the_page() {
-        assert_eq!(escape("<img onerror='x'>&"), "&lt;img onerror=&#39;x&#39;&gt;&amp;");
+        assert_eq!(
+            escape("<img onerror='x'>&"),
+            "&lt;img onerror=&#39;x&#39;&gt;&amp;"
+        );
         assert_eq!(url_path("a b/é.mp4"), "a%20b/%C3%A9.mp4");
     }
 }

@@ -67,7 +67,11 @@ pub fn render(report: &Report) -> String {
                 out.push_str(">\n");
                 if !job.files.is_empty() {
                     let files: Vec<&str> = job.files.iter().map(|f| f.path.as_str()).collect();
-                    let _ = writeln!(out, "      <system-out>{}</system-out>", xml(&files.join("\n")));
+                    let _ = writeln!(
+                        out,
+                        "      <system-out>{}</system-out>",
+                        xml(&files.join("\n"))
+                    );
                 }
             }
             (JobState::Failed, Some(why)) => {
@@ -100,7 +104,10 @@ mod tests {
 
     #[test]
     fn text_is_escaped_and_control_characters_dropped() {
-        assert_eq!(xml("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
+        assert_eq!(
+            xml("a<b & \"c\" 'd'>"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
+        );
         assert_eq!(xml("bell\u{7}tab\tend"), "belltab\tend");
     }
 }

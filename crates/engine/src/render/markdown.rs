@@ -45,7 +45,9 @@ fn shortened(text: &str, max_chars: usize) -> String {
 
 /// Links in a Markdown cell: spaces and parentheses would end the link target.
 fn link_target(path: &str) -> String {
-    path.replace(' ', "%20").replace('(', "%28").replace(')', "%29")
+    path.replace(' ', "%20")
+        .replace('(', "%28")
+        .replace(')', "%29")
 }
 
 pub fn render(report: &Report) -> String {

@@ -116,16 +116,35 @@ fn html_gallery_is_self_contained_with_a_player_per_video() {
     assert_eq!(page.matches("<video ").count(), 1);
     assert!(page.contains("<video controls preload=\"metadata\" src=\"done.mp4\""));
     assert_eq!(page.matches("<article class=\"job").count(), 6);
-    for state in ["succeeded", "failed", "timed_out", "uncertain", "running", "pending"] {
-        assert!(page.contains(&format!("data-filter=\"{state}\"")), "{state}");
+    for state in [
+        "succeeded",
+        "failed",
+        "timed_out",
+        "uncertain",
+        "running",
+        "pending",
+    ] {
+        assert!(
+            page.contains(&format!("data-filter=\"{state}\"")),
+            "{state}"
+        );
         assert!(page.contains(&format!("data-state=\"{state}\"")), "{state}");
     }
     // Nothing is fetched from anywhere: the page works opened from disk, offline.
-    for external in ["<link", "src=\"http", "href=\"http", "<script src", "@import", "url("] {
+    for external in [
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "<script src",
+        "@import",
+        "url(",
+    ] {
         assert!(!page.contains(external), "external resource: {external}");
     }
     // The prompt's markup is shown as text, never interpreted.
     assert!(page.contains("A &lt;b&gt;bold&lt;/b&gt; claim &amp; a &#39;quote&#39;"));
     assert!(!page.contains("<b>bold</b>"));
-    assert!(page.contains("Your prompt was flagged by &lt;moderation&gt; &amp; &quot;policy&quot; (code 400)"));
+    assert!(page.contains(
+        "Your prompt was flagged by &lt;moderation&gt; &amp; &quot;policy&quot; (code 400)"
+    ));
 }
