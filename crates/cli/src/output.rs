@@ -37,6 +37,11 @@ impl Output {
         }
     }
 
+    /// Whether messages on stderr may be coloured.
+    pub fn color(&self) -> bool {
+        self.color_stderr
+    }
+
     /// The buffered stdout, for results.
     pub fn stdout(&mut self) -> &mut impl Write {
         &mut self.stdout

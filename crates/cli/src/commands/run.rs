@@ -18,7 +18,7 @@ use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::{api_key, client, load_manifest, runtime};
 use crate::exit::{CliError, Outcome, RunVerdict};
 use crate::output::Output;
-use crate::progress::{Detail, LineReporter};
+use crate::progress::{Detail, ProgressReporter};
 
 pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<Outcome, CliError> {
     let Some(loaded) = load_manifest(&args.manifest, "nothing submitted", output) else {
@@ -64,7 +64,13 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     } else {
         Detail::Normal
     };
-    let reporter = Arc::new(LineReporter::new(detail));
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let reporter = Arc::new(ProgressReporter::new(
+        detail,
+        options.concurrency as u64,
+        on_terminal,
+        output.color(),
+    ));
 
     let runtime = runtime()?;
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
@@ -84,9 +90,10 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         jobs,
         client,
         options,
-        reporter,
+        reporter.clone(),
         stop_receiver,
     ));
+    reporter.finish();
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(run::RunError::Journal(error)) => return Err(CliError::Journal(error)),
