@@ -104,6 +104,14 @@ pub struct RunArgs {
     /// charged twice).
     #[arg(long)]
     pub resubmit_uncertain: bool,
+    /// Run only shard K of N: the jobs whose key hashes to it. Shards are disjoint, cover the
+    /// batch, and stay put when the manifest is edited. Default batch folder:
+    /// out/<name>-shard-K-of-N/.
+    #[arg(long, value_name = "K/N", value_parser = clap::value_parser!(sora_batch_engine::shard::Shard))]
+    pub shard: Option<sora_batch_engine::shard::Shard>,
+    /// Also write the outcome as JUnit XML (one testcase per job) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -111,9 +119,10 @@ pub struct StatusArgs {
     /// The manifest of the batch.
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
-    /// The batch folder. Default: out/<name>/ beside the manifest.
+    /// The batch folder; repeat it to sum the folders of several shards. Default:
+    /// out/<name>/ beside the manifest.
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub out: Vec<PathBuf>,
     /// Print the state as JSON (the report.json format).
     #[arg(long)]
     pub json: bool,

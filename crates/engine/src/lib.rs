@@ -23,6 +23,7 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod shard;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use manifest::{

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sora_batch_engine::batch::BatchFolder;
+use sora_batch_engine::render;
 use sora_batch_engine::report::{self, JobState, Report};
 use sora_batch_engine::run::{self, RunJob, RunOptions, RunOutcome, StopReason};
 
@@ -24,12 +25,19 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     let Some(loaded) = load_manifest(&args.manifest, "nothing submitted", output) else {
         return Ok(Outcome::ManifestProblems);
     };
-    let manifest = loaded.manifest;
+    let mut manifest = loaded.manifest;
     let key = api_key()?;
-    let folder_path = args
-        .out
-        .clone()
-        .unwrap_or_else(|| manifest.default_batch_folder());
+    let folder_path = match (&args.out, args.shard) {
+        (Some(out), _) => out.clone(),
+        (None, None) => manifest.default_batch_folder(),
+        (None, Some(shard)) => manifest
+            .default_batch_folder()
+            .with_file_name(shard.folder_name(&manifest.name)),
+    };
+    if let Some(shard) = args.shard {
+        // From here on the batch is this shard's jobs: the run, its journal and its reports.
+        manifest.jobs.retain(|job| shard.contains(&job.key));
+    }
     let folder = BatchFolder::lock(&folder_path)?;
     let client = client(&global.base_url, key, Some(&manifest.run.retry))?;
 
@@ -114,11 +122,51 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
                 .to_string(),
             source,
         })?;
+    write_reports(folder.root(), &report, args.junit.as_deref())?;
     let verdict = verdict_of(&outcome, &report);
     if !output.quiet || verdict != RunVerdict::AllDone {
         summarize(&report, &outcome, verdict, folder.root(), &report_path);
     }
     Ok(Outcome::Run(verdict))
+}
+
+/// `report.md` and `report.html` in the batch folder, JUnit where asked, and the Markdown
+/// appended to `$GITHUB_STEP_SUMMARY` when GitHub Actions provides one.
+fn write_reports(
+    folder: &std::path::Path,
+    report: &Report,
+    junit: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let write = |path: std::path::PathBuf, text: String| {
+        std::fs::write(&path, text).map_err(|source| CliError::Report {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let markdown = render::markdown::render(report);
+    write(folder.join(render::REPORT_MD_FILE_NAME), markdown.clone())?;
+    write(
+        folder.join(render::REPORT_HTML_FILE_NAME),
+        render::html::render(report),
+    )?;
+    if let Some(path) = junit {
+        write(path.to_owned(), render::junit::render(report))?;
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut file| file.write_all(format!("{markdown}\n").as_bytes()));
+        if let Err(source) = appended {
+            return Err(CliError::Report {
+                path: std::path::PathBuf::from(summary).display().to_string(),
+                source,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// SPEC's precedence: account, (spending cap), interrupt, outstanding work, failures.

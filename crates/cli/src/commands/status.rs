@@ -16,11 +16,20 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
         return Ok(Outcome::ManifestProblems);
     };
     let manifest = &loaded.manifest;
-    let folder = args
-        .out
-        .clone()
-        .unwrap_or_else(|| manifest.default_batch_folder());
-    let replay = journal::replay(&folder.join(JOURNAL_FILE_NAME))?;
+    let folders = if args.out.is_empty() {
+        vec![manifest.default_batch_folder()]
+    } else {
+        args.out.clone()
+    };
+    // Shards keep disjoint jobs in their own folders: their journals add up.
+    let mut replay = journal::Replay::default();
+    for folder in &folders {
+        let one = journal::replay(&folder.join(JOURNAL_FILE_NAME))?;
+        replay.jobs.extend(one.jobs);
+        replay.warnings.extend(one.warnings);
+    }
+    let folder_names: Vec<String> = folders.iter().map(|f| f.display().to_string()).collect();
+    let folder = std::path::PathBuf::from(folder_names.join(", "));
     if !output.quiet {
         for warning in &replay.warnings {
             output.error_line(&format!("warning: {warning}"));

@@ -7,4 +7,5 @@ mod identity;
 mod properties;
 mod render;
 mod schema;
+mod sharding;
 mod support;
