@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// Tasks in flight at once (submitted, not finished). Default: the manifest's run.concurrency.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
+    /// The spending cap of the batch in credits: nothing is submitted that would take
+    /// committed spend above it. Default: the manifest's run.max_credits.
+    #[arg(long, value_name = "N", value_parser = parse_credits)]
+    pub max_credits: Option<f64>,
     /// Submit again the jobs the service failed in earlier runs.
     #[arg(long)]
     pub retry_failed: bool,
@@ -112,6 +116,13 @@ pub struct RunArgs {
     /// Also write the outcome as JUnit XML (one testcase per job) to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+fn parse_credits(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(credits) if credits.is_finite() && credits >= 0.0 => Ok(credits),
+        _ => Err(format!("`{text}` is not a number of credits (0 or more)")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunVerdict {
     AccountStopped,
+    SpendingCapReached,
     Interrupted,
     WorkOutstanding,
     SomeFailed,
@@ -64,6 +65,7 @@ pub const SUCCESS: u8 = 0;
 pub const SOME_JOBS_FAILED: u8 = 1;
 pub const USAGE_OR_MANIFEST_ERROR: u8 = 2;
 pub const ACCOUNT_STOPPED: u8 = 3;
+pub const SPENDING_CAP_REACHED: u8 = 4;
 pub const WORK_OUTSTANDING: u8 = 5;
 pub const INTERRUPTED: u8 = 130;
 
@@ -73,6 +75,7 @@ pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
         Ok(Outcome::ManifestProblems) => ExitCode::from(USAGE_OR_MANIFEST_ERROR),
         Ok(Outcome::Run(verdict)) => ExitCode::from(match verdict {
             RunVerdict::AccountStopped => ACCOUNT_STOPPED,
+            RunVerdict::SpendingCapReached => SPENDING_CAP_REACHED,
             RunVerdict::Interrupted => INTERRUPTED,
             RunVerdict::WorkOutstanding => WORK_OUTSTANDING,
             RunVerdict::SomeFailed => SOME_JOBS_FAILED,

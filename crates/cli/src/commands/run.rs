@@ -53,6 +53,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         create_retry: settings
             .retry
             .apply_to(sora_batch_api::RetryPolicy::default()),
+        max_credits: args.max_credits.or(settings.max_credits),
         ..RunOptions::default()
     };
     let jobs: Vec<RunJob> = manifest
@@ -63,6 +64,10 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
             key: job.key.as_str().to_owned(),
             take: job.take,
             request: job.create_task_request(),
+            estimated_credits: manifest
+                .prices
+                .estimate(&job.model, &job.input)
+                .map(|credits| credits.0),
         })
         .collect();
     let detail = if output.quiet {
@@ -169,12 +174,13 @@ fn write_reports(
     Ok(())
 }
 
-/// SPEC's precedence: account, (spending cap), interrupt, outstanding work, failures.
+/// SPEC's precedence: account, spending cap, interrupt, outstanding work, failures.
 fn verdict_of(outcome: &RunOutcome, report: &Report) -> RunVerdict {
     match outcome.stop {
         Some(StopReason::Unauthorized { .. } | StopReason::AccountExhausted { .. }) => {
             return RunVerdict::AccountStopped;
         }
+        Some(StopReason::SpendingCap { .. }) => return RunVerdict::SpendingCapReached,
         Some(StopReason::Interrupted) => return RunVerdict::Interrupted,
         None => {}
     }
@@ -231,6 +237,16 @@ fn summarize(
         }
         (Some(StopReason::AccountExhausted { message }), _) => eprintln!(
             "stopped submitting: {message}\ntasks in flight were finished; top up and run the same command to submit the rest"
+        ),
+        (
+            Some(StopReason::SpendingCap {
+                max_credits,
+                committed,
+            }),
+            _,
+        ) => eprintln!(
+            "stopped submitting at the spending cap: {committed} of {max_credits} credits committed\n\
+             raise run.max_credits or pass --max-credits, then run the same command to submit the rest"
         ),
         (_, RunVerdict::Interrupted) => {
             eprintln!(

@@ -49,6 +49,8 @@ pub struct RunJob {
     pub key: String,
     pub take: u32,
     pub request: CreateTaskRequest,
+    /// What the job will likely cost, for the spending cap; `None` when unknown.
+    pub estimated_credits: Option<f64>,
 }
 
 /// How a run behaves; resolved by the caller from the manifest's `run` section and flags.
@@ -72,6 +74,9 @@ pub struct RunOptions {
     pub settle_time: Duration,
     /// Waits between createTask attempts that certainly created nothing.
     pub create_retry: RetryPolicy,
+    /// The spending cap of the batch: nothing is submitted that would take committed spend
+    /// above it.
+    pub max_credits: Option<f64>,
 }
 
 impl Default for RunOptions {
@@ -93,6 +98,7 @@ impl Default for RunOptions {
             resubmit_uncertain: false,
             settle_time: Duration::from_secs(5),
             create_retry: RetryPolicy::default(),
+            max_credits: None,
         }
     }
 }
@@ -132,7 +138,7 @@ pub struct OrphanedJob {
 }
 
 /// Why a run stopped before doing all it could.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StopReason {
     /// 401: the key was refused; everything stopped at once.
     Unauthorized { message: String },
@@ -140,6 +146,8 @@ pub enum StopReason {
     AccountExhausted { message: String },
     /// SIGINT or SIGTERM.
     Interrupted,
+    /// The next submission would have taken committed spend above `max_credits`.
+    SpendingCap { max_credits: f64, committed: f64 },
 }
 
 /// What a run did.
@@ -205,6 +213,7 @@ pub async fn run_batch(
         writer,
     );
     let orphaned = coordinator.resume_from(&replay).await;
+    coordinator.check_account().await;
     let stop_reason = coordinator.drive(stop).await;
     let journal_failure = coordinator.journal_failure.take();
     let jobs = coordinator.outcomes();
@@ -512,6 +521,57 @@ impl Coordinator {
         orphaned
     }
 
+    /// Before the first submission: is the key accepted, and does the balance cover what is
+    /// left to submit? A refused key stops the run before anything is sent; a short balance
+    /// is a warning (the run goes on and stops at the 402, finishing what is in flight).
+    async fn check_account(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let to_submit: Vec<Option<f64>> = self
+            .pending
+            .iter()
+            .map(|index| self.jobs[*index].job.estimated_credits)
+            .collect();
+        let unpriced = to_submit.iter().filter(|price| price.is_none()).count();
+        let mut estimate: f64 = to_submit.iter().flatten().sum();
+        if let Some(cap) = self.options.max_credits {
+            if unpriced > 0 {
+                self.emit(RunEvent::Warning {
+                    message: format!(
+                        "{unpriced} job(s) have no known price; the spending cap counts them as free \
+                         (set their price under `prices:` in the manifest)"
+                    ),
+                });
+            }
+            estimate = estimate.min((cap - self.committed_spend()).max(0.0));
+        }
+        match self.client.credit_balance().await {
+            Ok(balance) if balance < estimate => self.emit(RunEvent::Warning {
+                message: format!(
+                    "the account has {} credits, and the jobs left to submit are estimated at {}: \
+                     the run will likely stop at a 402 before the end (top up, then run the same \
+                     command again)",
+                    credits_text(balance),
+                    credits_text(estimate)
+                ),
+            }),
+            Ok(_) => {}
+            Err(error) if error.kind == ErrorKind::Unauthorized => {
+                let message = error.to_string();
+                self.stop_with(
+                    StopReason::Unauthorized {
+                        message: message.clone(),
+                    },
+                    &message,
+                );
+            }
+            Err(error) => self.emit(RunEvent::Warning {
+                message: format!("could not read the account's balance ({error}); going on"),
+            }),
+        }
+    }
+
     /// The main loop: launch what the budgets allow, then wait for a result, a due time or
     /// an interrupt.
     async fn drive(&mut self, mut stop: tokio::sync::watch::Receiver<bool>) -> Option<StopReason> {
@@ -565,6 +625,39 @@ impl Coordinator {
         }
     }
 
+    /// No more submissions in this run; tasks in flight are still finished and downloaded.
+    fn stop_submissions(&mut self, reason: StopReason, why: String) {
+        if self.stop_reason.is_none() {
+            self.stop_reason = Some(reason);
+        }
+        if !self.submissions_stopped {
+            self.submissions_stopped = true;
+            self.emit(RunEvent::SubmissionsStopped { reason: why });
+        }
+    }
+
+    /// What the batch has spent or may have spent: the service's charge of finished tasks
+    /// (failed ones included), and the estimate of every task that may be running or whose
+    /// createTask may have reached the service.
+    fn committed_spend(&self) -> f64 {
+        self.jobs
+            .iter()
+            .map(|slot| match slot.stage {
+                Stage::Pending => 0.0,
+                Stage::Succeeded | Stage::Failed => {
+                    slot.credits.unwrap_or(if slot.stage == Stage::Succeeded {
+                        slot.job.estimated_credits.unwrap_or(0.0)
+                    } else {
+                        0.0
+                    })
+                }
+                Stage::Creating | Stage::Polling | Stage::TimedOut | Stage::Uncertain => {
+                    slot.job.estimated_credits.unwrap_or(0.0)
+                }
+            })
+            .sum()
+    }
+
     /// Launches everything the budgets allow at `now`; returns when something may become
     /// launchable next, or `None` when nothing will without a result arriving first.
     fn step(&mut self, now: Instant) -> Option<Instant> {
@@ -602,6 +695,28 @@ impl Coordinator {
                     }
                     break;
                 };
+                if let Some(cap) = self.options.max_credits {
+                    let committed = self.committed_spend();
+                    let next = self.jobs[self.pending[position]]
+                        .job
+                        .estimated_credits
+                        .unwrap_or(0.0);
+                    if committed + next > cap {
+                        self.stop_submissions(
+                            StopReason::SpendingCap {
+                                max_credits: cap,
+                                committed,
+                            },
+                            format!(
+                                "the spending cap of {} credits is reached ({} committed, the next job would cost about {})",
+                                credits_text(cap),
+                                credits_text(committed),
+                                credits_text(next)
+                            ),
+                        );
+                        break;
+                    }
+                }
                 if !self.create_limiter.try_acquire(now) {
                     wake_at(self.create_limiter.next_free_at(now));
                     break;
@@ -886,15 +1001,12 @@ impl Coordinator {
                     }
                     ErrorKind::InsufficientCredits | ErrorKind::UsageCapReached => {
                         self.pending.push_front(index);
-                        if self.stop_reason.is_none() {
-                            self.stop_reason = Some(StopReason::AccountExhausted {
+                        self.stop_submissions(
+                            StopReason::AccountExhausted {
                                 message: message.clone(),
-                            });
-                        }
-                        if !self.submissions_stopped {
-                            self.submissions_stopped = true;
-                            self.emit(RunEvent::SubmissionsStopped { reason: message });
-                        }
+                            },
+                            message,
+                        );
                     }
                     ref kind => {
                         if let ErrorKind::RateLimited { .. } = kind {
@@ -1090,6 +1202,14 @@ fn condemns_job(error: &ApiError) -> bool {
         error.class(),
         ErrorClass::JobFatal | ErrorClass::Permanent | ErrorClass::ClientBug
     )
+}
+
+fn credits_text(credits: f64) -> String {
+    if credits.fract() == 0.0 {
+        format!("{credits:.0}")
+    } else {
+        format!("{credits:.2}")
+    }
 }
 
 async fn sleep_until_or_forever(at: Option<Instant>) {
