@@ -134,8 +134,7 @@ impl FakeKie {
 
     /// The bytes of result file `index` (0-based) of a task: deterministic per task and index.
     pub fn expected_file_bytes(&self, task_id: &str, index: usize) -> Vec<u8> {
-        let file_size = self.lock().file_size();
-        files::expected_file_bytes(task_id, index, file_size)
+        self.lock().result_file_bytes(task_id, index)
     }
 
     /// A copy of a task as the fake sees it now.
@@ -172,6 +171,7 @@ pub struct FakeKieBuilder {
     random_faults: Option<(f64, u64)>,
     unknown_state: Option<(String, u32)>,
     file_size: usize,
+    file_content: Option<Arc<Vec<u8>>>,
     result_urls_per_task: usize,
     api_key: Option<String>,
     disabled_models: BTreeSet<String>,
@@ -189,6 +189,7 @@ impl Default for FakeKieBuilder {
             random_faults: None,
             unknown_state: None,
             file_size: DEFAULT_FILE_SIZE,
+            file_content: None,
             result_urls_per_task: 1,
             api_key: None,
             disabled_models: BTreeSet::new(),
@@ -264,6 +265,13 @@ impl FakeKieBuilder {
         self
     }
 
+    /// Serve exactly these bytes as every result file, e.g. a real video that a browser can
+    /// play; `file_size` is then ignored.
+    pub fn file_content(mut self, bytes: Vec<u8>) -> Self {
+        self.file_content = Some(Arc::new(bytes));
+        self
+    }
+
     /// How many result URLs a successful task has; default 1.
     pub fn result_urls_per_task(mut self, count: usize) -> Self {
         self.result_urls_per_task = count;
@@ -316,6 +324,7 @@ impl FakeKieBuilder {
             price_per_task: self.price_per_task,
             unknown_state_name,
             file_size: self.file_size,
+            file_content: self.file_content,
             result_urls_per_task: self.result_urls_per_task,
             api_key: self.api_key,
             disabled_models: self.disabled_models,

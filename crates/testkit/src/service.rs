@@ -38,6 +38,8 @@ pub(crate) struct ServiceConfig {
     pub(crate) price_per_task: f64,
     pub(crate) unknown_state_name: String,
     pub(crate) file_size: usize,
+    /// When set, every result file is these bytes (a real video, for a browser to play).
+    pub(crate) file_content: Option<std::sync::Arc<Vec<u8>>>,
     pub(crate) result_urls_per_task: usize,
     pub(crate) api_key: Option<String>,
     pub(crate) disabled_models: BTreeSet<String>,
@@ -448,7 +450,7 @@ impl ServiceState {
                 status: 200,
                 body: crate::answer::AnswerBody::Bytes {
                     content_type: "video/mp4",
-                    bytes: expected_file_bytes(&file.task_id, file.index, self.config.file_size),
+                    bytes: self.result_file_bytes(&file.task_id, file.index),
                 },
                 headers: Vec::new(),
                 delay: None,
@@ -519,8 +521,12 @@ impl ServiceState {
         self.result_urls.expire_all();
     }
 
-    pub(crate) fn file_size(&self) -> usize {
-        self.config.file_size
+    /// The bytes of result file `index` of a task.
+    pub(crate) fn result_file_bytes(&self, task_id: &str, index: usize) -> Vec<u8> {
+        match &self.config.file_content {
+            Some(content) => content.as_ref().clone(),
+            None => expected_file_bytes(task_id, index, self.config.file_size),
+        }
     }
 
     pub(crate) fn files_base_url(&self) -> &str {

@@ -163,3 +163,21 @@ async fn authorization_sent_to_the_file_host_is_noticed() {
         .expect("answer");
     assert!(fake.log().authorization_sent_to_files());
 }
+
+#[tokio::test]
+async fn given_file_content_is_served_for_every_result() {
+    let video = b"\0\0\0\x18ftypmp42 a real video would be here".to_vec();
+    let fake = FakeKie::builder()
+        .file_content(video.clone())
+        .file_size(10)
+        .start()
+        .await;
+    let calls = KieCalls::new(&fake);
+    for prompt in ["first", "second"] {
+        let (task_id, urls) = finished_task(&fake, &calls, prompt).await;
+        let (status, _, bytes) = calls.download(&urls[0]).await;
+        assert_eq!(status, 200);
+        assert_eq!(bytes, video);
+        assert_eq!(fake.expected_file_bytes(&task_id, 0), video);
+    }
+}
