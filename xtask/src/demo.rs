@@ -96,8 +96,13 @@ fn run_demo() -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("could not start the async runtime: {e}"))?;
+    // A real (tiny) video, so that the gallery in report.html plays in a browser.
+    let clip_path = root.join("fixtures/media/clip.mp4");
+    let clip = std::fs::read(&clip_path)
+        .map_err(|e| format!("could not read {}: {e}", clip_path.display()))?;
     let fake = runtime.block_on(
         FakeKie::builder()
+            .file_content(clip)
             .schedule(Schedule::LogNormal {
                 median: Duration::from_secs(4),
                 sigma: 0.3,
