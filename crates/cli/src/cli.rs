@@ -27,6 +27,7 @@ pub struct Cli {
 
 /// Flags every command accepts.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The jobs API's base URL.
     #[arg(
@@ -37,7 +38,7 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub base_url: String,
-    /// Say more (repeat for more detail).
+    /// Say more: every submission, state change and retry (-vv: more still).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Say less: only problems.
@@ -66,6 +67,7 @@ pub enum Command {
     ///
     /// Needs KIE_API_KEY. Every step is written to the batch folder's journal first, so the
     /// run can be killed at any moment and the same command resumes it without paying twice.
+    #[command(after_long_help = RUN_EXIT_CODES)]
     Run(RunArgs),
     /// Show where a batch stands, from its journal. No network.
     Status(StatusArgs),
@@ -85,6 +87,16 @@ pub struct CompletionsArgs {
     #[arg(value_enum, value_name = "SHELL")]
     pub shell: clap_complete::Shell,
 }
+
+const RUN_EXIT_CODES: &str = "\
+Exit codes (the first that applies):
+  3    the account stopped the run: key refused (401), credits out (402), usage cap (433)
+  4    the spending cap stopped submissions
+  130  interrupted (SIGINT, SIGTERM); run the same command to resume
+  5    work outstanding (running, timed out, uncertain or not downloaded); run again to collect
+  1    some jobs failed
+  0    every job succeeded and is downloaded
+  2    usage, manifest or lock error; nothing submitted";
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

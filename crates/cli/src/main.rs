@@ -31,6 +31,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &cli::Cli) -> Result<exit::Outcome, exit::CliError> {
     let mut output = output::Output::new(&cli.global);
+    init_tracing(cli.global.verbose, output.color());
     match &cli.command {
         cli::Command::Validate(args) => commands::validate::run(args, &mut output),
         cli::Command::Plan(args) => commands::plan::run(args, &mut output),
@@ -40,4 +41,25 @@ fn run(cli: &cli::Cli) -> Result<exit::Outcome, exit::CliError> {
         cli::Command::Schema(args) => commands::schema::run(args, &mut output),
         cli::Command::Completions(args) => commands::completions::run(args, &mut output),
     }
+}
+
+/// `-v` shows what the client and the run do in detail (retries and their reasons, waits),
+/// `-vv` more still; `RUST_LOG` overrides both. Only sora-batch's own crates speak: the HTTP
+/// stack's logs could carry request headers, and with them the API key.
+fn init_tracing(verbose: u8, color: bool) {
+    let level = match verbose {
+        0 => return,
+        1 => "debug",
+        _ => "trace",
+    };
+    let default_filter =
+        format!("sora_batch={level},sora_batch_api={level},sora_batch_engine={level}");
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .try_init();
 }

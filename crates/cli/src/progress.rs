@@ -5,7 +5,7 @@
 //! and state changes; `-q` keeps only problems. On a terminal the lines scroll above a live
 //! bar (done/total, in flight, failed, credits, ETA from the generation times observed in
 //! the batch); elsewhere (CI logs, pipes) a status line with the same figures is written
-//! every [`STATUS_LINE_EVERY`] and when the run ends.
+//! every [`STATUS_LINE_EVERY`] while the run lasts.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -321,16 +321,10 @@ impl ProgressReporter {
         )
     }
 
-    /// Clears the bar, or writes a last status line, when the run is over.
+    /// Clears the bar when the run is over; the run's summary follows.
     pub fn finish(&self) {
-        let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-        match &self.bar {
-            Some(bar) => bar.finish_and_clear(),
-            None if self.detail > Detail::Quiet && tally.total > 0 => {
-                let line = self.status_line(&tally);
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
-            }
-            None => {}
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }

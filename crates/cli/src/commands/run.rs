@@ -227,7 +227,7 @@ fn summarize(
         eprintln!("{not_downloaded} succeeded job(s) are not downloaded yet");
     }
     eprintln!(
-        "videos in {}; report {}",
+        "videos in {}; reports {} (and report.md, report.html)",
         folder.display(),
         report_path.display()
     );

@@ -1,23 +1,44 @@
-//! `--help`, as users see it.
+//! `--help` of every command, as users see it: snapshots, so that a change of wording is
+//! reviewed like code.
 
 use crate::support::{sora_batch, stdout_of};
 
-#[test]
-fn help() {
+fn help_of(args: &[&str]) -> String {
     let output = sora_batch()
+        .args(args)
         .arg("--help")
         .output()
         .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(output.status.code(), Some(0));
-    insta::assert_snapshot!(stdout_of(&output));
+    stdout_of(&output)
+}
+
+#[test]
+fn help() {
+    insta::assert_snapshot!(help_of(&[]));
 }
 
 #[test]
 fn plan_help() {
-    let output = sora_batch()
-        .args(["plan", "--help"])
-        .output()
-        .unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(output.status.code(), Some(0));
-    insta::assert_snapshot!(stdout_of(&output));
+    insta::assert_snapshot!(help_of(&["plan"]));
+}
+
+#[test]
+fn run_help() {
+    insta::assert_snapshot!(help_of(&["run"]));
+}
+
+#[test]
+fn status_help() {
+    insta::assert_snapshot!(help_of(&["status"]));
+}
+
+#[test]
+fn task_help() {
+    insta::assert_snapshot!(help_of(&["task"]));
+}
+
+#[test]
+fn validate_help() {
+    insta::assert_snapshot!(help_of(&["validate"]));
 }
