@@ -3,6 +3,7 @@
 //! Read [`main`] first: a `match` on the task name, one module per task. Arguments are parsed
 //! by hand so that xtask builds fast and pulls in no CLI framework.
 
+mod chaos;
 mod check_deps;
 mod demo;
 mod fake_server;
@@ -16,6 +17,7 @@ tasks:
   demo          build the CLI and run manifests/demo.yaml against a fake Kie.ai on loopback
   fake-server   serve a fake Kie.ai (API and file host) on loopback until ctrl-c
   check-deps    check that crate dependencies point the way ARCHITECTURE.md says
+  chaos         kill `sora-batch run` at many random instants; check nothing is paid twice
 
 Run `cargo xtask <task> --help` for a task's options.";
 
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     match task.as_deref() {
         Some("demo") => demo::demo(&task_args),
         Some("fake-server") => fake_server::fake_server(&task_args),
+        Some("chaos") => chaos::chaos(&task_args),
         Some("check-deps") => match check_deps::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {

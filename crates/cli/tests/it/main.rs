@@ -1,8 +1,20 @@
 //! The cli's integration tests: the built `sora-batch` binary run as a user would run it.
-//! One binary, a module per command, helpers in [`support`].
+//! One binary, a module per command, helpers in [`support`]; the end-to-end tests of `run`
+//! (against the fake Kie service) are the `run_*` modules, with their helpers in
+//! [`run_support`].
 
+mod completions;
+mod gallery;
 mod help;
 mod plan;
+mod progress;
+mod run_basics;
+mod run_faults;
+mod run_kill;
+mod run_money;
+mod run_reports;
+mod run_resume;
+mod run_support;
 mod schema;
 mod support;
 mod validate;

@@ -57,6 +57,21 @@ impl SlidingWindowLimiter {
         }
     }
 
+    /// A request let through at `granted` actually left at `sent` (a createTask waits for its
+    /// intent to be durable first): it counts from `sent`, when the service saw it. Without
+    /// this, a slow fsync before one burst and a quick one before the next put more requests
+    /// in the service's window than the limit.
+    pub fn sent_later(&mut self, granted: Instant, sent: Instant) {
+        if sent <= granted {
+            return;
+        }
+        if let Some(position) = self.recent.iter().position(|at| *at == granted) {
+            self.recent.remove(position);
+            let at = self.recent.partition_point(|t| *t <= sent);
+            self.recent.insert(at, sent);
+        }
+    }
+
     /// Pushes the window back after the service answered 429 anyway (another client on the
     /// same key, or clock skew): nothing more until a full window has passed.
     pub fn back_off(&mut self, now: Instant) {
@@ -91,6 +106,23 @@ mod tests {
             assert!(in_window <= 3);
         }
         assert_eq!(granted.len(), 12, "3 per 10 s over 40 s");
+    }
+
+    #[test]
+    fn a_request_that_left_late_counts_from_when_it_left() {
+        let start = Instant::now();
+        let window = Duration::from_secs(1);
+        let mut limiter = SlidingWindowLimiter::new(2, window);
+        assert!(limiter.try_acquire(start));
+        assert!(limiter.try_acquire(start));
+        // The first one left 300 ms after it was let through.
+        limiter.sent_later(start, start + Duration::from_millis(300));
+        assert!(limiter.try_acquire(start + window));
+        assert!(!limiter.try_acquire(start + window));
+        assert_eq!(
+            limiter.next_free_at(start + window),
+            start + window + Duration::from_millis(300)
+        );
     }
 
     #[test]

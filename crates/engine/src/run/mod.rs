@@ -275,6 +275,10 @@ enum OpResult {
     Created {
         job: usize,
         result: Result<TaskId, CreateTaskError>,
+        /// When the create limiter let the call through, and when the request actually left
+        /// (after the intent was made durable).
+        granted_at: Instant,
+        sent_at: Instant,
     },
     Polled {
         job: usize,
@@ -355,13 +359,16 @@ impl Coordinator {
             root,
             jobs,
             client,
+            // Requests reach the service a varying time after they leave: a window a few
+            // percent longer than the service's keeps a burst let through at the start of
+            // one window from landing inside the previous one there.
             create_limiter: SlidingWindowLimiter::new(
                 options.create_limit.requests,
-                options.create_limit.per,
+                with_latency_guard(options.create_limit.per),
             ),
             poll_limiter: SlidingWindowLimiter::new(
                 options.poll_limit.requests,
-                options.poll_limit.per,
+                with_latency_guard(options.poll_limit.per),
             ),
             planner: PollPlanner::new(options.poll.clone()),
             options,
@@ -722,7 +729,7 @@ impl Coordinator {
                     break;
                 }
                 if let Some(index) = self.pending.remove(position) {
-                    self.launch_create(index);
+                    self.launch_create(index, now);
                 }
             }
         }
@@ -760,7 +767,7 @@ impl Coordinator {
         wake
     }
 
-    fn launch_create(&mut self, index: usize) {
+    fn launch_create(&mut self, index: usize, granted_at: Instant) {
         let slot = &mut self.jobs[index];
         slot.stage = Stage::Creating;
         slot.create_attempts += 1;
@@ -782,6 +789,7 @@ impl Coordinator {
             if let Err(error) = journal.append_durable(&intent).await {
                 return OpResult::JournalFailed(error);
             }
+            let sent_at = Instant::now();
             let result = client.create_task(&job.request).await;
             let outcome = match &result {
                 Ok(task_id) => Record::Submitted {
@@ -807,7 +815,12 @@ impl Coordinator {
             if let Err(error) = journal.append_durable(&outcome).await {
                 return OpResult::JournalFailed(error);
             }
-            OpResult::Created { job: index, result }
+            OpResult::Created {
+                job: index,
+                result,
+                granted_at,
+                sent_at,
+            }
         }));
     }
 
@@ -908,7 +921,18 @@ impl Coordinator {
     fn handle(&mut self, result: OpResult) {
         match result {
             OpResult::JournalFailed(error) => self.fail_journal(error),
-            OpResult::Created { job, result } => self.handle_created(job, result),
+            OpResult::Created {
+                job,
+                result,
+                granted_at,
+                sent_at,
+            } => {
+                // The request left only after its intent was fsynced, which takes a varying
+                // time: count it from when it left, or the next window's burst can reach the
+                // service inside this one's window and meet a 429.
+                self.create_limiter.sent_later(granted_at, sent_at);
+                self.handle_created(job, result);
+            }
             OpResult::Polled { job, result } => self.handle_polled(job, result),
             OpResult::Downloaded { job, index, result } => {
                 self.downloads_running = self.downloads_running.saturating_sub(1);
@@ -956,7 +980,13 @@ impl Coordinator {
                 });
             }
             Err(failure) if failure.creation == TaskCreation::MayHaveBeenCreated => {
-                // The slot stays held: a task may be running on the service.
+                // The slot is released. A task it may have created has no id we could poll,
+                // so holding the slot bounds nothing we can observe; it only starved the rest
+                // of the batch (with `concurrency` uncertain outcomes — one proxy error page
+                // at concurrency 1 — the run ended with every other job still pending). The
+                // next run does not count uncertain jobs against `concurrency` either.
+                self.release_slot(index);
+                let slot = &mut self.jobs[index];
                 slot.stage = Stage::Uncertain;
                 slot.fail_msg = Some(failure.to_string());
                 self.emit(RunEvent::Uncertain {
@@ -1193,6 +1223,11 @@ impl Coordinator {
             })
             .collect()
     }
+}
+
+/// A rate-limit window lengthened by 5%, for the time requests take to reach the service.
+fn with_latency_guard(window: Duration) -> Duration {
+    window + window / 20
 }
 
 /// 400, 422, 501, 505 and the like: the service refused this job as written. A client bug
