@@ -22,6 +22,25 @@ use crate::output::Output;
 use crate::progress::{Detail, ProgressReporter};
 
 pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<Outcome, CliError> {
+    // Signals are caught from the first instant: an interrupt that arrives while the
+    // manifest is read still ends the run the orderly way (exit 130, reports written).
+    let runtime = runtime()?;
+    let mut interrupts = Interrupts::install(&runtime)
+        .map_err(|e| CliError::Usage(format!("cannot catch SIGINT and SIGTERM: {e}")))?;
+    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    runtime.spawn(async move {
+        interrupts.next().await;
+        eprintln!(
+            "interrupted: no new submissions; letting calls under way settle \
+             (interrupt again to exit at once)"
+        );
+        let _ = stop_sender.send(true);
+        interrupts.next().await;
+        eprintln!(
+            "interrupted again: exiting now; the journal is consistent, run the same command to resume"
+        );
+        std::process::exit(i32::from(crate::exit::INTERRUPTED));
+    });
     let Some(loaded) = load_manifest(&args.manifest, "nothing submitted", output) else {
         return Ok(Outcome::ManifestProblems);
     };
@@ -85,19 +104,6 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         output.color(),
     ));
 
-    let runtime = runtime()?;
-    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
-    runtime.spawn(async move {
-        wait_for_interrupt().await;
-        eprintln!(
-            "interrupted: no new submissions; letting calls under way settle \
-             (interrupt again to exit at once)"
-        );
-        let _ = stop_sender.send(true);
-        wait_for_interrupt().await;
-        eprintln!("interrupted again: exiting now; the journal is consistent, run the same command to resume");
-        std::process::exit(i32::from(crate::exit::INTERRUPTED));
-    });
     let outcome = runtime.block_on(run::run_batch(
         &folder,
         jobs,
@@ -298,26 +304,46 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what CI systems send on cancel or timeout).
-async fn wait_for_interrupt() {
+/// SIGINT (Ctrl-C) and SIGTERM (what CI systems send on cancel or timeout), caught from
+/// the moment [`Interrupts::install`] returns.
+struct Interrupts {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    /// Registers the handlers now, not when first awaited.
+    fn install(runtime: &tokio::runtime::Runtime) -> std::io::Result<Interrupts> {
+        let _context = runtime.enter();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Interrupts {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Interrupts {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
