@@ -40,16 +40,25 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
         .unwrap_or_else(|| manifest.default_batch_folder());
     let replay = journal::replay(&batch_folder.join(journal::JOURNAL_FILE_NAME))?;
     let report = Report::plan(manifest, &manifest_as_given).with_journal(&replay);
-    let stdout = output.stdout();
-    if args.json {
-        serde_json::to_writer_pretty(&mut *stdout, &report)
-            .map_err(|error| CliError::Output(error.into()))?;
-        writeln!(stdout).map_err(CliError::Output)?;
-    } else {
-        write_table(stdout, &report, &batch_folder).map_err(CliError::Output)?;
-    }
+    write_report(output.stdout(), &report, args.json, &batch_folder)?;
     output.flush()?;
     Ok(Outcome::Success)
+}
+
+/// The report as the JSON document (`--json`) or as the table.
+pub fn write_report(
+    stdout: &mut impl Write,
+    report: &Report,
+    json: bool,
+    batch_folder: &Path,
+) -> Result<(), CliError> {
+    if json {
+        serde_json::to_writer_pretty(&mut *stdout, report)
+            .map_err(|error| CliError::Output(error.into()))?;
+        writeln!(stdout).map_err(CliError::Output)
+    } else {
+        write_table(stdout, report, batch_folder).map_err(CliError::Output)
+    }
 }
 
 pub fn write_table(

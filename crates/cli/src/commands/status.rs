@@ -7,7 +7,7 @@ use sora_batch_engine::journal::{self, JOURNAL_FILE_NAME};
 use sora_batch_engine::report::Report;
 
 use crate::cli::StatusArgs;
-use crate::commands::{load_manifest, plan::write_table};
+use crate::commands::{load_manifest, plan::write_report};
 use crate::exit::{CliError, Outcome};
 use crate::output::Output;
 
@@ -37,12 +37,8 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
     }
     let report = Report::from_journal(manifest, &args.manifest.display().to_string(), &replay);
     let stdout = output.stdout();
-    if args.json {
-        serde_json::to_writer_pretty(&mut *stdout, &report)
-            .map_err(|error| CliError::Output(error.into()))?;
-        writeln!(stdout).map_err(CliError::Output)?;
-    } else {
-        write_table(stdout, &report, &folder).map_err(CliError::Output)?;
+    write_report(stdout, &report, args.json, &folder)?;
+    if !args.json {
         for orphan in &report.orphaned {
             writeln!(
                 stdout,

@@ -80,19 +80,15 @@ pub struct RunOptions {
 }
 
 impl Default for RunOptions {
+    /// The defaults of a manifest's `run:` section, which document them.
     fn default() -> Self {
+        let settings = crate::manifest::RunSettings::default();
         RunOptions {
-            concurrency: 4,
-            task_timeout: Duration::from_secs(40 * 60),
-            create_limit: RateLimit {
-                requests: 18,
-                per: Duration::from_secs(10),
-            },
-            poll_limit: RateLimit {
-                requests: 8,
-                per: Duration::from_secs(1),
-            },
-            poll: PollTuning::default(),
+            concurrency: usize::try_from(settings.concurrency).unwrap_or(1),
+            task_timeout: settings.timeout,
+            create_limit: settings.create_limit,
+            poll_limit: settings.poll_limit,
+            poll: settings.poll,
             download_concurrency: 4,
             retry_failed: false,
             resubmit_uncertain: false,
