@@ -42,13 +42,7 @@ impl JobKey {
         canonical.push_str(",\"take\":");
         canonical.push_str(&take.to_string());
         canonical.push('}');
-        let digest = Sha256::digest(canonical.as_bytes());
-        let mut hex = String::with_capacity(64);
-        for byte in digest.iter() {
-            hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
-        }
-        JobKey(hex)
+        JobKey(crate::batch::hex(&Sha256::digest(canonical.as_bytes())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -66,8 +60,6 @@ impl fmt::Display for JobKey {
         f.write_str(&self.0)
     }
 }
-
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// The canonical JSON of an object: keys sorted by their UTF-8 bytes at every level, no
 /// whitespace, strings and numbers as serde_json writes them.
