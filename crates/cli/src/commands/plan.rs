@@ -94,16 +94,12 @@ pub fn write_table(
             job.key.short(),
             text_field(job, "aspect_ratio"),
             text_field(job, "n_frames"),
-            job.estimated_credits
-                .map_or_else(|| "?".to_owned(), |credits| credits.to_string()),
+            credits_cell(report, job),
             job.state.as_str(),
             prompt_head(job),
         )?;
     }
     let summary = &report.summary;
-    let credits = report
-        .estimated_credits
-        .map_or_else(|| "0".to_owned(), |credits| credits.to_string());
     let unpriced = if report.unpriced_jobs > 0 {
         format!(
             " + {} job{} of unknown price (?)",
@@ -113,9 +109,18 @@ pub fn write_table(
     } else {
         String::new()
     };
+    // `plan` estimates; `status` tells what was charged.
+    let money = match report.estimated_credits {
+        Some(estimate) if summary.credits.0 > 0.0 => format!(
+            "estimated {estimate} credits{unpriced}, {} charged so far",
+            summary.credits
+        ),
+        Some(estimate) => format!("estimated {estimate} credits{unpriced}"),
+        None => format!("{} credits charged", summary.credits),
+    };
     writeln!(
         out,
-        "{} job{}: {} pending, {} running, {} succeeded, {} failed, {} timed out, {} uncertain; estimated {credits} credits{unpriced}",
+        "{} job{}: {} pending, {} running, {} succeeded, {} failed, {} timed out, {} uncertain; {money}",
         summary.total,
         if summary.total == 1 { "" } else { "s" },
         summary.pending,
@@ -125,6 +130,17 @@ pub fn write_table(
         summary.timed_out,
         summary.uncertain,
     )
+}
+
+/// What the service charged for a job when it is known, else its estimate (`?` when the
+/// price is unknown, `-` when nothing was estimated).
+fn credits_cell(report: &Report, job: &JobReport) -> String {
+    match (job.credits, job.estimated_credits) {
+        (Some(charged), _) => charged.to_string(),
+        (None, Some(estimate)) => estimate.to_string(),
+        (None, None) if report.estimated_credits.is_some() => "?".to_owned(),
+        (None, None) => "-".to_owned(),
+    }
 }
 
 fn text_field(job: &JobReport, name: &str) -> String {
