@@ -122,6 +122,13 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     // Calls abandoned after an interrupt must not hold the process.
     runtime.shutdown_timeout(Duration::from_millis(100));
 
+    if output.verbose {
+        let journal = &outcome.journal;
+        eprintln!(
+            "journal: {} records, {} bytes, {} fsyncs in this run",
+            journal.records, journal.bytes, journal.fsyncs
+        );
+    }
     let manifest_as_given = args.manifest.display().to_string();
     let report = Report::of_run(&manifest, &manifest_as_given, &outcome);
     let report_path =
