@@ -3,6 +3,7 @@
 //! Read [`main`] first: a `match` on the task name, one module per task. Arguments are parsed
 //! by hand so that xtask builds fast and pulls in no CLI framework.
 
+mod bench;
 mod chaos;
 mod check_deps;
 mod demo;
@@ -14,6 +15,7 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
+  bench         build sora-batch in release mode and measure it against its speed targets
   demo          build the CLI and run manifests/demo.yaml against a fake Kie.ai on loopback
   fake-server   serve a fake Kie.ai (API and file host) on loopback until ctrl-c
   check-deps    check that crate dependencies point the way ARCHITECTURE.md says
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     let task = args.next();
     let task_args: Vec<String> = args.collect();
     match task.as_deref() {
+        Some("bench") => bench::bench(&task_args),
         Some("demo") => demo::demo(&task_args),
         Some("fake-server") => fake_server::fake_server(&task_args),
         Some("chaos") => chaos::chaos(&task_args),
