@@ -206,7 +206,10 @@ pub fn check_file(path: &Path, bytes: u64, sha256: &str) -> io::Result<FileCheck
         return Ok(FileCheck::Altered);
     }
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
+    // Sized to the file: a resume checks every recorded file, and a fixed large buffer per
+    // file would cost more than reading small ones.
+    const MAX_BUFFER: u64 = 256 * 1024;
+    let mut buffer = vec![0u8; usize::try_from(bytes.clamp(1, MAX_BUFFER)).unwrap_or(1)];
     loop {
         let read = file.read(&mut buffer)?;
         if read == 0 {

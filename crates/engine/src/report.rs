@@ -327,9 +327,12 @@ pub fn write_report_json(
     use std::io::Write as _;
     let final_path = folder.join(REPORT_JSON_FILE_NAME);
     let partial = folder.join(format!(".{REPORT_JSON_FILE_NAME}.partial"));
-    let mut file = std::fs::File::create(&partial)?;
-    serde_json::to_writer_pretty(&mut file, report).map_err(std::io::Error::other)?;
-    file.write_all(b"\n")?;
+    // Buffered: serde writes token by token, and a syscall per token made a 100,000-job
+    // report take seconds.
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial)?);
+    serde_json::to_writer_pretty(&mut writer, report).map_err(std::io::Error::other)?;
+    writer.write_all(b"\n")?;
+    let file = writer.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     drop(file);
     std::fs::rename(&partial, &final_path)?;
