@@ -9,7 +9,8 @@ use std::time::Duration;
 use sora_batch_testkit::{Endpoint, FakeKie, Schedule};
 
 use crate::run_support::{
-    Harness, fast_run, manifest_with_jobs, numbered_jobs, parse_json, read, sha256_hex,
+    Harness, fast_run, manifest_with_jobs, numbered_jobs, parse_json, quick_schedule, read,
+    sha256_hex,
 };
 use crate::support::repository_root;
 
@@ -94,11 +95,7 @@ fn under_the_services_rate_limits_everything_completes_and_nothing_is_submitted_
     // above the fake's, so the service's 429s really happen.
     let harness = Harness::start(
         FakeKie::builder()
-            .schedule(Schedule::Polls {
-                waiting: 1,
-                queuing: 0,
-                generating: 1,
-            })
+            .schedule(quick_schedule())
             .rate_limit(Endpoint::CreateTask, 5, Duration::from_millis(500))
             .rate_limit(Endpoint::RecordInfo, 10, Duration::from_millis(500)),
     );

@@ -7,7 +7,7 @@ const SEED_WITH_PROXY_PAGE: u64 = 3;
 
 use crate::run_support::{
     Harness, SENTINEL_KEY, all_files, contains_bytes, fast_run, manifest_with_jobs, numbered_jobs,
-    read,
+    quick_schedule, read,
 };
 
 /// One batch of 12 jobs under 20% random faults with `seed`; returns how many jobs the
@@ -173,11 +173,7 @@ fn a_refused_key_while_polling_stops_at_once() {
 
 #[test]
 fn a_usage_cap_stops_submissions_with_exit_3_and_the_tasks_in_flight_finish() {
-    let harness = Harness::start(FakeKie::builder().schedule(Schedule::Polls {
-        waiting: 1,
-        queuing: 0,
-        generating: 1,
-    }));
+    let harness = Harness::start(FakeKie::builder().schedule(quick_schedule()));
     harness.write_manifest(&manifest_with_jobs(&numbered_jobs(4), &fast_run(1, "30s")));
     // The first createTask goes through; the key's usage cap refuses the second.
     harness.fake.inject(
@@ -204,11 +200,7 @@ fn a_usage_cap_stops_submissions_with_exit_3_and_the_tasks_in_flight_finish() {
 
 #[test]
 fn a_task_the_service_does_not_know_fails_its_job_only() {
-    let harness = Harness::start(FakeKie::builder().schedule(Schedule::Polls {
-        waiting: 1,
-        queuing: 0,
-        generating: 1,
-    }));
+    let harness = Harness::start(FakeKie::builder().schedule(quick_schedule()));
     harness.write_manifest(&manifest_with_jobs(&numbered_jobs(2), &fast_run(1, "30s")));
     // The first task's polls all answer "recordInfo is null".
     harness.fake.inject(
@@ -230,11 +222,7 @@ fn a_task_the_service_does_not_know_fails_its_job_only() {
 fn an_undocumented_task_state_counts_as_running() {
     let harness = Harness::start(
         FakeKie::builder()
-            .schedule(Schedule::Polls {
-                waiting: 1,
-                queuing: 0,
-                generating: 1,
-            })
+            .schedule(quick_schedule())
             .unknown_state("rendering", 2),
     );
     harness.write_manifest(&manifest_with_jobs(&numbered_jobs(2), &fast_run(2, "30s")));

@@ -11,7 +11,8 @@ use std::time::Duration;
 use sora_batch_testkit::{Endpoint, FakeKie, Fault, Schedule, Times};
 
 use crate::run_support::{
-    Harness, SENTINEL_KEY, fast_run, file_names, manifest_with_jobs, numbered_jobs, read,
+    Harness, SENTINEL_KEY, fast_run, file_names, manifest_with_jobs, numbered_jobs, quick_schedule,
+    read,
 };
 
 /// What the journal says of each job: its id, and its task id once one was recorded.
@@ -301,11 +302,7 @@ fn a_second_run_on_a_folder_in_use_exits_2_and_sends_nothing() {
 
 #[test]
 fn a_second_signal_exits_at_once_and_the_journal_stays_consistent() {
-    let harness = Harness::start(FakeKie::builder().schedule(Schedule::Polls {
-        waiting: 1,
-        queuing: 0,
-        generating: 1,
-    }));
+    let harness = Harness::start(FakeKie::builder().schedule(quick_schedule()));
     let jobs = numbered_jobs(3);
     harness.write_manifest(&manifest_with_jobs(&jobs, &fast_run(1, "30s")));
     // The first createTask creates its task at once but is answered only much later: a call

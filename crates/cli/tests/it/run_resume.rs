@@ -8,16 +8,9 @@ use std::time::Duration;
 use sora_batch_testkit::{Endpoint, FakeKie, Fault, Schedule, Times};
 
 use crate::run_support::{
-    Harness, fast_run, file_names, manifest_with_jobs, numbered_jobs, read, sha256_hex, write,
+    Harness, fast_run, file_names, manifest_with_jobs, numbered_jobs, quick_schedule, read,
+    sha256_hex, write,
 };
-
-fn quick_schedule() -> Schedule {
-    Schedule::Polls {
-        waiting: 1,
-        queuing: 0,
-        generating: 1,
-    }
-}
 
 #[test]
 fn a_finished_batch_run_again_makes_zero_requests() {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::Digest as _;
-use sora_batch_testkit::{FakeKie, FakeKieBuilder, RequestLog};
+use sora_batch_testkit::{FakeKie, FakeKieBuilder, RequestLog, Schedule};
 
 /// The API key every test hands the binary. It must never show up in anything it writes.
 pub const SENTINEL_KEY: &str = "sk-SENTINEL-e2e-1234";
@@ -29,6 +29,16 @@ pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
 
 /// A tiny pause between two checks of a condition.
 const CHECK_EVERY: Duration = Duration::from_millis(2);
+
+/// A task that is waiting on its first poll and done on its second: quick, and still
+/// walking through a state change.
+pub fn quick_schedule() -> Schedule {
+    Schedule::Polls {
+        waiting: 1,
+        queuing: 0,
+        generating: 1,
+    }
+}
 
 /// The `run:` section of a test manifest: a fast clock for the fake's quick tasks.
 pub fn fast_run(concurrency: u32, timeout: &str) -> String {
