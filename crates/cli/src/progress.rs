@@ -12,6 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sora_batch_engine::prices::Credits;
+use sora_batch_engine::render::duration_text;
 use sora_batch_engine::run::{Reporter, RunEvent};
 
 /// How often a status line is written when stderr is not a terminal.
@@ -25,21 +27,8 @@ pub enum Detail {
     Verbose,
 }
 
-fn duration_text(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    if seconds >= 60 {
-        format!("{}m{:02}s", seconds / 60, seconds % 60)
-    } else {
-        format!("{:.1}s", duration.as_secs_f64())
-    }
-}
-
 fn credits_text(credits: Option<f64>) -> String {
-    match credits {
-        Some(c) if c.fract() == 0.0 => format!(", {c:.0} credits"),
-        Some(c) => format!(", {c} credits"),
-        None => String::new(),
-    }
+    credits.map_or_else(String::new, |c| format!(", {} credits", Credits(c)))
 }
 
 fn bytes_text(bytes: u64) -> String {
@@ -243,20 +232,12 @@ impl Tally {
             "{} in flight · {} failed · {} credits",
             self.in_flight,
             self.failed,
-            format_credits(self.credits)
+            Credits(self.credits)
         );
         if let Some(eta) = self.eta(concurrency).filter(|_| self.done < self.total) {
             text.push_str(&format!(" · ETA {}", duration_text(eta)));
         }
         text
-    }
-}
-
-fn format_credits(credits: f64) -> String {
-    if credits.fract() == 0.0 {
-        format!("{credits:.0}")
-    } else {
-        format!("{credits:.2}")
     }
 }
 

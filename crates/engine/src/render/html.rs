@@ -7,6 +7,7 @@
 //! Everything the page needs is inline: no external stylesheet, script, font or image.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::{duration_text, input_text, prompt, reason};
 use crate::report::{JobState, Report};
@@ -214,7 +215,11 @@ pub fn render(report: &Report) -> String {
             field("take", Some(job.take.to_string()));
         }
         field("credits", job.credits.map(|c| c.to_string()));
-        field("time", job.duration_ms.map(duration_text));
+        field(
+            "time",
+            job.duration_ms
+                .map(|ms| duration_text(Duration::from_millis(ms))),
+        );
         field("task", job.task_id.clone());
         out.push_str("</dl>\n");
         if let Some(why) = reason(job) {

@@ -5,6 +5,7 @@
 //! service's own words, videos linked relative to the batch folder.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::{duration_text, input_text, outstanding, prompt, reason};
 use crate::report::{JobState, Report};
@@ -116,7 +117,9 @@ pub fn render(report: &Report) -> String {
             cell(&input_text(job, "aspect_ratio").unwrap_or_default()),
             cell(&input_text(job, "n_frames").unwrap_or_default()),
             job.credits.map(|c| c.to_string()).unwrap_or_default(),
-            job.duration_ms.map(duration_text).unwrap_or_default(),
+            job.duration_ms
+                .map(|ms| duration_text(Duration::from_millis(ms)))
+                .unwrap_or_default(),
             outcome,
             cell(&shortened(prompt(job), PROMPT_CHARS)),
         );

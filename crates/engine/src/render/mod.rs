@@ -33,9 +33,8 @@ fn prompt(job: &JobReport) -> &str {
         .unwrap_or("")
 }
 
-/// `2m11s`, `42.0s`.
-fn duration_text(millis: u64) -> String {
-    let duration = Duration::from_millis(millis);
+/// A generation time for people: `2m11s`, `42.0s`.
+pub fn duration_text(duration: Duration) -> String {
     let seconds = duration.as_secs();
     if seconds >= 60 {
         format!("{}m{:02}s", seconds / 60, seconds % 60)

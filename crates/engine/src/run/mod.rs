@@ -36,6 +36,7 @@ use crate::journal::{
     self, DownloadedFile, JournalError, JournalWriter, Phase, Record, WriterStats,
 };
 use crate::manifest::RateLimit;
+use crate::prices::Credits;
 use crate::report::JobState;
 
 pub use events::{Reporter, RunEvent, SilentReporter};
@@ -555,8 +556,8 @@ impl Coordinator {
                     "the account has {} credits, and the jobs left to submit are estimated at {}: \
                      the run will likely stop at a 402 before the end (top up, then run the same \
                      command again)",
-                    credits_text(balance),
-                    credits_text(estimate)
+                    Credits(balance),
+                    Credits(estimate)
                 ),
             }),
             Ok(_) => {}
@@ -615,17 +616,10 @@ impl Coordinator {
         self.stop_reason.clone()
     }
 
+    /// Everything stops: no submissions, no new polls or downloads; calls under way settle.
     fn stop_with(&mut self, reason: StopReason, why: &str) {
-        if self.stop_reason.is_none() {
-            self.stop_reason = Some(reason);
-        }
+        self.stop_submissions(reason, why.to_owned());
         self.draining = true;
-        if !self.submissions_stopped {
-            self.submissions_stopped = true;
-            self.emit(RunEvent::SubmissionsStopped {
-                reason: why.to_owned(),
-            });
-        }
     }
 
     /// No more submissions in this run; tasks in flight are still finished and downloaded.
@@ -712,9 +706,9 @@ impl Coordinator {
                             },
                             format!(
                                 "the spending cap of {} credits is reached ({} committed, the next job would cost about {})",
-                                credits_text(cap),
-                                credits_text(committed),
-                                credits_text(next)
+                                Credits(cap),
+                                Credits(committed),
+                                Credits(next)
                             ),
                         );
                         break;
@@ -1233,14 +1227,6 @@ fn condemns_job(error: &ApiError) -> bool {
         error.class(),
         ErrorClass::JobFatal | ErrorClass::Permanent | ErrorClass::ClientBug
     )
-}
-
-fn credits_text(credits: f64) -> String {
-    if credits.fract() == 0.0 {
-        format!("{credits:.0}")
-    } else {
-        format!("{credits:.2}")
-    }
 }
 
 async fn sleep_until_or_forever(at: Option<Instant>) {
