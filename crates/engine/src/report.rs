@@ -317,25 +317,3 @@ impl JobReport {
 
 /// The file name of the machine report in a batch folder.
 pub const REPORT_JSON_FILE_NAME: &str = "report.json";
-
-/// Writes `report` as `report.json` in `folder`, atomically: a reader (or a CI cache) sees the
-/// previous report or the new one, never half of one.
-pub fn write_report_json(
-    folder: &std::path::Path,
-    report: &Report,
-) -> std::io::Result<std::path::PathBuf> {
-    use std::io::Write as _;
-    let final_path = folder.join(REPORT_JSON_FILE_NAME);
-    let partial = folder.join(format!(".{REPORT_JSON_FILE_NAME}.partial"));
-    // Buffered: serde writes token by token, and a syscall per token made a 100,000-job
-    // report take seconds.
-    let mut writer = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial)?);
-    serde_json::to_writer_pretty(&mut writer, report).map_err(std::io::Error::other)?;
-    writer.write_all(b"\n")?;
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&partial, &final_path)?;
-    crate::journal::sync_folder(folder)?;
-    Ok(final_path)
-}

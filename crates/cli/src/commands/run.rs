@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sora_batch_engine::batch::BatchFolder;
 use sora_batch_engine::render;
-use sora_batch_engine::report::{self, JobState, Report};
+use sora_batch_engine::report::{JobState, Report};
 use sora_batch_engine::run::{self, RunJob, RunOptions, RunOutcome, StopReason};
 
 use crate::cli::{GlobalArgs, RunArgs};
@@ -131,16 +131,13 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     }
     let manifest_as_given = args.manifest.display().to_string();
     let report = Report::of_run(&manifest, &manifest_as_given, &outcome);
-    let report_path =
-        report::write_report_json(folder.root(), &report).map_err(|source| CliError::Report {
-            path: folder
-                .root()
-                .join(report::REPORT_JSON_FILE_NAME)
-                .display()
-                .to_string(),
-            source,
+    let written =
+        render::write_batch_reports(folder.root(), &report).map_err(|error| CliError::Report {
+            path: error.path.display().to_string(),
+            source: error.source,
         })?;
-    write_reports(folder.root(), &report, args.junit.as_deref())?;
+    write_ci_reports(&report, &written.markdown, args.junit.as_deref())?;
+    let report_path = written.json;
     let verdict = verdict_of(&outcome, &report);
     if !output.quiet || verdict != RunVerdict::AllDone {
         summarize(&report, &outcome, verdict, folder.root(), &report_path);
@@ -148,27 +145,18 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     Ok(Outcome::Run(verdict))
 }
 
-/// `report.md` and `report.html` in the batch folder, JUnit where asked, and the Markdown
-/// appended to `$GITHUB_STEP_SUMMARY` when GitHub Actions provides one.
-fn write_reports(
-    folder: &std::path::Path,
+/// JUnit where asked, and the Markdown appended to `$GITHUB_STEP_SUMMARY` when GitHub
+/// Actions provides one.
+fn write_ci_reports(
     report: &Report,
+    markdown: &str,
     junit: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
-    let write = |path: std::path::PathBuf, text: String| {
-        std::fs::write(&path, text).map_err(|source| CliError::Report {
+    if let Some(path) = junit {
+        std::fs::write(path, render::junit::render(report)).map_err(|source| CliError::Report {
             path: path.display().to_string(),
             source,
-        })
-    };
-    let markdown = render::markdown::render(report);
-    write(folder.join(render::REPORT_MD_FILE_NAME), markdown.clone())?;
-    write(
-        folder.join(render::REPORT_HTML_FILE_NAME),
-        render::html::render(report),
-    )?;
-    if let Some(path) = junit {
-        write(path.to_owned(), render::junit::render(report))?;
+        })?;
     }
     if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         use std::io::Write as _;
