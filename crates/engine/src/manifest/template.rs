@@ -70,9 +70,11 @@ pub(crate) fn render<'t, 'v>(
             }
             b'{' => {
                 output.push_str(&template[literal_start..index]);
+                // A `{` closed by nothing, or by another `{` first, is unmatched.
                 let Some(close) = template[index + 1..]
                     .find(['}', '{'])
                     .map(|at| at + index + 1)
+                    .filter(|close| bytes[*close] == b'}')
                 else {
                     problems.push(TemplateProblem {
                         offset: index,
@@ -83,16 +85,6 @@ pub(crate) fn render<'t, 'v>(
                     literal_start = index;
                     continue;
                 };
-                if bytes[close] == b'{' {
-                    problems.push(TemplateProblem {
-                        offset: index,
-                        len: 1,
-                        kind: TemplateProblemKind::UnmatchedBrace,
-                    });
-                    index += 1;
-                    literal_start = index;
-                    continue;
-                }
                 let name = &template[index + 1..close];
                 let len = close + 1 - index;
                 if !is_name(name) {
