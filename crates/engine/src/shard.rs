@@ -29,14 +29,6 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
-    pub fn index(self) -> u32 {
-        self.index
-    }
-
-    pub fn count(self) -> u32 {
-        self.count
-    }
-
     /// Whether the job with `key` is in this shard: the key's first 64 bits modulo N.
     pub fn contains(self, key: &JobKey) -> bool {
         let prefix = key.as_str().get(..16).unwrap_or(key.as_str());

@@ -54,18 +54,10 @@ impl PollPlanner {
         }
     }
 
-    pub fn tuning(&self) -> &PollTuning {
-        &self.tuning
-    }
-
     pub fn observe(&mut self, generation: Duration) {
         let millis = u64::try_from(generation.as_millis()).unwrap_or(u64::MAX);
         let at = self.observed_ms.partition_point(|m| *m <= millis);
         self.observed_ms.insert(at, millis);
-    }
-
-    pub fn observations(&self) -> usize {
-        self.observed_ms.len()
     }
 
     /// The median generation time seen so far.
