@@ -13,7 +13,7 @@ use std::time::Duration;
 use sora_batch_engine::batch::BatchFolder;
 use sora_batch_engine::render;
 use sora_batch_engine::report::{JobState, Report};
-use sora_batch_engine::run::{self, RunJob, RunOptions, RunOutcome, StopReason};
+use sora_batch_engine::run::{self, JobOutcome, RunJob, RunOptions, RunOutcome, StopReason};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::{api_key, client, load_manifest, runtime};
@@ -185,13 +185,7 @@ fn verdict_of(outcome: &RunOutcome, report: &Report) -> RunVerdict {
         Some(StopReason::Interrupted) => return RunVerdict::Interrupted,
         None => {}
     }
-    let outstanding = outcome.jobs.iter().any(|job| {
-        matches!(
-            job.state,
-            JobState::Pending | JobState::Running | JobState::TimedOut | JobState::Uncertain
-        ) || (job.state == JobState::Succeeded && !job.is_complete())
-    });
-    if outstanding {
+    if outcome.jobs.iter().any(JobOutcome::is_outstanding) {
         RunVerdict::WorkOutstanding
     } else if report.summary.failed > 0 {
         RunVerdict::SomeFailed

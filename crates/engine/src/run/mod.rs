@@ -123,6 +123,18 @@ impl JobOutcome {
     pub fn is_complete(&self) -> bool {
         self.state == JobState::Succeeded && self.files.len() == self.result_urls.len()
     }
+
+    /// A further run would still work on it: not submitted, running, past its deadline,
+    /// uncertain, or succeeded with files not yet downloaded.
+    pub fn is_outstanding(&self) -> bool {
+        match self.state {
+            JobState::Pending | JobState::Running | JobState::TimedOut | JobState::Uncertain => {
+                true
+            }
+            JobState::Succeeded => !self.is_complete(),
+            JobState::Failed => false,
+        }
+    }
 }
 
 /// A job the journal knows that the manifest no longer has. Its files are kept.
