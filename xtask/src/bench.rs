@@ -23,6 +23,8 @@ use nix::sys::time::TimeValLike as _;
 use sha2::{Digest as _, Sha256};
 use sora_batch_testkit::{FakeKie, Schedule};
 
+mod schedule;
+
 /// One line of the results table.
 struct Row {
     scenario: &'static str,
@@ -94,14 +96,23 @@ const MEASURE_ONLY: &str = "--measure-only";
 
 pub fn bench(args: &[String]) -> ExitCode {
     if args.first().map(String::as_str) == Some(MEASURE_ONLY) {
-        return measure_all();
+        return measure_all(&args[1..]);
     }
-    if !args.is_empty() {
+    if let Some(unknown) = args.iter().find(|a| !SCENARIOS.contains(&a.as_str())) {
+        if unknown != "--help" && unknown != "-h" {
+            eprintln!("bench: unknown scenario {unknown:?}");
+        }
         println!(
-            "cargo xtask bench: build sora-batch in release mode and measure it against its \
-             targets (see xtask/src/bench.rs); results in target/bench/results.json"
+            "cargo xtask bench [SCENARIO...]: build sora-batch in release mode and measure it \
+             against its targets (see xtask/src/bench.rs); results in target/bench/results.json\n\
+             scenarios: {} (all when none is named)",
+            SCENARIOS.join(", ")
         );
-        return ExitCode::SUCCESS;
+        return if unknown == "--help" || unknown == "-h" {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     if let Err(message) = build_release() {
         eprintln!("bench failed: {message}");
@@ -114,6 +125,7 @@ pub fn bench(args: &[String]) -> ExitCode {
         .and_then(|xtask| {
             Command::new(xtask)
                 .args(["bench", MEASURE_ONLY])
+                .args(args)
                 .status()
                 .map_err(|e| e.to_string())
         });
@@ -127,8 +139,8 @@ pub fn bench(args: &[String]) -> ExitCode {
     }
 }
 
-fn measure_all() -> ExitCode {
-    match run_all() {
+fn measure_all(only: &[String]) -> ExitCode {
+    match run_all(only) {
         Ok(rows) => {
             print_table(&rows);
             if let Err(message) = write_json(&rows) {
@@ -162,7 +174,11 @@ fn build_release() -> Result<(), String> {
     }
 }
 
-fn run_all() -> Result<Vec<Row>, String> {
+/// The scenarios by name, for `cargo xtask bench NAME`.
+const SCENARIOS: [&str; 5] = ["schedule", "overhead", "resume", "plan", "journal"];
+
+fn run_all(only: &[String]) -> Result<Vec<Row>, String> {
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let root = root();
     let binary = target_dir().join("release").join("sora-batch");
     let work = target_dir().join("bench");
@@ -177,10 +193,21 @@ fn run_all() -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     // Memory first: `ru_maxrss` of children is a maximum over every child so far, so the
     // smaller runs must come before anything bigger.
-    rows.extend(overhead(&runtime, &binary, &work)?);
-    rows.extend(journal_cost(&runtime, &binary, &work)?);
-    rows.extend(plan(&binary, &root)?);
-    rows.extend(resume(&binary, &root, &work)?);
+    if wanted("overhead") {
+        rows.extend(overhead(&runtime, &binary, &work)?);
+    }
+    if wanted("schedule") {
+        rows.extend(schedule::schedule(&runtime, &binary, &work)?);
+    }
+    if wanted("journal") {
+        rows.extend(journal_cost(&runtime, &binary, &work)?);
+    }
+    if wanted("plan") {
+        rows.extend(plan(&binary, &root)?);
+    }
+    if wanted("resume") {
+        rows.extend(resume(&binary, &root, &work)?);
+    }
     Ok(rows)
 }
 

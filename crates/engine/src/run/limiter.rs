@@ -10,11 +10,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// At most `max_requests` in any window of `window`.
+/// At most `max_requests` in any window of `window` (and, when smoothed, at most half of
+/// them in any half window).
 #[derive(Debug, Clone)]
 pub struct SlidingWindowLimiter {
     max_requests: usize,
     window: Duration,
+    /// A tighter rule inside the window, `(requests, window)`, when smoothed.
+    burst: Option<(usize, Duration)>,
     /// When the last `max_requests` requests were let through, oldest first.
     recent: VecDeque<Instant>,
 }
@@ -25,19 +28,49 @@ impl SlidingWindowLimiter {
         SlidingWindowLimiter {
             max_requests,
             window,
+            burst: None,
             recent: VecDeque::with_capacity(max_requests.min(1024)),
         }
     }
 
-    /// When the next request may go: `now` if there is room in the window.
+    /// Like [`new`](Self::new), and at most half the requests in any half window: the same
+    /// rate without full-window bursts. A burst that a network delay pushes late can land in
+    /// the service's next window together with that window's own burst; half bursts leave
+    /// room for that.
+    pub fn smoothed(max_requests: u32, window: Duration) -> Self {
+        let mut limiter = SlidingWindowLimiter::new(max_requests, window);
+        if limiter.max_requests >= 2 {
+            limiter.burst = Some((limiter.max_requests.div_ceil(2), window / 2));
+        }
+        limiter
+    }
+
+    /// The rules in force: the window, and the burst rule when smoothed.
+    fn rules(&self) -> impl Iterator<Item = (usize, Duration)> + use<> {
+        std::iter::once((self.max_requests, self.window)).chain(self.burst)
+    }
+
+    /// When the next request may go: `now` if there is room in every window.
     pub fn next_free_at(&self, now: Instant) -> Instant {
-        if self.recent.len() < self.max_requests {
-            return now;
+        let mut free_at = now;
+        for (max_requests, window) in self.rules() {
+            let in_window = self
+                .recent
+                .iter()
+                .rev()
+                .take_while(|at| **at + window > now)
+                .count();
+            if in_window >= max_requests
+                && let Some(at) = self
+                    .recent
+                    .len()
+                    .checked_sub(max_requests)
+                    .and_then(|i| self.recent.get(i))
+            {
+                free_at = free_at.max(*at + window);
+            }
         }
-        match self.recent.front() {
-            Some(oldest) => (*oldest + self.window).max(now),
-            None => now,
-        }
+        free_at
     }
 
     /// Takes a slot if one is free at `now`.
@@ -49,7 +82,7 @@ impl SlidingWindowLimiter {
                 break;
             }
         }
-        if self.recent.len() < self.max_requests {
+        if self.next_free_at(now) <= now {
             self.recent.push_back(now);
             true
         } else {
@@ -123,6 +156,28 @@ mod tests {
             limiter.next_free_at(start + window),
             start + window + Duration::from_millis(300)
         );
+    }
+
+    #[test]
+    fn a_smoothed_limiter_lets_half_a_window_through_per_half_window() {
+        let start = Instant::now();
+        let window = Duration::from_secs(1);
+        let mut limiter = SlidingWindowLimiter::smoothed(4, window);
+        assert!(limiter.try_acquire(start));
+        assert!(limiter.try_acquire(start));
+        assert!(!limiter.try_acquire(start));
+        assert_eq!(
+            limiter.next_free_at(start),
+            start + Duration::from_millis(500)
+        );
+        let half = start + Duration::from_millis(500);
+        assert!(limiter.try_acquire(half));
+        assert!(limiter.try_acquire(half));
+        // Four in the window now: the full rule holds the next one back to `start + 1 s`.
+        let later = start + Duration::from_millis(900);
+        assert!(!limiter.try_acquire(later));
+        assert_eq!(limiter.next_free_at(later), start + window);
+        assert!(limiter.try_acquire(start + window));
     }
 
     #[test]

@@ -375,7 +375,9 @@ impl Coordinator {
                 options.create_limit.requests,
                 with_latency_guard(options.create_limit.per),
             ),
-            poll_limiter: SlidingWindowLimiter::new(
+            // Polls need no bursts (a batch polls steadily), and half-window bursts leave room
+            // for a burst that the network delayed into the service's next window.
+            poll_limiter: SlidingWindowLimiter::smoothed(
                 options.poll_limit.requests,
                 with_latency_guard(options.poll_limit.per),
             ),
