@@ -24,6 +24,8 @@ use std::thread;
 
 use serde::{Deserialize, Serialize};
 
+mod flat;
+
 /// The format this build writes. A journal with a higher number was written by a newer
 /// sora-batch and is refused rather than misread.
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -211,29 +213,44 @@ pub fn replay(path: &Path) -> Result<Replay, JournalError> {
         path: path.to_owned(),
         source,
     };
-    let mut text = Vec::new();
     match File::open(path) {
-        Ok(mut file) => {
-            file.read_to_end(&mut text).map_err(io_error)?;
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Replay::default()),
-        Err(error) => return Err(io_error(error)),
+        // Read line by line through one buffer, not whole: a 100,000-job journal is about
+        // 100 MB, and holding it would double what a resume needs in memory.
+        Ok(file) => replay_lines(path, io::BufReader::with_capacity(1 << 20, file)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Replay::default()),
+        Err(error) => Err(io_error(error)),
     }
-    replay_bytes(path, &text)
 }
 
+#[cfg(test)]
 fn replay_bytes(path: &Path, text: &[u8]) -> Result<Replay, JournalError> {
+    replay_lines(path, text)
+}
+
+fn replay_lines(path: &Path, mut reader: impl io::BufRead) -> Result<Replay, JournalError> {
     let mut replay = Replay::default();
     let mut offset = 0usize;
     let mut line_number = 0usize;
-    while offset < text.len() {
+    let mut buffer = Vec::with_capacity(1024);
+    loop {
+        buffer.clear();
+        let read = reader
+            .read_until(b'\n', &mut buffer)
+            .map_err(|source| JournalError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
         line_number += 1;
-        let rest = &text[offset..];
-        let (line, complete) = match rest.iter().position(|b| *b == b'\n') {
-            Some(end) => (&rest[..end], true),
-            None => (rest, false),
+        let complete = buffer.last() == Some(&b'\n');
+        let line = if complete {
+            &buffer[..buffer.len() - 1]
+        } else {
+            &buffer[..]
         };
-        let next_offset = offset + line.len() + usize::from(complete);
+        let next_offset = offset + read;
         if line.iter().all(u8::is_ascii_whitespace) {
             offset = next_offset;
             if complete {
@@ -241,7 +258,7 @@ fn replay_bytes(path: &Path, text: &[u8]) -> Result<Replay, JournalError> {
             }
             continue;
         }
-        match serde_json::from_slice::<Record>(line) {
+        match flat::parse_line(line) {
             Ok(record) if complete => {
                 if line_number == 1 || matches!(record, Record::Header { .. }) {
                     check_header(path, line_number, &record)?;
@@ -270,7 +287,7 @@ fn replay_bytes(path: &Path, text: &[u8]) -> Result<Replay, JournalError> {
                 return Err(JournalError::Corrupt {
                     path: path.to_owned(),
                     line: line_number,
-                    reason: error.to_string(),
+                    reason: error,
                 });
             }
         }
@@ -304,10 +321,14 @@ fn check_header(path: &Path, line: usize, record: &Record) -> Result<(), Journal
 /// Folds one record into the histories. Later records win: this is what makes re-running
 /// after `--retry-failed` or `--resubmit-uncertain` work, as a new intent starts over.
 fn apply(jobs: &mut BTreeMap<String, JobHistory>, record: Record) {
-    let Some(key) = record.key().map(str::to_owned) else {
+    let Some(key) = record.key() else {
         return;
     };
-    let job = jobs.entry(key).or_default();
+    // Most records are about a job already seen: look it up without allocating its key.
+    let job = match jobs.get_mut(key) {
+        Some(job) => job,
+        None => jobs.entry(key.to_owned()).or_default(),
+    };
     match record {
         Record::Header { .. } => {}
         Record::Intent {

@@ -205,10 +205,12 @@ impl Report {
     /// Fills every job's state, task, files and charge from the journal, and lists the
     /// journal's jobs that the manifest no longer has.
     pub fn with_journal(mut self, replay: &Replay) -> Report {
+        let mut matched = 0;
         for job in &mut self.jobs {
             let Some(history) = replay.jobs.get(job.key.as_str()) else {
                 continue;
             };
+            matched += 1;
             let state = match history.phase {
                 Phase::Pending => JobState::Pending,
                 Phase::Uncertain => JobState::Uncertain,
@@ -226,6 +228,11 @@ impl Report {
                 duration_ms: history.generation_ms,
                 files: history.files.values(),
             });
+        }
+        self.summary = Summary::of(&self.jobs);
+        if matched == replay.jobs.len() {
+            // Every job of the journal is in the manifest (keys are unique on both sides).
+            return self;
         }
         let known: std::collections::BTreeSet<&str> =
             self.jobs.iter().map(|job| job.key.as_str()).collect();
