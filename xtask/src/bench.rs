@@ -5,14 +5,17 @@
 //! fail) and writes the same rows as JSON to `target/bench/results.json`. Scenarios, as
 //! numbered in the issue that asked for them:
 //! - 2, overhead: 10,000 and 20,000 jobs on a fake with no limits and instant generation;
-//!   jobs/s, CPU per job and peak RSS of the `sora-batch` process (from `getrusage`).
+//!   jobs/s, CPU per job (`getrusage` of children) and peak RSS of the `sora-batch` process
+//!   (its `VmHWM`).
 //! - 3, resume: a batch folder whose journal holds 100,000 finished jobs; `status` and a
 //!   no-op `run` (pointed at a closed port, so any call would show as a failure).
 //! - 4, plan: the 100,000-combination matrix of `fixtures/manifests/`.
 //! - 5, journal cost: bytes and fsyncs of journal per job, from a 1,000-job run.
+//! - 1, schedule: 1,000 jobs against the live limits on a 100x faster clock, against a
+//!   simulated ideal client (see `bench/schedule.rs`).
 //!
-//! Scenario 1 (a time-scaled schedule against an ideal client) is not built yet. Nothing
-//! here is part of `cargo test`: timings belong to benchmarks, not tests.
+//! `cargo xtask bench NAME...` runs only the scenarios named. Nothing here is part of
+//! `cargo test`: timings belong to benchmarks, not tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -38,8 +41,8 @@ struct Row {
 struct Measured {
     wall: Duration,
     cpu: Duration,
-    /// The largest resident set of any child so far, in KiB (Linux's `ru_maxrss`).
-    max_rss_kib: i64,
+    /// The child's peak resident memory in KiB (`VmHWM`), 0 where `/proc` is not there.
+    peak_rss_kib: u64,
     code: Option<i32>,
     stderr: String,
 }
@@ -57,38 +60,70 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-fn children_cpu() -> (Duration, i64) {
+fn children_cpu() -> Duration {
     match getrusage(UsageWho::RUSAGE_CHILDREN) {
         Ok(usage) => {
             let micros =
                 usage.user_time().num_microseconds() + usage.system_time().num_microseconds();
-            (
-                Duration::from_micros(u64::try_from(micros).unwrap_or(0)),
-                usage.max_rss(),
-            )
+            Duration::from_micros(u64::try_from(micros).unwrap_or(0))
         }
-        Err(_) => (Duration::ZERO, 0),
+        Err(_) => Duration::ZERO,
     }
 }
 
 /// Runs `command` to its end, measuring wall time, CPU and peak memory.
+///
+/// Peak memory is the child's `VmHWM`, read from `/proc` while it runs (it only grows, so
+/// the last reading is the peak but for the final few milliseconds). `getrusage`'s maximum
+/// for children is no use: a child started by `posix_spawn` (vfork) carries this process's
+/// peak across its exec, and this process holds the fake and its request log.
 fn measure(command: &mut Command) -> Result<Measured, String> {
-    let (cpu_before, _) = children_cpu();
+    let cpu_before = children_cpu();
     let started = Instant::now();
-    let output = command
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .map_err(|e| format!("could not run the binary: {e}"))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let stderr_pipe = child.stderr.take();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = stderr_pipe {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        }
+        text
+    });
+    let mut peak_rss_kib = 0;
+    let status = loop {
+        if let Some(kib) = std::fs::read_to_string(&status_path)
+            .ok()
+            .and_then(|status| vm_hwm_kib(&status))
+        {
+            peak_rss_kib = peak_rss_kib.max(kib);
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => return Err(format!("waiting for the binary: {e}")),
+        }
+    };
     let wall = started.elapsed();
-    let (cpu_after, max_rss_kib) = children_cpu();
+    let cpu_after = children_cpu();
     Ok(Measured {
         wall,
         cpu: cpu_after.saturating_sub(cpu_before),
-        max_rss_kib,
-        code: output.status.code(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        peak_rss_kib,
+        code: status.code(),
+        stderr: stderr_reader.join().unwrap_or_default(),
     })
+}
+
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The hidden argument of the second half of the bench: measuring, after the build.
@@ -191,8 +226,6 @@ fn run_all(only: &[String]) -> Result<Vec<Row>, String> {
         .map_err(|e| format!("runtime: {e}"))?;
 
     let mut rows = Vec::new();
-    // Memory first: `ru_maxrss` of children is a maximum over every child so far, so the
-    // smaller runs must come before anything bigger.
     if wanted("overhead") {
         rows.extend(overhead(&runtime, &binary, &work)?);
     }
@@ -292,11 +325,12 @@ fn overhead(
             &fake,
             &["-q"],
         )?;
-        rss_by_jobs.push(measured.max_rss_kib);
+        let peak_kib = measured.peak_rss_kib;
+        rss_by_jobs.push(peak_kib);
         if jobs == 10_000 {
             let per_second = jobs as f64 / measured.wall.as_secs_f64();
             let cpu_ms = measured.cpu.as_secs_f64() * 1000.0 / jobs as f64;
-            let rss_mb = measured.max_rss_kib as f64 / 1024.0;
+            let rss_mb = peak_kib as f64 / 1024.0;
             rows.push(Row {
                 scenario: "2 overhead",
                 measure: "jobs per second (10,000 jobs)".into(),
@@ -320,7 +354,7 @@ fn overhead(
             });
         }
     }
-    let growth_mb = (rss_by_jobs[1] - rss_by_jobs[0]) as f64 / 1024.0;
+    let growth_mb = (rss_by_jobs[1] as f64 - rss_by_jobs[0] as f64) / 1024.0;
     rows.push(Row {
         scenario: "2 overhead",
         measure: "RSS growth per extra 10,000 jobs".into(),
