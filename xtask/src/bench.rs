@@ -468,6 +468,13 @@ fn finished_batch_folder(binary: &Path, manifest: &Path, out: &Path) -> Result<(
             .map(|b| format!("{b:02x}"))
             .collect();
         std::fs::write(out.join(&file), &bytes).map_err(|e| format!("{file}: {e}"))?;
+        // As a run records it: the time of the file under its final name.
+        let modified_ns = std::fs::metadata(out.join(&file))
+            .ok()
+            .and_then(|metadata| metadata.modified().ok())
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|since| since.as_nanos().to_string())
+            .unwrap_or_else(|| "null".to_owned());
         let task = format!("task{index:08}");
         let url = format!("http://127.0.0.1:9/r/{task}/0.mp4");
         let take = job["take"].as_u64().unwrap_or(1);
@@ -476,7 +483,7 @@ fn finished_batch_folder(binary: &Path, manifest: &Path, out: &Path) -> Result<(
             "{{\"type\":\"intent\",\"key\":\"{key}\",\"id\":\"{id}\",\"take\":{take},\"model\":\"{model}\",\"at_ms\":1}}\n\
              {{\"type\":\"submitted\",\"key\":\"{key}\",\"task_id\":\"{task}\",\"at_ms\":2}}\n\
              {{\"type\":\"finished\",\"key\":\"{key}\",\"task_id\":\"{task}\",\"success\":true,\"result_urls\":[\"{url}\"],\"fail_code\":null,\"fail_msg\":null,\"credits\":30,\"generation_ms\":130000,\"at_ms\":3}}\n\
-             {{\"type\":\"downloaded\",\"key\":\"{key}\",\"index\":0,\"path\":\"{file}\",\"url\":\"{url}\",\"sha256\":\"{sha256}\",\"bytes\":{},\"at_ms\":4}}\n",
+             {{\"type\":\"downloaded\",\"key\":\"{key}\",\"index\":0,\"path\":\"{file}\",\"url\":\"{url}\",\"sha256\":\"{sha256}\",\"bytes\":{},\"modified_ns\":{modified_ns},\"at_ms\":4}}\n",
             bytes.len()
         ));
     }

@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 use sora_batch_api::DownloadSink;
@@ -109,6 +110,9 @@ pub struct CompletedFile {
     pub file_name: String,
     pub sha256: String,
     pub bytes: u64,
+    /// Modification time under the final name, nanoseconds since the epoch, when the file
+    /// system tells it.
+    pub modified_ns: Option<u64>,
 }
 
 /// Receives a download into a partial file, hashing it on the way.
@@ -157,6 +161,10 @@ impl FileSink {
         drop(self.file);
         let final_path = folder.join(file_name);
         tokio::fs::rename(&self.partial, &final_path).await?;
+        let modified_ns = tokio::fs::metadata(&final_path)
+            .await
+            .ok()
+            .and_then(|metadata| modified_nanos(&metadata));
         let folder = folder.to_owned();
         tokio::task::spawn_blocking(move || sync_folder(&folder))
             .await
@@ -165,6 +173,7 @@ impl FileSink {
             file_name: file_name.to_owned(),
             sha256: hex(&self.hasher.finalize()),
             bytes: self.bytes,
+            modified_ns,
         })
     }
 
@@ -173,6 +182,12 @@ impl FileSink {
         drop(self.file);
         let _ = tokio::fs::remove_file(&self.partial).await;
     }
+}
+
+/// A file's modification time in nanoseconds since the epoch, if the system has one.
+pub fn modified_nanos(metadata: &std::fs::Metadata) -> Option<u64> {
+    let since_epoch = metadata.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    u64::try_from(since_epoch.as_nanos()).ok()
 }
 
 /// Lowercase hex of a digest.
@@ -196,15 +211,27 @@ pub enum FileCheck {
 
 /// Compares a file with its recorded size and sha256. Blocking: run it off the async
 /// threads for many files.
-pub fn check_file(path: &Path, bytes: u64, sha256: &str) -> io::Result<FileCheck> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
+pub fn check_file(
+    path: &Path,
+    bytes: u64,
+    sha256: &str,
+    modified_ns: Option<u64>,
+) -> io::Result<FileCheck> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(FileCheck::Missing),
         Err(error) => return Err(error),
     };
-    if file.metadata()?.len() != bytes {
+    if !metadata.is_file() || metadata.len() != bytes {
         return Ok(FileCheck::Altered);
     }
+    // Untouched since it was recorded: same size, same modification time to the
+    // nanosecond. Reading it again would make a resume of a large batch read every video
+    // (terabytes); a file changed, copied or restored gets a new time and is hashed.
+    if modified_ns.is_some() && modified_nanos(&metadata) == modified_ns {
+        return Ok(FileCheck::Intact);
+    }
+    let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
     // Sized to the file: a resume checks every recorded file, and a fixed large buffer per
     // file would cost more than reading small ones.
@@ -272,18 +299,27 @@ mod tests {
         );
         assert_eq!(done.bytes, 11);
         let path = temp.path().join("a.mp4");
-        assert_eq!(
-            check_file(&path, 11, &done.sha256).expect("checks"),
-            FileCheck::Intact
+        assert!(
+            done.modified_ns.is_some(),
+            "this file system has modification times"
         );
+        // Recorded time and size: taken as intact without reading; a journal without the
+        // time (an earlier version's) has the file hashed.
+        for recorded in [done.modified_ns, None] {
+            assert_eq!(
+                check_file(&path, 11, &done.sha256, recorded).expect("checks"),
+                FileCheck::Intact
+            );
+        }
         std::fs::write(&path, b"hello WORLD").expect("alters");
         assert_eq!(
-            check_file(&path, 11, &done.sha256).expect("checks"),
-            FileCheck::Altered
+            check_file(&path, 11, &done.sha256, done.modified_ns).expect("checks"),
+            FileCheck::Altered,
+            "a write changes the time, so the file is hashed"
         );
         std::fs::remove_file(&path).expect("removes");
         assert_eq!(
-            check_file(&path, 11, &done.sha256).expect("checks"),
+            check_file(&path, 11, &done.sha256, done.modified_ns).expect("checks"),
             FileCheck::Missing
         );
         assert!(std::fs::read_dir(temp.path()).expect("lists").all(|e| {

@@ -101,6 +101,11 @@ pub enum Record {
         url: String,
         sha256: String,
         bytes: u64,
+        /// The file's modification time after the rename, in nanoseconds since the epoch:
+        /// a resume takes a file of this size and time as intact without reading it.
+        /// Absent in journals of earlier versions (their files are hashed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        modified_ns: Option<u64>,
         at_ms: i64,
     },
 }
@@ -169,6 +174,8 @@ pub struct DownloadedFile {
     pub url: String,
     pub sha256: String,
     pub bytes: u64,
+    /// See [`Record::Downloaded`].
+    pub modified_ns: Option<u64>,
 }
 
 /// Everything the journal holds, by job key.
@@ -409,6 +416,7 @@ fn apply(jobs: &mut BTreeMap<String, JobHistory>, record: Record) {
             url,
             sha256,
             bytes,
+            modified_ns,
             ..
         } => {
             job.files.insert(
@@ -418,6 +426,7 @@ fn apply(jobs: &mut BTreeMap<String, JobHistory>, record: Record) {
                     url,
                     sha256,
                     bytes,
+                    modified_ns,
                 },
             );
         }

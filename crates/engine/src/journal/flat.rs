@@ -63,6 +63,7 @@ pub(super) struct FlatRecord<'a> {
     #[serde(borrow)]
     sha256: Option<Cow<'a, str>>,
     bytes: Option<u64>,
+    modified_ns: Option<u64>,
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
@@ -133,6 +134,7 @@ impl FlatRecord<'_> {
                 url: text(self.url, "url")?,
                 sha256: text(self.sha256, "sha256")?,
                 bytes: required(self.bytes, "bytes")?,
+                modified_ns: self.modified_ns,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
         };
@@ -228,7 +230,18 @@ mod tests {
                 url: "https://x/2.mp4".into(),
                 sha256: "ab".repeat(32),
                 bytes: 13_800,
+                modified_ns: Some(1_763_900_000_123_456_789),
                 at_ms: 8,
+            },
+            Record::Downloaded {
+                key: key(),
+                index: 0,
+                path: "a-cat.mp4".into(),
+                url: "https://x/1.mp4".into(),
+                sha256: "cd".repeat(32),
+                bytes: 1,
+                modified_ns: None,
+                at_ms: 9,
             },
         ]
     }

@@ -456,8 +456,13 @@ impl Coordinator {
             files_to_check
                 .into_iter()
                 .map(|(job, result_index, file)| {
-                    let check = batch::check_file(&root.join(&file.path), file.bytes, &file.sha256)
-                        .unwrap_or(FileCheck::Altered);
+                    let check = batch::check_file(
+                        &root.join(&file.path),
+                        file.bytes,
+                        &file.sha256,
+                        file.modified_ns,
+                    )
+                    .unwrap_or(FileCheck::Altered);
                     (job, result_index, check)
                 })
                 .collect::<Vec<_>>()
@@ -863,6 +868,7 @@ impl Coordinator {
                     url: url.clone(),
                     sha256: done.sha256.clone(),
                     bytes: done.bytes,
+                    modified_ns: done.modified_ns,
                     at_ms: now_ms(),
                 };
                 if let Err(error) = journal.append_durable(&record).await {
@@ -952,6 +958,7 @@ impl Coordinator {
                                 url,
                                 sha256: done.sha256,
                                 bytes: done.bytes,
+                                modified_ns: done.modified_ns,
                             },
                         );
                         self.emit(RunEvent::Downloaded {
