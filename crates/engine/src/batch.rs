@@ -42,7 +42,8 @@ pub struct BatchFolder {
 
 impl BatchFolder {
     /// Creates the folder if needed and takes its lock, failing at once if another run
-    /// holds it. Partial downloads left by a killed run are removed.
+    /// holds it. The run removes partial downloads left by a killed run while it sets up
+    /// the journal's jobs: listing a folder of 100,000 videos takes a while.
     pub fn lock(root: &Path) -> Result<BatchFolder, BatchFolderError> {
         let io_error = |source| BatchFolderError::Io {
             path: root.to_owned(),
@@ -65,12 +66,10 @@ impl BatchFolder {
             }
             Err(std::fs::TryLockError::Error(error)) => return Err(io_error(error)),
         }
-        let folder = BatchFolder {
+        Ok(BatchFolder {
             root: root.to_owned(),
             _lock: lock,
-        };
-        folder.remove_partial_files().map_err(io_error)?;
-        Ok(folder)
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -81,8 +80,10 @@ impl BatchFolder {
         self.root.join(JOURNAL_FILE_NAME)
     }
 
-    fn remove_partial_files(&self) -> io::Result<()> {
-        for entry in std::fs::read_dir(&self.root)? {
+    /// Removes the hidden partial files (downloads and reports) a killed run left from the
+    /// locked folder at `root`. Only under the lock, and before this run writes one.
+    pub(crate) fn remove_partial_files(root: &Path) -> io::Result<()> {
+        for entry in std::fs::read_dir(root)? {
             let entry = entry?;
             let name = entry.file_name();
             let name = name.to_string_lossy();

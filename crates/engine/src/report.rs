@@ -89,6 +89,29 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// The summary [`Report::of_run`] computes, from the run's outcomes alone: for a caller
+    /// that needs the counts but not the whole report.
+    pub fn of_outcomes(jobs: &[crate::run::JobOutcome]) -> Summary {
+        let mut summary = Summary::default();
+        for job in jobs {
+            summary.total += 1;
+            match job.state {
+                JobState::Pending => summary.pending += 1,
+                JobState::Running => summary.running += 1,
+                JobState::Succeeded => summary.succeeded += 1,
+                JobState::Failed => summary.failed += 1,
+                JobState::TimedOut => summary.timed_out += 1,
+                JobState::Uncertain => summary.uncertain += 1,
+            }
+            if let Some(credits) = job.credits {
+                summary.credits.0 += credits;
+            }
+        }
+        summary
+    }
+}
+
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

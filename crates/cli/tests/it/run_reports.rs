@@ -90,3 +90,46 @@ fn shards_run_apart_and_status_sums_their_folders() {
         "status makes no call"
     );
 }
+
+#[test]
+fn a_run_that_changes_nothing_leaves_the_reports_as_they_are() {
+    let harness = Harness::start(FakeKie::builder());
+    harness.write_manifest(&manifest_with_jobs(&numbered_jobs(2), &fast_run(2, "30s")));
+    harness.run(&[]).assert_code(0, "both jobs succeed");
+    let out = harness.out();
+    let reports = ["report.json", "report.md", "report.html"];
+    let written_at = || -> Vec<std::time::SystemTime> {
+        reports
+            .iter()
+            .map(|name| {
+                std::fs::metadata(out.join(name))
+                    .and_then(|metadata| metadata.modified())
+                    .expect("a report with a modification time")
+            })
+            .collect()
+    };
+    let first = written_at();
+    assert!(out.join(".reports-fingerprint").is_file());
+
+    harness.run(&[]).assert_code(0, "nothing left to do");
+    assert_eq!(
+        written_at(),
+        first,
+        "the same outcome: the reports are kept"
+    );
+
+    std::fs::remove_file(out.join("report.html")).expect("removes");
+    harness.run(&[]).assert_code(0, "nothing left to do");
+    assert!(
+        out.join("report.html").is_file(),
+        "a missing report is written again"
+    );
+
+    // A third job changes what the reports show: all three are rewritten.
+    let kept = written_at();
+    harness.write_manifest(&manifest_with_jobs(&numbered_jobs(3), &fast_run(2, "30s")));
+    harness.run(&[]).assert_code(0, "the new job succeeds");
+    let rewritten = written_at();
+    assert!(rewritten.iter().zip(&kept).all(|(new, old)| new > old));
+    assert_eq!(harness.report()["jobs"].as_array().map(Vec::len), Some(3));
+}

@@ -5,7 +5,8 @@
 //! testcase per job). Each is a pure function of the report: what a run wrote to
 //! `report.json` can be rendered again at any time, and tests snapshot the output.
 //! [`write_batch_reports`] puts `report.json`, `report.md` and `report.html` into a batch
-//! folder.
+//! folder, and [`reports_fingerprint`] tells whether those already show a run's outcome, so
+//! that a run that changed nothing does not rewrite them (for 100,000 jobs they are 176 MB).
 
 pub mod html;
 pub mod junit;
@@ -15,11 +16,17 @@ use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::report::{JobReport, JobState, REPORT_JSON_FILE_NAME, Report};
+use sha2::{Digest as _, Sha256};
+
+use crate::batch::hex;
+use crate::report::{JobReport, JobState, REPORT_JSON_FILE_NAME, REPORT_VERSION, Report};
+use crate::run::RunOutcome;
 
 /// The file names of the rendered reports in a batch folder.
 pub const REPORT_MD_FILE_NAME: &str = "report.md";
 pub const REPORT_HTML_FILE_NAME: &str = "report.html";
+/// The digest of what the batch folder's reports show, written after them.
+pub const REPORTS_FINGERPRINT_FILE_NAME: &str = ".reports-fingerprint";
 
 /// A report file that could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +47,25 @@ pub struct WrittenReports {
 
 /// Writes `report.json`, `report.md` and `report.html` into `folder`, each atomically: a
 /// reader (or a CI cache) sees the previous file or the new one, never half of one.
+///
+/// `fingerprint` ([`reports_fingerprint`] of the run they show) is recorded last, and the
+/// previous one removed first, so that it never vouches for reports half rewritten.
 pub fn write_batch_reports(
     folder: &Path,
     report: &Report,
+    fingerprint: Option<&str>,
 ) -> Result<WrittenReports, ReportWriteError> {
+    let fingerprint_path = folder.join(REPORTS_FINGERPRINT_FILE_NAME);
+    match std::fs::remove_file(&fingerprint_path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(ReportWriteError {
+                path: fingerprint_path,
+                source,
+            });
+        }
+    }
     let json = write_atomically(folder, REPORT_JSON_FILE_NAME, |out| {
         serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
         out.write_all(b"\n")
@@ -56,11 +78,130 @@ pub fn write_batch_reports(
     write_atomically(folder, REPORT_HTML_FILE_NAME, |out| {
         out.write_all(page.as_bytes())
     })?;
+    if let Some(fingerprint) = fingerprint {
+        write_atomically(folder, REPORTS_FINGERPRINT_FILE_NAME, |out| {
+            writeln!(out, "{fingerprint}")
+        })?;
+    }
     crate::journal::sync_folder(folder).map_err(|source| ReportWriteError {
         path: folder.to_owned(),
         source,
     })?;
     Ok(WrittenReports { json, markdown })
+}
+
+/// A digest of everything [`Report::of_run`] takes from a run, and so of everything the
+/// batch folder's reports show: this program's version, the manifest's name and path as
+/// given, and each job's identity (its key stands for its exact request), state, task,
+/// files, failure, charge and duration, and the orphaned jobs.
+pub fn reports_fingerprint(
+    manifest_name: &str,
+    manifest_as_given: &str,
+    outcome: &RunOutcome,
+) -> String {
+    let mut digest = FieldDigest::default();
+    digest.text(env!("CARGO_PKG_VERSION"));
+    digest.number(u64::from(REPORT_VERSION));
+    digest.text(manifest_name);
+    digest.text(manifest_as_given);
+    digest.number(outcome.jobs.len() as u64);
+    for job in &outcome.jobs {
+        digest.text(&job.id);
+        digest.text(&job.key);
+        digest.number(u64::from(job.take));
+        digest.optional_text(job.task_id.as_deref());
+        digest.text(job.state.as_str());
+        digest.number(job.files.len() as u64);
+        for file in &job.files {
+            digest.text(&file.path);
+            digest.text(&file.url);
+            digest.text(&file.sha256);
+            digest.number(file.bytes);
+        }
+        digest.optional_text(job.fail_code.as_deref());
+        digest.optional_text(job.fail_msg.as_deref());
+        digest.optional_number(job.credits.map(f64::to_bits));
+        digest.optional_number(job.duration_ms);
+    }
+    digest.number(outcome.orphaned.len() as u64);
+    for orphan in &outcome.orphaned {
+        digest.text(&orphan.id);
+        digest.text(&orphan.key);
+        digest.optional_text(orphan.task_id.as_deref());
+        digest.number(orphan.files.len() as u64);
+        for file in &orphan.files {
+            digest.text(file);
+        }
+    }
+    digest.finish()
+}
+
+/// SHA-256 over fields, each length-prefixed so that no two sequences of fields collide.
+/// Fields gather in a buffer hashed in large pieces: a million small updates cost more than
+/// the hashing.
+#[derive(Default)]
+struct FieldDigest {
+    hasher: Sha256,
+    pending: Vec<u8>,
+}
+
+impl FieldDigest {
+    const FLUSH_AT: usize = 1 << 16;
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= Self::FLUSH_AT {
+            self.hasher.update(&self.pending);
+            self.pending.clear();
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        self.number(text.len() as u64);
+        self.bytes(text.as_bytes());
+    }
+
+    fn number(&mut self, number: u64) {
+        self.bytes(&number.to_le_bytes());
+    }
+
+    fn optional_text(&mut self, text: Option<&str>) {
+        match text {
+            Some(text) => {
+                self.bytes(&[1]);
+                self.text(text);
+            }
+            None => self.bytes(&[0]),
+        }
+    }
+
+    fn optional_number(&mut self, number: Option<u64>) {
+        match number {
+            Some(number) => {
+                self.bytes(&[1]);
+                self.number(number);
+            }
+            None => self.bytes(&[0]),
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.hasher.update(&self.pending);
+        hex(&self.hasher.finalize())
+    }
+}
+
+/// The batch folder's three reports are there and were written for `fingerprint`.
+pub fn reports_are_current(folder: &Path, fingerprint: &str) -> bool {
+    let recorded = std::fs::read_to_string(folder.join(REPORTS_FINGERPRINT_FILE_NAME));
+    recorded.is_ok_and(|recorded| recorded.trim() == fingerprint)
+        && [
+            REPORT_JSON_FILE_NAME,
+            REPORT_MD_FILE_NAME,
+            REPORT_HTML_FILE_NAME,
+        ]
+        .iter()
+        .all(|name| folder.join(name).is_file())
 }
 
 /// Writes `name` in `folder` through a hidden partial file, fsynced and renamed into place.
