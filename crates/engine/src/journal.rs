@@ -141,7 +141,7 @@ pub struct JobHistory {
     pub credits: Option<f64>,
     pub generation_ms: Option<u64>,
     /// By result index.
-    pub files: BTreeMap<usize, DownloadedFile>,
+    pub files: ResultFiles,
     /// How many createTasks were sent for this job, all runs together.
     pub intents: u32,
     pub submitted_at_ms: Option<i64>,
@@ -176,6 +176,53 @@ pub struct DownloadedFile {
     pub bytes: u64,
     /// See [`Record::Downloaded`].
     pub modified_ns: Option<u64>,
+}
+
+/// A job's complete result files by result index, in index order.
+///
+/// Almost every job has one file. A `BTreeMap` allocates a node for eleven entries on the
+/// first insert (over a kilobyte per job here, the largest part of a run's memory per job);
+/// this keeps exactly the entries there are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResultFiles(Vec<(usize, DownloadedFile)>);
+
+impl ResultFiles {
+    /// Records `file` as result `index`, replacing an earlier record of that index.
+    pub fn insert(&mut self, index: usize, file: DownloadedFile) {
+        match self.0.binary_search_by_key(&index, |(at, _)| *at) {
+            Ok(position) => self.0[position].1 = file,
+            Err(position) => {
+                self.0.reserve_exact(1);
+                self.0.insert(position, (index, file));
+            }
+        }
+    }
+
+    pub fn remove(&mut self, index: &usize) -> Option<DownloadedFile> {
+        let position = self.0.binary_search_by_key(index, |(at, _)| *at).ok()?;
+        Some(self.0.remove(position).1)
+    }
+
+    pub fn contains_key(&self, index: &usize) -> bool {
+        self.0.binary_search_by_key(index, |(at, _)| *at).is_ok()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// `(index, file)` pairs in index order.
+    pub fn iter(&self) -> impl Iterator<Item = (&usize, &DownloadedFile)> {
+        self.0.iter().map(|(index, file)| (index, file))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &DownloadedFile> {
+        self.0.iter().map(|(_, file)| file)
+    }
+
+    pub fn into_values(self) -> impl Iterator<Item = DownloadedFile> {
+        self.0.into_iter().map(|(_, file)| file)
+    }
 }
 
 /// Everything the journal holds, by job key.

@@ -274,43 +274,58 @@ impl Report {
         self
     }
 
-    /// What a run did to `manifest`'s jobs: `report.json` at the end of a run.
-    pub fn of_run(manifest: &Manifest, manifest_as_given: &str, outcome: &RunOutcome) -> Report {
-        let mut report = Report::plan(manifest, manifest_as_given);
-        report.estimated_credits = None;
-        report.unpriced_jobs = 0;
-        let by_key: std::collections::BTreeMap<&str, &crate::run::JobOutcome> = outcome
+    /// What a run did: `report.json` at the end of a run. Built from the outcome alone, by
+    /// moving its parts (each job's outcome gives back its request): a run of 100,000 jobs
+    /// need not keep the manifest's copy of every request for this, nor copy them again.
+    /// `manifest_name` is the manifest's `name`, `manifest_as_given` its path as typed.
+    pub fn of_run(manifest_name: &str, manifest_as_given: &str, outcome: RunOutcome) -> Report {
+        let jobs: Vec<JobReport> = outcome
             .jobs
-            .iter()
-            .map(|job| (job.key.as_str(), job))
-            .collect();
-        for job in &mut report.jobs {
-            job.estimated_credits = None;
-            let Some(done) = by_key.get(job.key.as_str()) else {
-                continue;
-            };
-            job.record(Progress {
+            .into_iter()
+            .map(|done| JobReport {
+                id: JobId::new_unchecked(done.id),
+                key: JobKey::from_recorded(done.key),
+                take: done.take,
+                model: done.request.model,
+                input: done.request.input,
+                task_id: done.task_id,
                 state: done.state,
-                task_id: done.task_id.as_deref(),
-                fail_code: done.fail_code.as_deref(),
-                fail_msg: done.fail_msg.as_deref(),
-                credits: done.credits,
+                files: done
+                    .files
+                    .into_iter()
+                    .map(|file| FileReport {
+                        path: file.path,
+                        url: file.url,
+                        sha256: file.sha256,
+                        bytes: file.bytes,
+                    })
+                    .collect(),
+                fail_code: done.fail_code,
+                fail_msg: done.fail_msg,
+                credits: done.credits.map(Credits),
                 duration_ms: done.duration_ms,
-                files: done.files.iter(),
-            });
-        }
-        report.orphaned = outcome
-            .orphaned
-            .iter()
-            .map(|orphan| OrphanedReport {
-                id: orphan.id.clone(),
-                key: orphan.key.clone(),
-                task_id: orphan.task_id.clone(),
-                files: orphan.files.clone(),
+                estimated_credits: None,
             })
             .collect();
-        report.summary = Summary::of(&report.jobs);
-        report
+        Report {
+            version: REPORT_VERSION,
+            name: manifest_name.to_owned(),
+            manifest: manifest_as_given.to_owned(),
+            summary: Summary::of(&jobs),
+            jobs,
+            estimated_credits: None,
+            unpriced_jobs: 0,
+            orphaned: outcome
+                .orphaned
+                .into_iter()
+                .map(|orphan| OrphanedReport {
+                    id: orphan.id,
+                    key: orphan.key,
+                    task_id: orphan.task_id,
+                    files: orphan.files,
+                })
+                .collect(),
+        }
     }
 }
 

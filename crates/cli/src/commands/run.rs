@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sora_batch_api::wire::CreateTaskRequest;
 use sora_batch_engine::batch::BatchFolder;
 use sora_batch_engine::journal;
 use sora_batch_engine::render;
@@ -91,18 +92,26 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         max_credits: args.max_credits.or(settings.max_credits),
         ..RunOptions::default()
     };
-    let jobs: Vec<RunJob> = manifest
-        .jobs
-        .iter()
-        .map(|job| RunJob {
-            id: job.id.as_str().to_owned(),
-            key: job.key.as_str().to_owned(),
-            take: job.take,
-            request: job.create_task_request(),
-            estimated_credits: manifest
+    // The manifest's jobs become the run's, moved rather than copied: the run gives each
+    // request back with its outcome, and the report is built from those.
+    let jobs: Vec<RunJob> = std::mem::take(&mut manifest.jobs)
+        .into_iter()
+        .map(|job| {
+            let estimated_credits = manifest
                 .prices
                 .estimate(&job.model, &job.input)
-                .map(|credits| credits.0),
+                .map(|credits| credits.0);
+            RunJob {
+                id: job.id.into_string(),
+                key: job.key.into_string(),
+                take: job.take,
+                request: CreateTaskRequest {
+                    model: job.model,
+                    input: job.input,
+                    call_back_url: job.call_back_url,
+                },
+                estimated_credits,
+            }
         })
         .collect();
     let detail = if output.quiet {
@@ -171,28 +180,40 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     let fingerprint = render::reports_fingerprint(&manifest.name, &manifest_as_given, &outcome);
     let reports_current = render::reports_are_current(folder.root(), &fingerprint);
     let step_summary = step_summary_path();
+    let verdict = verdict_of(&outcome, &summary);
+    let not_downloaded = outcome
+        .jobs
+        .iter()
+        .filter(|job| job.state == JobState::Succeeded && !job.is_complete())
+        .count();
+    let stop = outcome.stop.clone();
     if !reports_current || args.junit.is_some() || step_summary.is_some() {
-        let report = Report::of_run(&manifest, &manifest_as_given, &outcome);
+        let report = Report::of_run(&manifest.name, &manifest_as_given, outcome);
         debug_assert_eq!(report.summary, summary);
-        let markdown = if reports_current {
-            render::markdown::render(&report)
-        } else {
-            render::write_batch_reports(folder.root(), &report, Some(&fingerprint))
-                .map_err(|error| CliError::Report {
+        if !reports_current {
+            render::write_batch_reports(folder.root(), &report, &fingerprint).map_err(|error| {
+                CliError::Report {
                     path: error.path.display().to_string(),
                     source: error.source,
-                })?
-                .markdown
-        };
-        write_ci_reports(&report, &markdown, args.junit.as_deref(), step_summary)?;
+                }
+            })?;
+        }
+        write_ci_reports(&report, args.junit.as_deref(), step_summary)?;
         forget_at_exit(report);
+    } else {
+        forget_at_exit(outcome);
     }
     let report_path = folder.root().join(REPORT_JSON_FILE_NAME);
-    let verdict = verdict_of(&outcome, &summary);
     if !output.quiet || verdict != RunVerdict::AllDone {
-        summarize(&summary, &outcome, verdict, folder.root(), &report_path);
+        summarize(
+            &summary,
+            stop.as_ref(),
+            not_downloaded,
+            verdict,
+            folder.root(),
+            &report_path,
+        );
     }
-    forget_at_exit(outcome);
     forget_at_exit(manifest);
     Ok(Outcome::Run(verdict))
 }
@@ -213,7 +234,6 @@ fn step_summary_path() -> Option<std::ffi::OsString> {
 /// Actions provides one.
 fn write_ci_reports(
     report: &Report,
-    markdown: &str,
     junit: Option<&std::path::Path>,
     step_summary: Option<std::ffi::OsString>,
 ) -> Result<(), CliError> {
@@ -224,6 +244,7 @@ fn write_ci_reports(
         })?;
     }
     if let Some(summary) = step_summary {
+        let markdown = render::markdown::render(report);
         use std::io::Write as _;
         let appended = std::fs::OpenOptions::new()
             .create(true)
@@ -261,16 +282,12 @@ fn verdict_of(outcome: &RunOutcome, summary: &Summary) -> RunVerdict {
 
 fn summarize(
     summary: &Summary,
-    outcome: &RunOutcome,
+    stop: Option<&StopReason>,
+    not_downloaded: usize,
     verdict: RunVerdict,
     folder: &std::path::Path,
     report_path: &std::path::Path,
 ) {
-    let not_downloaded = outcome
-        .jobs
-        .iter()
-        .filter(|job| job.state == JobState::Succeeded && !job.is_complete())
-        .count();
     eprintln!(
         "{} jobs: {} succeeded, {} failed, {} running, {} timed out, {} uncertain, {} pending; {} credits charged",
         summary.total,
@@ -290,7 +307,7 @@ fn summarize(
         folder.display(),
         report_path.display()
     );
-    match (&outcome.stop, verdict) {
+    match (stop, verdict) {
         (Some(StopReason::Unauthorized { message }), _) => {
             eprintln!("stopped: the service refused the API key: {message}");
         }

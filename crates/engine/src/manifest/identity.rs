@@ -45,8 +45,17 @@ impl JobKey {
         JobKey(crate::batch::hex(&Sha256::digest(canonical.as_bytes())))
     }
 
+    /// A key computed earlier and carried through a run as text.
+    pub(crate) fn from_recorded(key: String) -> JobKey {
+        JobKey(key)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 
     /// The first 12 hex digits, for tables and file-name suffixes.
@@ -122,6 +131,10 @@ impl JobId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 

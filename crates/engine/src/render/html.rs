@@ -110,8 +110,16 @@ const SCRIPT: &str = r#"
 "#;
 
 pub fn render(report: &Report) -> String {
-    let summary = &report.summary;
     let mut out = String::new();
+    write(report, &mut out);
+    out
+}
+
+/// Writes `report.html` into `out` as it goes: for a large batch the page is tens of
+/// megabytes, better streamed to its file than held whole. Errors of `out` are its own to
+/// keep (see `render::write_batch_reports`).
+pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
+    let summary = &report.summary;
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -130,7 +138,7 @@ pub fn render(report: &Report) -> String {
         summary.failed,
         summary.credits
     );
-    out.push_str("<nav class=\"filters\" aria-label=\"Filter by state\">\n");
+    let _ = out.write_str("<nav class=\"filters\" aria-label=\"Filter by state\">\n");
     let _ = writeln!(
         out,
         "<button type=\"button\" data-filter=\"all\" aria-pressed=\"true\">all ({})</button>",
@@ -147,7 +155,7 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    out.push_str("</nav>\n<main>\n");
+    let _ = out.write_str("</nav>\n<main>\n");
     for job in &report.jobs {
         let aspect = input_text(job, "aspect_ratio");
         let _ = writeln!(
@@ -221,17 +229,16 @@ pub fn render(report: &Report) -> String {
                 .map(|ms| duration_text(Duration::from_millis(ms))),
         );
         field("task", job.task_id.clone());
-        out.push_str("</dl>\n");
+        let _ = out.write_str("</dl>\n");
         if let Some(why) = reason(job) {
             let _ = writeln!(out, "<p class=\"reason\">{}</p>", escape(&why));
         }
-        out.push_str("</div>\n</article>\n");
+        let _ = out.write_str("</div>\n</article>\n");
     }
     let _ = write!(
         out,
         "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
     );
-    out
 }
 
 #[cfg(test)]

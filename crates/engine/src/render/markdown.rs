@@ -4,7 +4,6 @@
 //! must read well in a CI job's summary page: totals first, then the jobs, failures with the
 //! service's own words, videos linked relative to the batch folder.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{duration_text, input_text, outstanding, prompt, reason};
@@ -52,8 +51,16 @@ fn link_target(path: &str) -> String {
 }
 
 pub fn render(report: &Report) -> String {
-    let summary = &report.summary;
     let mut out = String::new();
+    write(report, &mut out);
+    out
+}
+
+/// Writes `report.md` into `out` as it goes: for a large batch the page is tens of
+/// megabytes, better streamed to its file than held whole. Errors of `out` are its own to
+/// keep (see `render::write_batch_reports`).
+pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
+    let summary = &report.summary;
     let _ = writeln!(out, "# sora-batch: {}\n", cell(&report.name));
     let _ = writeln!(
         out,
@@ -63,8 +70,8 @@ pub fn render(report: &Report) -> String {
         if summary.total == 1 { "" } else { "s" },
         summary.credits,
     );
-    out.push_str("| succeeded | failed | timed out | uncertain | running | pending |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|\n");
+    let _ = out.write_str("| succeeded | failed | timed out | uncertain | running | pending |\n");
+    let _ = out.write_str("|---:|---:|---:|---:|---:|---:|\n");
     let _ = writeln!(
         out,
         "| {} | {} | {} | {} | {} | {} |\n",
@@ -85,15 +92,16 @@ pub fn render(report: &Report) -> String {
         );
     }
     if summary.uncertain > 0 {
-        out.push_str(
+        let _ = out.write_str(
             "Uncertain jobs may already be charged: their createTask may have reached the \
              service without its answer reaching us. They are resubmitted only with \
              `--resubmit-uncertain`.\n\n",
         );
     }
-    out.push_str("## Jobs\n\n");
-    out.push_str("| job | state | aspect | secs | credits | time | video or reason | prompt |\n");
-    out.push_str("|---|---|---|---:|---:|---:|---|---|\n");
+    let _ = out.write_str("## Jobs\n\n");
+    let _ = out
+        .write_str("| job | state | aspect | secs | credits | time | video or reason | prompt |\n");
+    let _ = out.write_str("|---|---|---|---:|---:|---:|---|---|\n");
     for job in &report.jobs {
         let id = if job.take > 1 {
             format!("{} (take {})", job.id.as_str(), job.take)
@@ -125,7 +133,7 @@ pub fn render(report: &Report) -> String {
         );
     }
     if !report.orphaned.is_empty() {
-        out.push_str("\n## No longer in the manifest\n\n");
+        let _ = out.write_str("\n## No longer in the manifest\n\n");
         for orphan in &report.orphaned {
             let files = if orphan.files.is_empty() {
                 "no files".to_owned()
@@ -135,7 +143,6 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "- `{}` (files kept: {})", orphan.id, files);
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -41,8 +41,6 @@ pub struct ReportWriteError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenReports {
     pub json: PathBuf,
-    /// `report.md`'s text, for a CI step summary.
-    pub markdown: String,
 }
 
 /// Writes `report.json`, `report.md` and `report.html` into `folder`, each atomically: a
@@ -53,7 +51,7 @@ pub struct WrittenReports {
 pub fn write_batch_reports(
     folder: &Path,
     report: &Report,
-    fingerprint: Option<&str>,
+    fingerprint: &str,
 ) -> Result<WrittenReports, ReportWriteError> {
     let fingerprint_path = folder.join(REPORTS_FINGERPRINT_FILE_NAME);
     match std::fs::remove_file(&fingerprint_path) {
@@ -70,24 +68,20 @@ pub fn write_batch_reports(
         serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
         out.write_all(b"\n")
     })?;
-    let markdown = markdown::render(report);
     write_atomically(folder, REPORT_MD_FILE_NAME, |out| {
-        out.write_all(markdown.as_bytes())
+        stream(out, |text| markdown::write(report, text))
     })?;
-    let page = html::render(report);
     write_atomically(folder, REPORT_HTML_FILE_NAME, |out| {
-        out.write_all(page.as_bytes())
+        stream(out, |text| html::write(report, text))
     })?;
-    if let Some(fingerprint) = fingerprint {
-        write_atomically(folder, REPORTS_FINGERPRINT_FILE_NAME, |out| {
-            writeln!(out, "{fingerprint}")
-        })?;
-    }
+    write_atomically(folder, REPORTS_FINGERPRINT_FILE_NAME, |out| {
+        writeln!(out, "{fingerprint}")
+    })?;
     crate::journal::sync_folder(folder).map_err(|source| ReportWriteError {
         path: folder.to_owned(),
         source,
     })?;
-    Ok(WrittenReports { json, markdown })
+    Ok(WrittenReports { json })
 }
 
 /// A digest of everything [`Report::of_run`] takes from a run, and so of everything the
@@ -202,6 +196,37 @@ pub fn reports_are_current(folder: &Path, fingerprint: &str) -> bool {
         ]
         .iter()
         .all(|name| folder.join(name).is_file())
+}
+
+/// Runs a renderer that writes text into `out`, keeping the first I/O error it met.
+fn stream<W: io::Write>(
+    out: &mut W,
+    render: impl FnOnce(&mut TextToBytes<'_, W>),
+) -> io::Result<()> {
+    let mut text = TextToBytes { out, error: None };
+    render(&mut text);
+    match text.error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// `fmt::Write` over an `io::Write`: the renderers write text, files take bytes.
+struct TextToBytes<'a, W: io::Write + ?Sized> {
+    out: &'a mut W,
+    error: Option<io::Error>,
+}
+
+impl<W: io::Write + ?Sized> std::fmt::Write for TextToBytes<'_, W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if self.error.is_some() {
+            return Err(std::fmt::Error);
+        }
+        self.out.write_all(text.as_bytes()).map_err(|error| {
+            self.error = Some(error);
+            std::fmt::Error
+        })
+    }
 }
 
 /// Writes `name` in `folder` through a hidden partial file, fsynced and renamed into place.

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::batch::{self, BatchFolder, CompletedFile, FileCheck};
 use crate::journal::{
-    self, DownloadedFile, JournalError, JournalWriter, Phase, Record, WriterStats,
+    self, DownloadedFile, JournalError, JournalWriter, Phase, Record, ResultFiles, WriterStats,
 };
 use crate::manifest::RateLimit;
 use crate::prices::Credits;
@@ -116,6 +116,8 @@ pub struct JobOutcome {
     pub fail_msg: Option<String>,
     pub credits: Option<f64>,
     pub duration_ms: Option<u64>,
+    /// The job's request, given back for the report.
+    pub request: CreateTaskRequest,
 }
 
 impl JobOutcome {
@@ -264,11 +266,7 @@ pub async fn run_batch_replayed(
     let slots = std::mem::take(&mut coordinator.jobs);
     drop(coordinator);
     let journal_stats = writer_handle.finish();
-    let (jobs, requests) = outcomes(slots);
-    // What is left of each job is its request, which nothing needs any more; freeing
-    // 100,000 of them one by one is slower than the rest of a resume's end, and nothing
-    // waits for it.
-    std::thread::spawn(move || drop(requests));
+    let jobs = outcomes(slots);
     if let Some(error) = journal_failure {
         return Err(RunError::Journal(error));
     }
@@ -309,7 +307,7 @@ struct JobSlot {
     poll_in_progress: bool,
     last_state: Option<String>,
     result_urls: Vec<String>,
-    files: BTreeMap<usize, DownloadedFile>,
+    files: ResultFiles,
     fail_code: Option<String>,
     fail_msg: Option<String>,
     credits: Option<f64>,
@@ -395,7 +393,7 @@ impl Coordinator {
                 poll_in_progress: false,
                 last_state: None,
                 result_urls: Vec::new(),
-                files: BTreeMap::new(),
+                files: ResultFiles::default(),
                 fail_code: None,
                 fail_msg: None,
                 credits: None,
@@ -477,7 +475,7 @@ impl Coordinator {
                 }
             };
             if slot.stage == Stage::Succeeded {
-                for (result_index, file) in &slot.files {
+                for (result_index, file) in slot.files.iter() {
                     files_to_check.push((
                         index,
                         *result_index,
@@ -1243,11 +1241,10 @@ impl Coordinator {
     }
 }
 
-/// Each job's outcome, and what is left of it (its request). Moves, not copies: a large
-/// batch's end should not copy every job's state once more.
-fn outcomes(slots: Vec<JobSlot>) -> (Vec<JobOutcome>, Vec<CreateTaskRequest>) {
-    let mut requests = Vec::with_capacity(slots.len());
-    let outcomes = slots
+/// Each job's outcome. Moves, not copies: a large batch's end should not copy every job's
+/// state once more.
+fn outcomes(slots: Vec<JobSlot>) -> Vec<JobOutcome> {
+    slots
         .into_iter()
         .map(|slot| {
             let RunJob {
@@ -1257,7 +1254,6 @@ fn outcomes(slots: Vec<JobSlot>) -> (Vec<JobOutcome>, Vec<CreateTaskRequest>) {
                 request,
                 ..
             } = slot.job;
-            requests.push(request);
             JobOutcome {
                 id,
                 key,
@@ -1278,10 +1274,10 @@ fn outcomes(slots: Vec<JobSlot>) -> (Vec<JobOutcome>, Vec<CreateTaskRequest>) {
                 fail_msg: slot.fail_msg,
                 credits: slot.credits,
                 duration_ms: slot.generation_ms,
+                request,
             }
         })
-        .collect();
-    (outcomes, requests)
+        .collect()
 }
 
 /// A recorded file to check: job, result index, path, size, sha256, modification time.
