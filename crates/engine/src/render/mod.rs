@@ -305,3 +305,55 @@ fn outstanding(report: &Report) -> u64 {
     let summary = &report.summary;
     summary.running + summary.timed_out + summary.uncertain + summary.pending
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Summary;
+
+    /// A file on a full disk.
+    struct FullDisk;
+
+    impl io::Write for FullDisk {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::StorageFull, "no space left"))
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn empty_report() -> Report {
+        Report {
+            version: REPORT_VERSION,
+            name: "empty".into(),
+            manifest: "empty.yaml".into(),
+            summary: Summary::default(),
+            jobs: Vec::new(),
+            estimated_credits: None,
+            unpriced_jobs: 0,
+            orphaned: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_report_streamed_onto_a_full_disk_fails_with_the_disk_error() {
+        let report = empty_report();
+        for streamed in [
+            stream(&mut FullDisk, |text| markdown::write(&report, text)),
+            stream(&mut FullDisk, |text| html::write(&report, text)),
+        ] {
+            let error = streamed.expect_err("nothing can be written");
+            assert_eq!(error.kind(), io::ErrorKind::StorageFull);
+        }
+    }
+
+    #[test]
+    fn a_streamed_report_is_the_rendered_one() {
+        let report = empty_report();
+        let mut bytes = Vec::new();
+        stream(&mut bytes, |text| html::write(&report, text)).expect("writes");
+        assert_eq!(String::from_utf8(bytes).ok(), Some(html::render(&report)));
+    }
+}
