@@ -7,6 +7,12 @@
 //! Only this crate knows clap, terminals, colours and exit codes; the engine returns values
 //! and diagnostics.
 
+/// mimalloc rather than the system allocator: with it a 10,000-job run holds 13 MB more
+/// per extra 10,000 jobs instead of 22, and planning or resuming 100,000 jobs is 30-40%
+/// faster (measured in `docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod commands;
 mod exit;

@@ -158,18 +158,24 @@ impl FileSink {
     /// Makes the file durable and gives it its final name, atomically.
     pub async fn complete(mut self, folder: &Path, file_name: &str) -> io::Result<CompletedFile> {
         self.file.flush().await?;
-        self.file.sync_all().await?;
-        drop(self.file);
+        let file = self.file.into_std().await;
+        let partial = self.partial;
         let final_path = folder.join(file_name);
-        tokio::fs::rename(&self.partial, &final_path).await?;
-        let modified_ns = tokio::fs::metadata(&final_path)
-            .await
-            .ok()
-            .and_then(|metadata| modified_nanos(&metadata));
         let folder = folder.to_owned();
-        tokio::task::spawn_blocking(move || sync_folder(&folder))
-            .await
-            .map_err(io::Error::other)??;
+        // One trip to the blocking pool for the whole sequence, not one per step: each trip
+        // is a thread hand-off, and a batch of small files is made of little else.
+        let modified_ns = tokio::task::spawn_blocking(move || -> io::Result<Option<u64>> {
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&partial, &final_path)?;
+            let modified_ns = std::fs::metadata(&final_path)
+                .ok()
+                .and_then(|metadata| modified_nanos(&metadata));
+            sync_folder(&folder)?;
+            Ok(modified_ns)
+        })
+        .await
+        .map_err(io::Error::other)??;
         Ok(CompletedFile {
             file_name: file_name.to_owned(),
             sha256: hex(&self.hasher.finalize()),

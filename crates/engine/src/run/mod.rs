@@ -305,7 +305,7 @@ struct JobSlot {
     next_poll_at: Instant,
     polls: u32,
     poll_in_progress: bool,
-    last_state: Option<String>,
+    last_state: Option<TaskState>,
     result_urls: Vec<String>,
     files: ResultFiles,
     fail_code: Option<String>,
@@ -351,6 +351,9 @@ struct Coordinator {
     downloads: VecDeque<(usize, usize)>,
     downloads_running: usize,
     slots_held: usize,
+    /// The jobs in `Stage::Polling`, and some that have just left it (dropped at the next
+    /// step).
+    polling: Vec<usize>,
     create_limiter: SlidingWindowLimiter,
     poll_limiter: SlidingWindowLimiter,
     planner: PollPlanner,
@@ -428,6 +431,7 @@ impl Coordinator {
             downloads: VecDeque::new(),
             downloads_running: 0,
             slots_held: 0,
+            polling: Vec::new(),
             submissions_stopped: false,
             draining: false,
             stop_reason: None,
@@ -541,6 +545,7 @@ impl Coordinator {
                 }
                 Stage::Failed => done += 1,
                 Stage::Polling => {
+                    self.polling.push(index);
                     // A fresh deadline from this run's start; the first poll at once.
                     slot.deadline = Some(self.run_started + self.options.task_timeout);
                     slot.next_poll_at = now;
@@ -717,19 +722,26 @@ impl Coordinator {
             wake = Some(wake.map_or(at, |w: Instant| w.min(at)));
         };
 
+        // Only the tasks being polled are looked at (at most `concurrency` of them), not the
+        // whole batch: a step runs on every result, and a scan of 100,000 jobs each time
+        // made a batch's cost grow with the square of its size.
+        let jobs = &self.jobs;
+        self.polling
+            .retain(|index| jobs[*index].stage == Stage::Polling);
+
         // Deadlines first, so that a timed-out task is not polled again in this run.
-        for index in 0..self.jobs.len() {
+        for position in 0..self.polling.len() {
+            let index = self.polling[position];
             let slot = &self.jobs[index];
-            if slot.stage == Stage::Polling
-                && !slot.poll_in_progress
-                && slot.deadline.is_some_and(|deadline| now >= deadline)
-            {
+            if !slot.poll_in_progress && slot.deadline.is_some_and(|deadline| now >= deadline) {
                 self.time_out(index);
             }
         }
 
         // Submissions.
         if !self.submissions_stopped {
+            // Summed once per step, then kept up to date with each submission.
+            let mut committed: Option<f64> = None;
             while self.slots_held < self.options.concurrency.max(1) {
                 let Some(position) = self
                     .pending
@@ -743,12 +755,12 @@ impl Coordinator {
                     }
                     break;
                 };
+                let next = self.jobs[self.pending[position]]
+                    .job
+                    .estimated_credits
+                    .unwrap_or(0.0);
                 if let Some(cap) = self.options.max_credits {
-                    let committed = self.committed_spend();
-                    let next = self.jobs[self.pending[position]]
-                        .job
-                        .estimated_credits
-                        .unwrap_or(0.0);
+                    let committed = *committed.get_or_insert_with(|| self.committed_spend());
                     if committed + next > cap {
                         self.stop_submissions(
                             StopReason::SpendingCap {
@@ -771,13 +783,17 @@ impl Coordinator {
                 }
                 if let Some(index) = self.pending.remove(position) {
                     self.launch_create(index, now);
+                    if let Some(committed) = committed.as_mut() {
+                        *committed += next;
+                    }
                 }
             }
         }
 
         // Polls: due tasks, those most likely finished (submitted longest ago) first.
         let mut due: Vec<(i64, usize)> = Vec::new();
-        for (index, slot) in self.jobs.iter().enumerate() {
+        for &index in &self.polling {
+            let slot = &self.jobs[index];
             if slot.stage == Stage::Polling && !slot.poll_in_progress {
                 if slot.next_poll_at <= now {
                     due.push((slot.submitted_at_ms.unwrap_or(i64::MAX), index));
@@ -867,6 +883,9 @@ impl Coordinator {
 
     fn launch_poll(&mut self, index: usize) {
         let slot = &mut self.jobs[index];
+        if slot.poll_in_progress {
+            return;
+        }
         let Some(task_id) = slot.task_id.clone() else {
             return;
         };
@@ -1012,6 +1031,7 @@ impl Coordinator {
         match result {
             Ok(task_id) => {
                 slot.stage = Stage::Polling;
+                self.polling.push(index);
                 slot.submitted_at_ms = Some(now_ms());
                 slot.deadline = Some(now + self.options.task_timeout);
                 slot.polls = 0;
@@ -1104,12 +1124,12 @@ impl Coordinator {
         let id = self.jobs[index].job.id.clone();
         match result {
             Ok(record) => {
-                let state = record.state.as_str().to_owned();
-                if self.jobs[index].last_state.as_deref() != Some(state.as_str()) {
-                    self.jobs[index].last_state = Some(state.clone());
+                if self.jobs[index].last_state.as_ref() != Some(&record.state) {
+                    // A known state is a plain enum value: no string kept per job.
+                    self.jobs[index].last_state = Some(record.state.clone());
                     self.emit(RunEvent::StateChanged {
                         id: id.clone(),
-                        state: state.clone(),
+                        state: record.state.as_str().to_owned(),
                     });
                 }
                 if let TaskState::Unknown(name) = &record.state
