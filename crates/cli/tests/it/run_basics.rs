@@ -272,3 +272,42 @@ fn the_client_side_limits_keep_the_run_under_the_services_limits() {
     harness.assert_each_prompt_created_once(12);
     harness.assert_all_videos_complete(12);
 }
+
+#[test]
+fn without_out_the_batch_folder_is_beside_the_manifest_and_a_second_run_resumes_there() {
+    let harness = Harness::start(FakeKie::builder());
+    harness.write_manifest(&manifest_with_jobs(&numbered_jobs(2), &fast_run(2, "30s")));
+    let run = || {
+        let mut command = harness.command(&["run"]);
+        command.arg(harness.manifest_path());
+        Harness::finish(command)
+    };
+    run().assert_code(0, "both jobs succeed");
+    let folder = harness.dir.path().join("out").join("e2e");
+    assert!(folder.join("job-01.mp4").is_file() && folder.join("job-02.mp4").is_file());
+    let created = harness.fake.log().tasks_created();
+    assert_eq!(created, 2);
+
+    run().assert_code(0, "nothing left to do");
+    assert_eq!(
+        harness.fake.log().tasks_created(),
+        created,
+        "the second run found the first one's journal"
+    );
+}
+
+#[test]
+fn a_broken_manifest_over_an_existing_batch_folder_changes_nothing_in_it() {
+    let harness = Harness::start(FakeKie::builder());
+    harness.write_manifest(&manifest_with_jobs(&numbered_jobs(1), &fast_run(1, "30s")));
+    harness.run(&[]).assert_code(0, "the job succeeds");
+    let journal_before = read(&harness.out().join("journal.jsonl"));
+
+    // The folder exists, so the run locks it and reads its journal while the manifest
+    // loads; the manifest's error still ends the run before anything is sent or written.
+    harness.write_manifest("version: 1\nname: e2e\njobs: [{prompt: 42}]\nmodle: x\n");
+    let finished = harness.run(&[]);
+    finished.assert_code(2, "the manifest is broken");
+    assert_eq!(read(&harness.out().join("journal.jsonl")), journal_before);
+    assert_eq!(harness.fake.log().tasks_created(), 1);
+}
