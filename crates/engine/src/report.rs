@@ -72,43 +72,34 @@ impl Summary {
     pub fn of(jobs: &[JobReport]) -> Summary {
         let mut summary = Summary::default();
         for job in jobs {
-            summary.total += 1;
-            match job.state {
-                JobState::Pending => summary.pending += 1,
-                JobState::Running => summary.running += 1,
-                JobState::Succeeded => summary.succeeded += 1,
-                JobState::Failed => summary.failed += 1,
-                JobState::TimedOut => summary.timed_out += 1,
-                JobState::Uncertain => summary.uncertain += 1,
-            }
-            if let Some(credits) = job.credits {
-                summary.credits.0 += credits.0;
-            }
+            summary.count(job.state, job.credits.map(|credits| credits.0));
         }
         summary
     }
-}
 
-impl Summary {
     /// The summary [`Report::of_run`] computes, from the run's outcomes alone: for a caller
     /// that needs the counts but not the whole report.
     pub fn of_outcomes(jobs: &[crate::run::JobOutcome]) -> Summary {
         let mut summary = Summary::default();
         for job in jobs {
-            summary.total += 1;
-            match job.state {
-                JobState::Pending => summary.pending += 1,
-                JobState::Running => summary.running += 1,
-                JobState::Succeeded => summary.succeeded += 1,
-                JobState::Failed => summary.failed += 1,
-                JobState::TimedOut => summary.timed_out += 1,
-                JobState::Uncertain => summary.uncertain += 1,
-            }
-            if let Some(credits) = job.credits {
-                summary.credits.0 += credits;
-            }
+            summary.count(job.state, job.credits);
         }
         summary
+    }
+
+    fn count(&mut self, state: JobState, credits: Option<f64>) {
+        self.total += 1;
+        match state {
+            JobState::Pending => self.pending += 1,
+            JobState::Running => self.running += 1,
+            JobState::Succeeded => self.succeeded += 1,
+            JobState::Failed => self.failed += 1,
+            JobState::TimedOut => self.timed_out += 1,
+            JobState::Uncertain => self.uncertain += 1,
+        }
+        if let Some(credits) = credits {
+            self.credits.0 += credits;
+        }
     }
 }
 
