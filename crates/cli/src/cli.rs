@@ -120,6 +120,10 @@ pub struct RunArgs {
     /// charged twice).
     #[arg(long)]
     pub resubmit_uncertain: bool,
+    /// Hash every recorded video again, even those whose size and modification time are
+    /// as recorded (by default those are taken as intact without being read).
+    #[arg(long)]
+    pub verify_files: bool,
     /// Run only shard K of N: the jobs whose key hashes to it. Shards are disjoint, cover the
     /// batch, and stay put when the manifest is edited. Default batch folder:
     /// out/<name>-shard-K-of-N/.

@@ -234,7 +234,8 @@ pub fn check_file(
     }
     // Untouched since it was recorded: same size, same modification time to the
     // nanosecond. Reading it again would make a resume of a large batch read every video
-    // (terabytes); a file changed, copied or restored gets a new time and is hashed.
+    // (terabytes); a file edited or replaced gets a new time and is hashed. What this
+    // misses, and `run --verify-files` for it, is in docs/journal.md.
     if modified_ns.is_some() && modified_nanos(&metadata) == modified_ns {
         return Ok(FileCheck::Intact);
     }

@@ -346,6 +346,11 @@ fn replay_lines(path: &Path, mut reader: impl io::BufRead) -> Result<Replay, Jou
             }
         }
         offset = next_offset;
+        if !complete {
+            // The end of the file as it was when read. A run writing beside a `status` may
+            // add the rest of this line a moment later; it must not read as a line of its own.
+            break;
+        }
     }
     Ok(replay)
 }
@@ -739,6 +744,44 @@ mod tests {
         assert_eq!(replay.jobs["a"].phase, Phase::Submitted);
         assert_eq!(replay.warnings.len(), 1);
         assert_eq!(replay.valid_len, whole);
+    }
+
+    /// A file another process is appending to: the first read ends halfway through a line,
+    /// and the rest of the line arrives after that end was seen.
+    struct GrowingFile {
+        parts: Vec<Vec<u8>>,
+    }
+
+    impl io::Read for GrowingFile {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            if self.parts.is_empty() {
+                return Ok(0);
+            }
+            let part = self.parts.remove(0);
+            let taken = part.len().min(buffer.len());
+            buffer[..taken].copy_from_slice(&part[..taken]);
+            if taken < part.len() {
+                self.parts.insert(0, part[taken..].to_vec());
+            }
+            Ok(taken)
+        }
+    }
+
+    #[test]
+    fn a_line_being_written_while_the_journal_is_read_is_not_damage() {
+        let whole = journal_text(&[intent("a")]);
+        let line = encode(&submitted("a", "t-a"));
+        let (first_half, second_half) = line.split_at(line.len() / 2);
+        let mut read_now = whole.clone();
+        read_now.extend_from_slice(first_half);
+        // Between the two parts, the reader sees the end of the file (an empty read).
+        let growing = GrowingFile {
+            parts: vec![read_now, Vec::new(), second_half.to_vec()],
+        };
+        let replay = replay_lines(Path::new("j"), io::BufReader::new(growing)).expect("replays");
+        assert_eq!(replay.jobs["a"].phase, Phase::Uncertain);
+        assert_eq!(replay.warnings.len(), 1, "the half line is a torn tail");
+        assert_eq!(replay.valid_len, whole.len() as u64);
     }
 
     #[test]

@@ -43,12 +43,16 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         );
         std::process::exit(i32::from(crate::exit::INTERRUPTED));
     });
-    // An existing batch folder named by `--out` is locked at once and its journal read on a
-    // second thread while the manifest loads and its jobs are prepared: resuming a
-    // 100,000-job batch spends a few hundred milliseconds on each. The journal is read only
-    // under the lock, so no other run can be appending to it.
+    // A batch folder named by `--out` that already has a journal (a resume) is locked at
+    // once, and its journal read on a second thread while the manifest loads and its jobs
+    // are prepared: resuming a 100,000-job batch spends a few hundred milliseconds on each.
+    // The journal is read only under the lock, so no other run is appending to it. Any
+    // other folder waits for the manifest, so that a broken one leaves it as it was; and
+    // a folder another run holds is reported as locked before a broken manifest is.
     let early_folder = match &args.out {
-        Some(out) if out.is_dir() => Some(BatchFolder::lock(out)?),
+        Some(out) if out.join(journal::JOURNAL_FILE_NAME).is_file() => {
+            Some(BatchFolder::lock(out)?)
+        }
         _ => None,
     };
     let early_replay = early_folder.as_ref().map(|folder| {
@@ -86,6 +90,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         poll: settings.poll.clone(),
         retry_failed: args.retry_failed,
         resubmit_uncertain: args.resubmit_uncertain,
+        verify_files: args.verify_files,
         create_retry: settings
             .retry
             .apply_to(sora_batch_api::RetryPolicy::default()),

@@ -338,3 +338,40 @@ fn a_failed_job_is_resubmitted_only_with_retry_failed() {
     let counts: Vec<usize> = per_prompt.values().copied().collect();
     assert_eq!(counts, [1, 2], "{per_prompt:#?}");
 }
+
+#[test]
+fn a_file_with_its_recorded_size_and_time_is_trusted_unless_verify_files_is_given() {
+    let harness = Harness::start(FakeKie::builder());
+    harness.write_manifest(&manifest_with_jobs(&numbered_jobs(1), &fast_run(1, "30s")));
+    harness.run(&[]).assert_code(0, "the job succeeds");
+    let video = harness.out().join("job-01.mp4");
+    let original = read(&video);
+    let recorded_time = std::fs::metadata(&video)
+        .and_then(|metadata| metadata.modified())
+        .expect("a modification time");
+
+    // Same size, other bytes, and the recorded time put back (as `cp -p` of another file
+    // with that very time would): only hashing can tell.
+    let mut altered = original.clone();
+    for byte in &mut altered {
+        *byte = byte.wrapping_add(1);
+    }
+    write(&video, &altered);
+    std::fs::File::options()
+        .write(true)
+        .open(&video)
+        .and_then(|file| file.set_modified(recorded_time))
+        .expect("sets the time back");
+    let downloads = || harness.fake.log().count(Endpoint::Files);
+    let before = downloads();
+
+    harness.run(&[]).assert_code(0, "taken as intact");
+    assert_eq!(downloads(), before, "not read, not fetched again");
+    assert_eq!(read(&video), altered);
+
+    harness
+        .run(&["--verify-files"])
+        .assert_code(0, "hashed, found altered, fetched again");
+    assert_eq!(downloads(), before + 1);
+    assert_eq!(read(&video), original);
+}

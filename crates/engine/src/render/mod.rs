@@ -54,16 +54,17 @@ pub fn write_batch_reports(
     fingerprint: &str,
 ) -> Result<WrittenReports, ReportWriteError> {
     let fingerprint_path = folder.join(REPORTS_FINGERPRINT_FILE_NAME);
-    match std::fs::remove_file(&fingerprint_path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(ReportWriteError {
-                path: fingerprint_path,
-                source,
-            });
-        }
-    }
+    let removed = match std::fs::remove_file(&fingerprint_path) {
+        // Durably gone before any report changes: a power cut must not leave the old
+        // fingerprint vouching for a mix of old and new reports.
+        Ok(()) => crate::journal::sync_folder(folder),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    };
+    removed.map_err(|source| ReportWriteError {
+        path: fingerprint_path,
+        source,
+    })?;
     let json = write_atomically(folder, REPORT_JSON_FILE_NAME, |out| {
         serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
         out.write_all(b"\n")
@@ -73,6 +74,11 @@ pub fn write_batch_reports(
     })?;
     write_atomically(folder, REPORT_HTML_FILE_NAME, |out| {
         stream(out, |text| html::write(report, text))
+    })?;
+    // The reports' renames are durable before the fingerprint that vouches for them.
+    crate::journal::sync_folder(folder).map_err(|source| ReportWriteError {
+        path: folder.to_owned(),
+        source,
     })?;
     write_atomically(folder, REPORTS_FINGERPRINT_FILE_NAME, |out| {
         writeln!(out, "{fingerprint}")

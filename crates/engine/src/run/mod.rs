@@ -71,6 +71,9 @@ pub struct RunOptions {
     pub retry_failed: bool,
     /// Resubmit jobs whose createTask may have created a task (it may be charged twice).
     pub resubmit_uncertain: bool,
+    /// Hash every recorded file, rather than taking one whose size and modification time
+    /// are as recorded as intact.
+    pub verify_files: bool,
     /// After an interrupt, how long calls under way may take to settle before the run ends.
     pub settle_time: Duration,
     /// Waits between createTask attempts that certainly created nothing.
@@ -93,6 +96,7 @@ impl Default for RunOptions {
             download_concurrency: 4,
             retry_failed: false,
             resubmit_uncertain: false,
+            verify_files: false,
             settle_time: Duration::from_secs(5),
             create_retry: RetryPolicy::default(),
             max_credits: None,
@@ -231,12 +235,13 @@ pub async fn run_batch_replayed(
             message: warning.clone(),
         });
     }
+    let (writer, writer_handle) = JournalWriter::open(&journal_path, &replay)?;
     // Leftovers of a killed run go while the journal's jobs are set up; this run writes no
-    // partial file before `drive`.
+    // partial file before `drive`, and nothing returns before this is awaited (the lock must
+    // not be given up while it deletes).
     let root = folder.root().to_owned();
     let partial_files_removed =
         tokio::task::spawn_blocking(move || BatchFolder::remove_partial_files(&root));
-    let (writer, writer_handle) = JournalWriter::open(&journal_path, &replay)?;
     let journal::Replay {
         jobs: histories,
         warnings: journal_warnings,
@@ -453,6 +458,8 @@ impl Coordinator {
         mut histories: BTreeMap<String, journal::JobHistory>,
     ) -> Vec<OrphanedJob> {
         let mut files_to_check: Vec<RecordedFile> = Vec::new();
+        // `--verify-files`: no recorded time, so every file is hashed.
+        let trust_recorded_times = !self.options.verify_files;
         for (index, slot) in self.jobs.iter_mut().enumerate() {
             // Moved out of the replay, not copied: for 100,000 jobs the copies were a good
             // part of a resume's time.
@@ -486,7 +493,7 @@ impl Coordinator {
                         file.path.clone(),
                         file.bytes,
                         file.sha256.clone(),
-                        file.modified_ns,
+                        file.modified_ns.filter(|_| trust_recorded_times),
                     ));
                 }
             }
