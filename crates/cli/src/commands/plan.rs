@@ -7,10 +7,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use sora_batch_engine::journal;
 use sora_batch_engine::report::{JobReport, Report};
-use sora_batch_engine::{journal, manifest};
 
 use crate::cli::PlanArgs;
+use crate::commands::load_manifest;
 use crate::exit::{CliError, Outcome};
 use crate::output::Output;
 
@@ -18,20 +19,9 @@ use crate::output::Output;
 const PROMPT_HEAD_CHARS: usize = 50;
 
 pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
-    let loaded = match manifest::load(&args.manifest) {
-        Ok(loaded) => loaded,
-        Err(errors) => {
-            output.diagnostics(&errors.diagnostics);
-            output.error_line(&format!(
-                "{} has problems; nothing to plan",
-                args.manifest.display()
-            ));
-            return Ok(Outcome::ManifestProblems);
-        }
+    let Some(loaded) = load_manifest(&args.manifest, "nothing to plan", output) else {
+        return Ok(Outcome::ManifestProblems);
     };
-    if !output.quiet {
-        output.diagnostics(&loaded.warnings);
-    }
     let manifest = &loaded.manifest;
     let manifest_as_given = args.manifest.display().to_string();
     let batch_folder = args

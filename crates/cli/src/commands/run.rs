@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sora_batch_api::wire::CreateTaskRequest;
 use sora_batch_engine::batch::BatchFolder;
 use sora_batch_engine::journal;
 use sora_batch_engine::render;
@@ -81,43 +80,17 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     };
     let client = client(&global.base_url, key, Some(&manifest.run.retry))?;
 
-    let settings = &manifest.run;
-    let options = RunOptions {
-        concurrency: usize::try_from(args.concurrency.unwrap_or(settings.concurrency)).unwrap_or(1),
-        task_timeout: settings.timeout,
-        create_limit: settings.create_limit,
-        poll_limit: settings.poll_limit,
-        poll: settings.poll.clone(),
-        retry_failed: args.retry_failed,
-        resubmit_uncertain: args.resubmit_uncertain,
-        verify_files: args.verify_files,
-        create_retry: settings
-            .retry
-            .apply_to(sora_batch_api::RetryPolicy::default()),
-        max_credits: args.max_credits.or(settings.max_credits),
-        ..RunOptions::default()
-    };
-    // The manifest's jobs become the run's, moved rather than copied: the run gives each
-    // request back with its outcome, and the report is built from those.
+    let mut options = RunOptions::from_settings(&manifest.run);
+    if let Some(concurrency) = args.concurrency {
+        options.concurrency = usize::try_from(concurrency).unwrap_or(1);
+    }
+    options.retry_failed = args.retry_failed;
+    options.resubmit_uncertain = args.resubmit_uncertain;
+    options.verify_files = args.verify_files;
+    options.max_credits = args.max_credits.or(options.max_credits);
     let jobs: Vec<RunJob> = std::mem::take(&mut manifest.jobs)
         .into_iter()
-        .map(|job| {
-            let estimated_credits = manifest
-                .prices
-                .estimate(&job.model, &job.input)
-                .map(|credits| credits.0);
-            RunJob {
-                id: job.id.into_string(),
-                key: job.key.into_string(),
-                take: job.take,
-                request: CreateTaskRequest {
-                    model: job.model,
-                    input: job.input,
-                    call_back_url: job.call_back_url,
-                },
-                estimated_credits,
-            }
-        })
+        .map(|job| RunJob::from_manifest(job, &manifest.prices))
         .collect();
     let detail = if output.quiet {
         Detail::Quiet

@@ -83,24 +83,49 @@ pub struct RunOptions {
     pub max_credits: Option<f64>,
 }
 
-impl Default for RunOptions {
-    /// The defaults of a manifest's `run:` section, which document them.
-    fn default() -> Self {
-        let settings = crate::manifest::RunSettings::default();
+impl RunJob {
+    /// The run's form of a manifest's job, moved rather than copied (the run gives the
+    /// request back with the job's outcome), priced from `prices` for the spending cap.
+    pub fn from_manifest(job: crate::manifest::Job, prices: &crate::prices::PriceTable) -> RunJob {
+        let estimated_credits = prices.estimate(&job.model, &job.input).map(|c| c.0);
+        RunJob {
+            id: job.id.into_string(),
+            key: job.key.into_string(),
+            take: job.take,
+            request: CreateTaskRequest {
+                model: job.model,
+                input: job.input,
+                call_back_url: job.call_back_url,
+            },
+            estimated_credits,
+        }
+    }
+}
+
+impl RunOptions {
+    /// What a manifest's `run:` section says; the caller applies its flags on top.
+    pub fn from_settings(settings: &crate::manifest::RunSettings) -> RunOptions {
         RunOptions {
             concurrency: usize::try_from(settings.concurrency).unwrap_or(1),
             task_timeout: settings.timeout,
             create_limit: settings.create_limit,
             poll_limit: settings.poll_limit,
-            poll: settings.poll,
+            poll: settings.poll.clone(),
             download_concurrency: 4,
             retry_failed: false,
             resubmit_uncertain: false,
             verify_files: false,
             settle_time: Duration::from_secs(5),
-            create_retry: RetryPolicy::default(),
-            max_credits: None,
+            create_retry: settings.retry.apply_to(RetryPolicy::default()),
+            max_credits: settings.max_credits,
         }
+    }
+}
+
+impl Default for RunOptions {
+    /// The defaults of a manifest's `run:` section, which document them.
+    fn default() -> Self {
+        RunOptions::from_settings(&crate::manifest::RunSettings::default())
     }
 }
 
