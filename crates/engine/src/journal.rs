@@ -488,7 +488,7 @@ fn apply(jobs: &mut BTreeMap<String, JobHistory>, record: Record) {
 /// A request to the writer thread.
 struct WriteRequest {
     line: Vec<u8>,
-    durable: bool,
+    /// Whom to tell once the line is durable; `None` for a line that need not be.
     done: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
 
@@ -589,7 +589,7 @@ impl JournalWriter {
     /// Appends `record` and returns once it is on disk (fsynced).
     pub async fn append_durable(&self, record: &Record) -> Result<(), JournalError> {
         let (done, wait) = tokio::sync::oneshot::channel();
-        self.send(record, true, Some(done))?;
+        self.send(record, Some(done))?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(JournalError::Io {
@@ -603,19 +603,17 @@ impl JournalWriter {
     /// Appends `record` without waiting: for facts that can be learned again (the next run
     /// would poll the task once more), not for ones the guarantee rests on.
     pub fn append(&self, record: &Record) -> Result<(), JournalError> {
-        self.send(record, false, None)
+        self.send(record, None)
     }
 
     fn send(
         &self,
         record: &Record,
-        durable: bool,
         done: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
     ) -> Result<(), JournalError> {
         self.sender
             .send(WriteRequest {
                 line: encode(record),
-                durable,
                 done,
             })
             .map_err(|_| JournalError::WriterGone("the writer thread has ended".into()))
@@ -647,7 +645,7 @@ fn write_loop(mut file: File, receiver: mpsc::Receiver<WriteRequest>) -> WriterS
                 for request in &batch {
                     buffer.extend_from_slice(&request.line);
                 }
-                let durable = batch.iter().any(|request| request.durable);
+                let durable = batch.iter().any(|request| request.done.is_some());
                 let result = file.write_all(&buffer).and_then(|()| {
                     if durable {
                         stats.fsyncs += 1;

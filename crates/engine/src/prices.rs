@@ -98,15 +98,6 @@ impl PriceTable {
             .insert(key.to_owned(), credits);
     }
 
-    /// Every price: model, key, credits, sorted.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, f64)> {
-        self.models.iter().flat_map(|(model, prices)| {
-            prices
-                .iter()
-                .map(move |(key, credits)| (model.as_str(), key.as_str(), *credits))
-        })
-    }
-
     /// The estimated price of one clip: the first of `"{n_frames}-{size}"`, `"{n_frames}"`
     /// and `"*"` that the model's table has; `None` when it has none of them.
     pub fn estimate(&self, model: &str, input: &Map<String, Value>) -> Option<Credits> {

@@ -8,7 +8,7 @@ use sora_batch_engine::journal::{self, JOURNAL_FILE_NAME};
 use sora_batch_engine::report::Report;
 
 use crate::cli::StatusArgs;
-use crate::commands::{load_manifest, plan::write_report};
+use crate::commands::{forget_at_exit, load_manifest, plan::write_report};
 use crate::exit::{CliError, Outcome};
 use crate::output::Output;
 
@@ -68,11 +68,9 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
         }
     }
     output.flush()?;
-    // The process ends right after this: freeing 100,000 jobs' allocations one by one would
-    // take longer than writing their report did, and the system takes the memory back at once.
-    std::mem::forget(report);
-    std::mem::forget(replay);
-    std::mem::forget(loaded);
+    forget_at_exit(report);
+    forget_at_exit(replay);
+    forget_at_exit(loaded);
     Ok(Outcome::Success)
 }
 

@@ -53,8 +53,6 @@ pub struct Manifest {
     pub name: String,
     /// The manifest's path as given to [`load`].
     pub path: PathBuf,
-    /// The model of jobs that name none.
-    pub model_default: String,
     /// Matrix jobs first (in matrix order, takes together), then explicit jobs.
     pub jobs: Vec<Job>,
     pub run: RunSettings,
@@ -184,8 +182,6 @@ pub struct RateLimit {
 /// Why a manifest did not load: every problem found, errors and warnings, top to bottom.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ManifestErrors {
-    /// The file as the user named it.
-    pub source_name: String,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -213,7 +209,6 @@ pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
     let bytes = std::fs::read(path).map_err(|error| {
         let source = SourceText::new(source_name.clone(), "");
         ManifestErrors {
-            source_name: source_name.clone(),
             diagnostics: vec![Diagnostic::error(
                 &source,
                 None,
@@ -229,7 +224,6 @@ pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
             let source = SourceText::new(source_name.clone(), text);
             let position = source.position_of_byte(valid_up_to, 1);
             Err(ManifestErrors {
-                source_name,
                 diagnostics: vec![
                     Diagnostic::error(&source, Some(position), "the manifest is not valid UTF-8")
                         .expected("a UTF-8 text file"),
@@ -246,24 +240,21 @@ pub fn load_str(source_name: &str, text: &str) -> Result<Loaded, ManifestErrors>
 }
 
 fn load_source(path: &Path, source: SourceText) -> Result<Loaded, ManifestErrors> {
-    let fail = |source: &SourceText, mut diagnostics: Vec<Diagnostic>| {
+    let fail = |mut diagnostics: Vec<Diagnostic>| {
         diagnostics.sort_by_key(Diagnostic::order_key);
-        ManifestErrors {
-            source_name: source.name.clone(),
-            diagnostics,
-        }
+        ManifestErrors { diagnostics }
     };
     // Pass 1: the generic tree, for syntax and keys.
     let options = yaml_options();
     let document: Spanned<RawValue> =
         match serde_saphyr::from_str_with_options(&source.text, options) {
             Ok(document) => document,
-            Err(error) => return Err(fail(&source, vec![yaml_diagnostic(&error, &source)])),
+            Err(error) => return Err(fail(vec![yaml_diagnostic(&error, &source)])),
         };
     let mut diagnostics = Vec::new();
     shape::check_shape(&document, &source, &mut diagnostics);
     if matches!(document.value, RawValue::Null) || !matches!(document.value, RawValue::Map(_)) {
-        return Err(fail(&source, diagnostics));
+        return Err(fail(diagnostics));
     }
     // Pass 2: typed raw structs. Unknown keys are ignored here (pass 1 reported them), so a
     // type error further down is reported in the same run.
@@ -271,11 +262,11 @@ fn load_source(path: &Path, source: SourceText) -> Result<Loaded, ManifestErrors
         Ok(raw) => raw,
         Err(error) => {
             diagnostics.push(yaml_diagnostic(&error, &source));
-            return Err(fail(&source, diagnostics));
+            return Err(fail(diagnostics));
         }
     };
     if !diagnostics.is_empty() {
-        return Err(fail(&source, diagnostics));
+        return Err(fail(diagnostics));
     }
     // Pass 3: meaning.
     let (manifest, diagnostics) = resolve::resolve(&raw, &source, path);
@@ -285,7 +276,7 @@ fn load_source(path: &Path, source: SourceText) -> Result<Loaded, ManifestErrors
             warnings.sort_by_key(Diagnostic::order_key);
             Ok(Loaded { manifest, warnings })
         }
-        _ => Err(fail(&source, diagnostics)),
+        _ => Err(fail(diagnostics)),
     }
 }
 

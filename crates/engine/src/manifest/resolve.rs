@@ -132,7 +132,6 @@ impl<'a> Resolver<'a> {
         Some(Manifest {
             name,
             path: path.to_path_buf(),
-            model_default,
             jobs,
             run,
             prices,

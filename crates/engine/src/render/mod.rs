@@ -37,12 +37,6 @@ pub struct ReportWriteError {
     pub source: io::Error,
 }
 
-/// The reports written into a batch folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrittenReports {
-    pub json: PathBuf,
-}
-
 /// Writes `report.json`, `report.md` and `report.html` into `folder`, each atomically: a
 /// reader (or a CI cache) sees the previous file or the new one, never half of one.
 ///
@@ -52,7 +46,7 @@ pub fn write_batch_reports(
     folder: &Path,
     report: &Report,
     fingerprint: &str,
-) -> Result<WrittenReports, ReportWriteError> {
+) -> Result<(), ReportWriteError> {
     let fingerprint_path = folder.join(REPORTS_FINGERPRINT_FILE_NAME);
     let removed = match std::fs::remove_file(&fingerprint_path) {
         // Durably gone before any report changes: a power cut must not leave the old
@@ -65,7 +59,7 @@ pub fn write_batch_reports(
         path: fingerprint_path,
         source,
     })?;
-    let json = write_atomically(folder, REPORT_JSON_FILE_NAME, |out| {
+    write_atomically(folder, REPORT_JSON_FILE_NAME, |out| {
         serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
         out.write_all(b"\n")
     })?;
@@ -87,7 +81,7 @@ pub fn write_batch_reports(
         path: folder.to_owned(),
         source,
     })?;
-    Ok(WrittenReports { json })
+    Ok(())
 }
 
 /// A digest of everything [`Report::of_run`] takes from a run, and so of everything the

@@ -71,11 +71,3 @@ pub enum RunEvent {
 pub trait Reporter: Send + Sync {
     fn on_event(&self, event: &RunEvent);
 }
-
-/// A reporter that ignores everything.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SilentReporter;
-
-impl Reporter for SilentReporter {
-    fn on_event(&self, _event: &RunEvent) {}
-}

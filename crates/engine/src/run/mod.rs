@@ -39,9 +39,10 @@ use crate::manifest::RateLimit;
 use crate::prices::Credits;
 use crate::report::JobState;
 
-pub use events::{Reporter, RunEvent, SilentReporter};
-pub use limiter::SlidingWindowLimiter;
-pub use polling::{PollPlanner, PollTuning};
+pub use events::{Reporter, RunEvent};
+use limiter::SlidingWindowLimiter;
+use polling::PollPlanner;
+pub use polling::PollTuning;
 
 /// One job as the run needs it: who it is and exactly what to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,8 +198,6 @@ pub struct RunOutcome {
     pub orphaned: Vec<OrphanedJob>,
     pub stop: Option<StopReason>,
     pub journal: WriterStats,
-    /// Warnings from replaying the journal (a torn last line).
-    pub journal_warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,11 +266,7 @@ pub async fn run_batch_replayed(
     let root = folder.root().to_owned();
     let partial_files_removed =
         tokio::task::spawn_blocking(move || BatchFolder::remove_partial_files(&root));
-    let journal::Replay {
-        jobs: histories,
-        warnings: journal_warnings,
-        ..
-    } = replay;
+    let histories = replay.jobs;
     let mut coordinator = Coordinator::new(
         folder.root().to_owned(),
         jobs,
@@ -305,7 +300,6 @@ pub async fn run_batch_replayed(
         orphaned,
         stop: stop_reason,
         journal: journal_stats,
-        journal_warnings,
     })
 }
 
