@@ -283,9 +283,18 @@ async fn hostile_bodies_give_errors_not_panics() {
     ];
     for (status, body) in bodies {
         let (_server, client) = serve(*status, body, "application/json").await;
-        let _ = client.create_task(&seed_request()).await;
-        let _ = client.record_info(&TaskId::new("x")).await;
-        let _ = client.credit_balance().await;
-        let _ = client.download_url("https://example.invalid/x").await;
+        let created = client.create_task(&seed_request()).await;
+        let polled = client.record_info(&TaskId::new("x")).await;
+        let balance = client.credit_balance().await;
+        let fresh = client.download_url("https://example.invalid/x").await;
+        // None of these answers carries a task id, a balance and a link at once: whatever
+        // each call makes of them, not every call can have succeeded.
+        assert!(
+            created.is_err() || polled.is_err() || balance.is_err() || fresh.is_err(),
+            "{status} {body:.60}"
+        );
+        if !body.contains("\"taskId\":\"x\"") {
+            assert!(created.is_err(), "no task id in {body:.60}");
+        }
     }
 }

@@ -23,6 +23,7 @@ fn the_bash_script_is_valid_bash() {
         .args(["completions", "bash"])
         .output()
         .expect("the binary runs");
+    assert!(output.status.success() && !output.stdout.is_empty());
     let folder = tempfile::tempdir().expect("temp dir");
     let script = folder.path().join("sora-batch.bash");
     std::fs::write(&script, &output.stdout).expect("writes");

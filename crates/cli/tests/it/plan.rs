@@ -54,7 +54,9 @@ fn plan_json_estimates_exactly_30_credits_per_10_second_clip() {
     );
     let plan = plan_json(&[&path.display().to_string()]);
     assert_eq!(plan["estimated_credits"], 90);
-    for job in plan["jobs"].as_array().cloned().unwrap_or_default() {
+    let jobs = plan["jobs"].as_array().expect("a jobs array");
+    assert_eq!(jobs.len(), 3);
+    for job in jobs {
         assert_eq!(job["estimated_credits"], 30);
         assert_eq!(job["input"]["n_frames"], "10");
     }

@@ -164,8 +164,9 @@ fn kill_round(seed: u64, max_kills: usize) -> usize {
             if request.endpoint != Some(Endpoint::CreateTask) {
                 continue;
             }
-            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
-            let prompt = body["input"]["prompt"].as_str().unwrap_or_default();
+            let body: serde_json::Value =
+                serde_json::from_slice(&request.body).expect("a JSON createTask body");
+            let prompt = body["input"]["prompt"].as_str().expect("a prompt");
             for id in &checkpoint.submitted {
                 assert_ne!(
                     prompt_of_id.get(id).map(String::as_str),
@@ -253,7 +254,10 @@ fn sigint_exits_130_and_the_same_command_resumes_cleanly() {
     );
     let report = harness.report();
     assert!(
-        report["summary"]["succeeded"].as_u64().unwrap_or_default() < 8,
+        report["summary"]["succeeded"]
+            .as_u64()
+            .expect("a count of succeeded jobs")
+            < 8,
         "{report:#}"
     );
     assert_eq!(report["summary"]["uncertain"], 0, "{report:#}");

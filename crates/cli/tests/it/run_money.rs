@@ -59,11 +59,13 @@ fn a_short_balance_is_announced_before_the_first_submission() {
     let first_create = log
         .requests()
         .iter()
-        .position(|r| r.endpoint == Some(Endpoint::CreateTask));
+        .position(|r| r.endpoint == Some(Endpoint::CreateTask))
+        .expect("a createTask was sent");
     let balance = log
         .requests()
         .iter()
-        .position(|r| r.endpoint == Some(Endpoint::Credit));
+        .position(|r| r.endpoint == Some(Endpoint::Credit))
+        .expect("the balance was read");
     assert!(balance < first_create, "the balance is read first");
     assert_eq!(log.tasks_created(), 1);
 }

@@ -36,13 +36,13 @@ fn the_classroom_example_sends_the_vendor_pages_request_exactly() {
         Err(errors) => panic!("{errors}"),
     };
     assert_eq!(loaded.manifest.jobs.len(), 1);
-    let body =
-        serde_json::to_value(loaded.manifest.jobs[0].create_task_request()).unwrap_or_default();
+    let body = serde_json::to_value(loaded.manifest.jobs[0].create_task_request())
+        .expect("a request serializes");
     let fixture = std::fs::read_to_string(
         repository_root().join("fixtures/api/seed-create-task-request.json"),
     )
-    .unwrap_or_default();
-    let expected: serde_json::Value = serde_json::from_str(&fixture).unwrap_or_default();
+    .expect("the fixture is there");
+    let expected: serde_json::Value = serde_json::from_str(&fixture).expect("the fixture is JSON");
     assert_eq!(body, expected);
 }
 
@@ -104,8 +104,10 @@ fn the_100k_bench_manifest_is_current_and_has_100000_jobs() {
 #[test]
 fn the_complete_example_of_the_reference_makes_six_jobs() {
     let reference =
-        std::fs::read_to_string(repository_root().join("docs/manifest.md")).unwrap_or_default();
-    let start = reference.find("## A complete example").unwrap_or(0);
+        std::fs::read_to_string(repository_root().join("docs/manifest.md")).expect("the reference");
+    let start = reference
+        .find("## A complete example")
+        .expect("the reference has its complete example");
     let yaml: String = reference[start..]
         .split("```yaml\n")
         .nth(1)
