@@ -9,23 +9,12 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{duration_text, input_text, prompt, reason};
+use super::{duration_text, escape_markup, input_text, prompt, reason};
 use crate::report::{JobState, Report};
 
 /// Escapes text for HTML content and attribute values.
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_markup(text, "&#39;")
 }
 
 /// A relative path as a URL path: every byte outside the unreserved set percent-encoded.

@@ -6,30 +6,24 @@
 
 use std::fmt::Write as _;
 
-use super::reason;
+use super::{escape_markup, job_label, outstanding, reason};
 use crate::report::{JobState, Report};
 
 /// Escapes text for XML attributes and content; drops characters XML 1.0 cannot hold.
 fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(character),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let holdable: String = text
+        .chars()
+        .filter(|c| {
+            matches!(c, '\t' | '\n' | '\r')
+                || !((*c as u32) < 0x20 || *c == '\u{FFFE}' || *c == '\u{FFFF}')
+        })
+        .collect();
+    escape_markup(&holdable, "&apos;")
 }
 
 pub fn render(report: &Report) -> String {
     let summary = &report.summary;
-    let skipped = summary.running + summary.timed_out + summary.uncertain + summary.pending;
+    let skipped = outstanding(report);
     let total_seconds: f64 = report
         .jobs
         .iter()
@@ -50,11 +44,7 @@ pub fn render(report: &Report) -> String {
         summary.failed
     );
     for job in &report.jobs {
-        let name = if job.take > 1 {
-            format!("{} (take {})", job.id.as_str(), job.take)
-        } else {
-            job.id.as_str().to_owned()
-        };
+        let name = job_label(job);
         let seconds = job.duration_ms.map_or(0.0, |ms| ms as f64 / 1000.0);
         let _ = write!(
             out,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{duration_text, input_text, outstanding, prompt, reason};
+use super::{duration_text, input_text, job_label, outstanding, prompt, reason};
 use crate::report::{JobState, Report};
 
 /// How many characters of a prompt a table cell shows.
@@ -103,11 +103,7 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
         .write_str("| job | state | aspect | secs | credits | time | video or reason | prompt |\n");
     let _ = out.write_str("|---|---|---|---:|---:|---:|---|---|\n");
     for job in &report.jobs {
-        let id = if job.take > 1 {
-            format!("{} (take {})", job.id.as_str(), job.take)
-        } else {
-            job.id.as_str().to_owned()
-        };
+        let id = job_label(job);
         let outcome = if job.files.is_empty() {
             reason(job).map(|r| cell(&r)).unwrap_or_default()
         } else {

@@ -301,6 +301,32 @@ fn reason(job: &JobReport) -> Option<String> {
 }
 
 /// Jobs that a further run would still work on.
+/// Escapes the five characters markup gives a meaning to; `apostrophe` is the entity for
+/// `'` (`&#39;` for HTML, `&apos;` for XML).
+fn escape_markup(text: &str, apostrophe: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str(apostrophe),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A job as people name it: its id, and which take when the request has several.
+fn job_label(job: &JobReport) -> String {
+    if job.take > 1 {
+        format!("{} (take {})", job.id.as_str(), job.take)
+    } else {
+        job.id.as_str().to_owned()
+    }
+}
+
 fn outstanding(report: &Report) -> u64 {
     let summary = &report.summary;
     summary.running + summary.timed_out + summary.uncertain + summary.pending
