@@ -111,6 +111,20 @@ pub enum Record {
 }
 
 impl Record {
+    /// The record of result file `index` of job `key`, complete under its final name.
+    pub fn downloaded(key: String, index: usize, file: &DownloadedFile, at_ms: i64) -> Record {
+        Record::Downloaded {
+            key,
+            index,
+            path: file.path.clone(),
+            url: file.url.clone(),
+            sha256: file.sha256.clone(),
+            bytes: file.bytes,
+            modified_ns: file.modified_ns,
+            at_ms,
+        }
+    }
+
     /// The job a record is about; `None` for the header.
     pub fn key(&self) -> Option<&str> {
         match self {

@@ -276,14 +276,14 @@ pub async fn run_batch_replayed(
         writer,
     );
     let orphaned = coordinator.resume_from(histories).await;
-    match partial_files_removed.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => coordinator.emit(RunEvent::Warning {
+    let removed = partial_files_removed
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|removed| removed);
+    if let Err(error) = removed {
+        coordinator.emit(RunEvent::Warning {
             message: format!("could not remove partial files of an earlier run: {error}"),
-        }),
-        Err(error) => coordinator.emit(RunEvent::Warning {
-            message: format!("could not remove partial files of an earlier run: {error}"),
-        }),
+        });
     }
     coordinator.check_account().await;
     let stop_reason = coordinator.drive(stop).await;
@@ -359,7 +359,7 @@ enum OpResult {
     Downloaded {
         job: usize,
         index: usize,
-        result: Result<CompletedFile, String>,
+        result: Result<DownloadedFile, String>,
     },
     JournalFailed(JournalError),
 }
@@ -644,13 +644,7 @@ impl Coordinator {
             }),
             Ok(_) => {}
             Err(error) if error.kind == ErrorKind::Unauthorized => {
-                let message = error.to_string();
-                self.stop_with(
-                    StopReason::Unauthorized {
-                        message: message.clone(),
-                    },
-                    &message,
-                );
+                self.stop_unauthorized(error.to_string());
             }
             Err(error) => self.emit(RunEvent::Warning {
                 message: format!("could not read the account's balance ({error}); going on"),
@@ -698,6 +692,16 @@ impl Coordinator {
         self.stop_reason.clone()
     }
 
+    /// The key was refused: everything stops at once.
+    fn stop_unauthorized(&mut self, message: String) {
+        self.stop_with(
+            StopReason::Unauthorized {
+                message: message.clone(),
+            },
+            &message,
+        );
+    }
+
     /// Everything stops: no submissions, no new polls or downloads; calls under way settle.
     fn stop_with(&mut self, reason: StopReason, why: &str) {
         self.stop_submissions(reason, why.to_owned());
@@ -723,13 +727,8 @@ impl Coordinator {
             .iter()
             .map(|slot| match slot.stage {
                 Stage::Pending => 0.0,
-                Stage::Succeeded | Stage::Failed => {
-                    slot.credits.unwrap_or(if slot.stage == Stage::Succeeded {
-                        slot.job.estimated_credits.unwrap_or(0.0)
-                    } else {
-                        0.0
-                    })
-                }
+                Stage::Succeeded => slot.credits.or(slot.job.estimated_credits).unwrap_or(0.0),
+                Stage::Failed => slot.credits.unwrap_or(0.0),
                 Stage::Creating | Stage::Polling | Stage::TimedOut | Stage::Uncertain => {
                     slot.job.estimated_credits.unwrap_or(0.0)
                 }
@@ -936,18 +935,17 @@ impl Coordinator {
         let journal = self.journal.clone();
         let key = slot.job.key.clone();
         self.ops.push(Box::pin(async move {
-            let result = fetch_file(&client, &root, &url, &file_name).await;
-            if let Ok(done) = &result {
-                let record = Record::Downloaded {
-                    key,
-                    index: result_index,
-                    path: done.file_name.clone(),
-                    url: url.clone(),
-                    sha256: done.sha256.clone(),
+            let result = fetch_file(&client, &root, &url, &file_name)
+                .await
+                .map(|done| DownloadedFile {
+                    path: done.file_name,
+                    url,
+                    sha256: done.sha256,
                     bytes: done.bytes,
                     modified_ns: done.modified_ns,
-                    at_ms: now_ms(),
-                };
+                });
+            if let Ok(file) = &result {
+                let record = Record::downloaded(key, result_index, file, now_ms());
                 if let Err(error) = journal.append_durable(&record).await {
                     return OpResult::JournalFailed(error);
                 }
@@ -1026,23 +1024,14 @@ impl Coordinator {
                 let slot = &mut self.jobs[job];
                 let id = slot.job.id.clone();
                 match result {
-                    Ok(done) => {
-                        let url = slot.result_urls.get(index).cloned().unwrap_or_default();
-                        slot.files.insert(
-                            index,
-                            DownloadedFile {
-                                path: done.file_name.clone(),
-                                url,
-                                sha256: done.sha256,
-                                bytes: done.bytes,
-                                modified_ns: done.modified_ns,
-                            },
-                        );
-                        self.emit(RunEvent::Downloaded {
+                    Ok(file) => {
+                        let event = RunEvent::Downloaded {
                             id,
-                            file_name: done.file_name,
-                            bytes: done.bytes,
-                        });
+                            file_name: file.path.clone(),
+                            bytes: file.bytes,
+                        };
+                        slot.files.insert(index, file);
+                        self.emit(event);
                     }
                     Err(message) => self.emit(RunEvent::DownloadFailed { id, message }),
                 }
@@ -1111,12 +1100,7 @@ impl Coordinator {
                 match error.kind {
                     ErrorKind::Unauthorized => {
                         self.pending.push_front(index);
-                        self.stop_with(
-                            StopReason::Unauthorized {
-                                message: message.clone(),
-                            },
-                            &message,
-                        );
+                        self.stop_unauthorized(message);
                     }
                     ErrorKind::InsufficientCredits | ErrorKind::UsageCapReached => {
                         self.pending.push_front(index);
@@ -1205,13 +1189,7 @@ impl Coordinator {
                     });
                 }
                 ErrorClass::AccountFatal if error.kind == ErrorKind::Unauthorized => {
-                    let message = error.to_string();
-                    self.stop_with(
-                        StopReason::Unauthorized {
-                            message: message.clone(),
-                        },
-                        &message,
-                    );
+                    self.stop_unauthorized(error.to_string());
                 }
                 _ => {
                     // Transient trouble survived the client's own retries: try this task
