@@ -198,9 +198,6 @@ pub const SORA_2_MODELS: &[ModelSpec] = &[
     },
 ];
 
-/// The model a manifest uses when it names none.
-pub const DEFAULT_MODEL: &str = "sora-2-text-to-video";
-
 /// The spec of a model sora-batch validates, or `None` for a model passed through as is.
 pub fn lookup(model: &str) -> Option<&'static ModelSpec> {
     SORA_2_MODELS.iter().find(|spec| spec.name == model)

@@ -290,6 +290,23 @@ pub fn replay(path: &Path) -> Result<Replay, JournalError> {
     }
 }
 
+/// The journal of the batch folder `folder` ([`replay`] of its `journal.jsonl`).
+pub fn replay_folder(folder: &Path) -> Result<Replay, JournalError> {
+    replay(&folder.join(JOURNAL_FILE_NAME))
+}
+
+/// The journals of several batch folders together: shards keep disjoint jobs in their own
+/// folders, so their histories add up.
+pub fn replay_folders(folders: &[PathBuf]) -> Result<Replay, JournalError> {
+    let mut replay = Replay::default();
+    for folder in folders {
+        let one = replay_folder(folder)?;
+        replay.jobs.extend(one.jobs);
+        replay.warnings.extend(one.warnings);
+    }
+    Ok(replay)
+}
+
 #[cfg(test)]
 fn replay_bytes(path: &Path, text: &[u8]) -> Result<Replay, JournalError> {
     replay_lines(path, text)

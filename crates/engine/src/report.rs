@@ -261,7 +261,6 @@ impl Report {
                 files: history.files.values().map(|f| f.path.clone()).collect(),
             })
             .collect();
-        self.summary = Summary::of(&self.jobs);
         self
     }
 

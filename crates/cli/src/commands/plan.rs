@@ -28,7 +28,7 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
         .out
         .clone()
         .unwrap_or_else(|| manifest.default_batch_folder());
-    let replay = journal::replay(&batch_folder.join(journal::JOURNAL_FILE_NAME))?;
+    let replay = journal::replay_folder(&batch_folder)?;
     let report = Report::plan(manifest, &manifest_as_given).with_journal(&replay);
     write_report(output.stdout(), &report, args.json, &batch_folder)?;
     output.flush()?;

@@ -19,7 +19,7 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
     let (loaded, replayed) = std::thread::scope(|scope| {
         let replaying = (!args.out.is_empty()).then(|| {
             let folders = args.out.clone();
-            scope.spawn(move || replay_folders(&folders))
+            scope.spawn(move || journal::replay_folders(&folders))
         });
         let loaded = load_manifest(&args.manifest, "no status to show", output);
         let replayed = replaying.map(|thread| {
@@ -40,7 +40,7 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
     };
     let replay = match replayed {
         Some(replayed) => replayed?,
-        None => replay_folders(&folders)?,
+        None => journal::replay_folders(&folders)?,
     };
     let folder_names: Vec<String> = folders.iter().map(|f| f.display().to_string()).collect();
     let folder = std::path::PathBuf::from(folder_names.join(", "));
@@ -72,17 +72,6 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
     forget_at_exit(replay);
     forget_at_exit(loaded);
     Ok(Outcome::Success)
-}
-
-/// The journals of `folders` together: shards keep disjoint jobs in their own folders.
-fn replay_folders(folders: &[PathBuf]) -> Result<journal::Replay, journal::JournalError> {
-    let mut replay = journal::Replay::default();
-    for folder in folders {
-        let one = journal::replay(&folder.join(JOURNAL_FILE_NAME))?;
-        replay.jobs.extend(one.jobs);
-        replay.warnings.extend(one.warnings);
-    }
-    Ok(replay)
 }
 
 fn journal_thread_failed() -> journal::JournalError {

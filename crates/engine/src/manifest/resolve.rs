@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use serde_saphyr::{Location, Spanned};
-use sora_batch_api::registry::{
-    self, DEFAULT_MODEL, InputProblemKind, ModelSpec, SORA_2_MODELS, closest_name,
-};
+use sora_batch_api::registry::{self, InputProblemKind, ModelSpec, SORA_2_MODELS, closest_name};
 
 use super::expand::{self, Axis, Combination};
 use super::identity::{self, JobId, JobKey, check_explicit_id};
@@ -29,6 +27,9 @@ use crate::prices::{PriceTable, is_price_key};
 /// One input field of a job in the making: its name, where its key is (when written as a
 /// key), and its value.
 type Field<'a> = (&'a str, Option<&'a Location>, &'a Spanned<RawValue>);
+
+/// The model a manifest uses when it names none.
+const DEFAULT_MODEL: &str = "sora-2-text-to-video";
 
 /// A job before keys and ids: enough to report on it and name it.
 struct Draft {
