@@ -17,7 +17,7 @@
 //! `cargo xtask bench NAME...` runs only the scenarios named. Nothing here is part of
 //! `cargo test`: timings belong to benchmarks, not tests.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeValLike as _;
 use sha2::{Digest as _, Sha256};
 use sora_batch_testkit::{FakeKie, Schedule};
+
+use crate::workspace::{cargo, root, target_dir};
 
 mod schedule;
 
@@ -45,19 +47,6 @@ struct Measured {
     peak_rss_kib: u64,
     code: Option<i32>,
     stderr: String,
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
 }
 
 fn children_cpu() -> Duration {
@@ -196,7 +185,7 @@ fn measure_all(only: &[String]) -> ExitCode {
 
 fn build_release() -> Result<(), String> {
     eprintln!("==> building sora-batch (release)");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = cargo();
     let built = Command::new(cargo)
         .args(["build", "--release", "--quiet", "--package", "sora-batch"])
         .current_dir(root())

@@ -47,7 +47,7 @@ pub fn chaos(args: &[String]) -> ExitCode {
         }
     }
     eprintln!("==> {kills} kills of `sora-batch run`, seeds from {seed}");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = crate::workspace::cargo();
     let output = Command::new(cargo)
         .args([
             "test",

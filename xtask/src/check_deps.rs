@@ -81,7 +81,7 @@ pub fn violations() -> Result<Vec<String>, String> {
 
 /// The names of every package in `package`'s normal dependency tree, itself excluded.
 fn normal_dependencies(package: &str) -> Result<Vec<String>, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = crate::workspace::cargo();
     let output = Command::new(cargo)
         .args([
             "tree",

@@ -6,30 +6,19 @@
 //! stack into a fresh batch folder, and says where the videos and reports are. No API key
 //! and no network are involved.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use sora_batch_testkit::{Endpoint, FakeKie, Schedule};
+
+use crate::workspace::{cargo, root, target_dir};
 
 /// Prompts containing this fail like a content-moderation refusal; `manifests/demo.yaml`
 /// has one such job so that the demo shows how a failure is reported.
 pub const DEMO_FAIL_MARKER: &str = "[fail]";
 
 const DEMO_MANIFEST: &str = "manifests/demo.yaml";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
 
 pub fn demo(args: &[String]) -> ExitCode {
     if let Some(unknown) = args.iter().find(|a| *a != "-h" && *a != "--help") {
@@ -71,9 +60,9 @@ fn run_manifest(
 }
 
 fn run_demo() -> Result<ExitCode, String> {
-    let root = workspace_root();
+    let root = root();
     eprintln!("==> building the sora-batch CLI");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = cargo();
     let built = Command::new(cargo)
         .args([
             "build",
@@ -89,7 +78,7 @@ fn run_demo() -> Result<ExitCode, String> {
     if !built.success() {
         return Err("cargo build failed".into());
     }
-    let binary = target_dir(&root).join("debug").join("sora-batch");
+    let binary = target_dir().join("debug").join("sora-batch");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -123,7 +112,7 @@ fn run_demo() -> Result<ExitCode, String> {
         fake.files_base_url()
     );
 
-    let out = target_dir(&root).join("demo");
+    let out = target_dir().join("demo");
     if out.exists() {
         std::fs::remove_dir_all(&out)
             .map_err(|e| format!("could not clear {}: {e}", out.display()))?;

@@ -8,6 +8,7 @@ mod chaos;
 mod check_deps;
 mod demo;
 mod fake_server;
+mod workspace;
 
 use std::process::ExitCode;
 

@@ -19,22 +19,15 @@ async fn the_seed_example_goes_out_as_the_seed_body() {
         serde_json::from_str(&fixture("seed-create-task-request.json")).expect("parses");
     assert_eq!(log.create_task_bodies(), vec![expected]);
     let request = &log.requests()[0];
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
     assert_eq!(
-        header("authorization"),
-        Some(format!("Bearer {SENTINEL_KEY}"))
+        request.header("authorization"),
+        Some(format!("Bearer {SENTINEL_KEY}").as_str())
     );
     assert_eq!(
-        header("user-agent").as_deref(),
+        request.header("user-agent"),
         Some(sora_batch_api::USER_AGENT)
     );
-    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(request.header("content-type"), Some("application/json"));
 }
 
 #[tokio::test]

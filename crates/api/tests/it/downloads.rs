@@ -67,11 +67,7 @@ async fn result_files_arrive_whole_and_without_the_key() {
         .iter()
         .filter(|r| r.endpoint != Some(Endpoint::Files));
     for request in api_requests {
-        assert!(
-            request
-                .headers
-                .contains(&("authorization".into(), bearer.clone()))
-        );
+        assert_eq!(request.header("authorization"), Some(bearer.as_str()));
     }
 }
 

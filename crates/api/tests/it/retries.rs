@@ -17,13 +17,6 @@ fn gaps(requests: &[&LoggedRequest]) -> Vec<Duration> {
         .collect()
 }
 
-fn requests_to(log: &sora_batch_testkit::RequestLog, endpoint: Endpoint) -> Vec<&LoggedRequest> {
-    log.requests()
-        .iter()
-        .filter(|r| r.endpoint == Some(endpoint))
-        .collect()
-}
-
 #[tokio::test]
 async fn transient_failures_are_retried_with_growing_waits_until_the_bound() {
     let fake = FakeKie::start().await;
@@ -46,7 +39,7 @@ async fn transient_failures_are_retried_with_growing_waits_until_the_bound() {
     assert_eq!(error.kind, ErrorKind::Maintenance);
     assert_eq!(error.attempts, 5);
     let log = fake.log();
-    let requests = requests_to(&log, Endpoint::Credit);
+    let requests = log.requests_to(Endpoint::Credit);
     assert_eq!(requests.len(), 5, "bounded: exactly max_attempts requests");
     for (index, gap) in gaps(&requests).into_iter().enumerate() {
         let attempt = index as u32 + 1;
@@ -98,7 +91,7 @@ async fn a_429_waits_out_a_full_window() {
         .await
         .expect("succeeds after the window");
     let log = fake.log();
-    let requests = requests_to(&log, Endpoint::Credit);
+    let requests = log.requests_to(Endpoint::Credit);
     assert_eq!(requests.len(), 2);
     assert!(
         gaps(&requests)[0] >= window,
@@ -118,7 +111,7 @@ async fn retry_after_is_honoured() {
         .await
         .expect("succeeds after Retry-After");
     let log = fake.log();
-    let requests = requests_to(&log, Endpoint::Credit);
+    let requests = log.requests_to(Endpoint::Credit);
     assert_eq!(requests.len(), 2);
     assert!(gaps(&requests)[0] >= Duration::from_secs(1));
 }
