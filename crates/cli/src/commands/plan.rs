@@ -7,8 +7,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use sora_batch_engine::journal;
 use sora_batch_engine::report::{JobReport, Report};
+use sora_batch_engine::{journal, render};
 
 use crate::cli::PlanArgs;
 use crate::commands::load_manifest;
@@ -134,30 +134,10 @@ fn credits_cell(report: &Report, job: &JobReport) -> String {
 }
 
 fn text_field(job: &JobReport, name: &str) -> String {
-    match job.input.get(name) {
-        Some(serde_json::Value::String(text)) => text.clone(),
-        Some(serde_json::Value::Null) | None => "-".to_owned(),
-        Some(other) => other.to_string(),
-    }
+    render::input_text(job, name).unwrap_or_else(|| "-".to_owned())
 }
 
 /// The prompt's first characters on one line, with `…` when cut.
 fn prompt_head(job: &JobReport) -> String {
-    let prompt = job
-        .input
-        .get("prompt")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("");
-    let mut head: String = prompt
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(PROMPT_HEAD_CHARS + 1)
-        .collect();
-    if head.chars().count() > PROMPT_HEAD_CHARS {
-        head = head.chars().take(PROMPT_HEAD_CHARS - 1).collect();
-        head.push('…');
-    }
-    head
+    render::shortened(render::prompt(job), PROMPT_HEAD_CHARS)
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{duration_text, input_text, job_label, outstanding, prompt, reason};
+use super::{duration_text, input_text, job_label, outstanding, prompt, reason, shortened};
 use crate::report::{JobState, Report};
 
 /// How many characters of a prompt a table cell shows.
@@ -31,16 +31,6 @@ fn cell(text: &str) -> String {
         .replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-fn shortened(text: &str, max_chars: usize) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.chars().count() <= max_chars {
-        return text;
-    }
-    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 /// Links in a Markdown cell: spaces and parentheses would end the link target.

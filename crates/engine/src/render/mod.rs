@@ -255,7 +255,7 @@ fn write_atomically(
 }
 
 /// A job's input field as short text: strings as they are, other values as JSON.
-fn input_text(job: &JobReport, name: &str) -> Option<String> {
+pub fn input_text(job: &JobReport, name: &str) -> Option<String> {
     match job.input.get(name)? {
         serde_json::Value::String(text) => Some(text.clone()),
         serde_json::Value::Null => None,
@@ -263,11 +263,23 @@ fn input_text(job: &JobReport, name: &str) -> Option<String> {
     }
 }
 
-fn prompt(job: &JobReport) -> &str {
+/// The job's prompt, empty when it has none.
+pub fn prompt(job: &JobReport) -> &str {
     job.input
         .get("prompt")
         .and_then(serde_json::Value::as_str)
         .unwrap_or("")
+}
+
+/// `text` on one line, cut to `max_chars` characters with `…` when longer.
+pub fn shortened(text: &str, max_chars: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max_chars {
+        return text;
+    }
+    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// A generation time for people: `2m11s`, `42.0s`.
