@@ -28,7 +28,7 @@ use serde_saphyr::Spanned;
 use sora_batch_api::RetryPolicy;
 use sora_batch_api::wire::CreateTaskRequest;
 
-use crate::diagnostic::{Diagnostic, Position, SourceText};
+use crate::diagnostic::{Diagnostic, SourceText};
 use crate::prices::PriceTable;
 use crate::run::PollTuning;
 pub use identity::{JobId, JobKey};
@@ -356,11 +356,7 @@ fn yaml_diagnostic(error: &serde_saphyr::Error, source: &SourceText) -> Diagnost
     };
     let diagnostic = Diagnostic::error(
         source,
-        Some(position.unwrap_or(Position {
-            line: 1,
-            column: 1,
-            len: 1,
-        })),
+        Some(position.unwrap_or(shape::START_OF_FILE)),
         message,
     );
     match expected {

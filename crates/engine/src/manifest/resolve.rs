@@ -141,14 +141,9 @@ impl<'a> Resolver<'a> {
 
     fn resolve_name(&mut self, raw: &RawManifest, path: &Path) -> String {
         if let Some(name) = &raw.name {
-            let valid = !name.value.is_empty()
-                && name.value.len() <= identity::MAX_ID_CHARS
-                && name
-                    .value
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && !name.value.starts_with('.')
-                && !name.value.contains("..");
+            // An id's rules (it names the batch folder), in lowercase only.
+            let valid = identity::check_explicit_id(&name.value).is_ok()
+                && !name.value.bytes().any(|b| b.is_ascii_uppercase());
             if !valid {
                 let diagnostic = self
                     .error(position(&name.referenced), format!("invalid name `{}`", name.value))
@@ -270,13 +265,7 @@ impl<'a> Resolver<'a> {
                     &mut run.poll.max_interval,
                 ),
             ];
-            for (raw, key, target) in durations {
-                if let Some(text) = raw
-                    && let Some(duration) = self.duration(text, key)
-                {
-                    *target = duration;
-                }
-            }
+            self.set_durations(durations);
             // Only reachable when one of the two was set, since the defaults are in order.
             let set_by_manifest = poll.max_interval.as_ref().or(poll.min_interval.as_ref());
             if run.poll.min_interval > run.poll.max_interval
@@ -306,15 +295,29 @@ impl<'a> Resolver<'a> {
                     &mut run.retry.maintenance_delay,
                 ),
             ];
-            for (raw, key, target) in durations {
-                if let Some(text) = raw
-                    && let Some(duration) = self.duration(text, key)
-                {
-                    *target = duration;
-                }
-            }
+            self.set_durations(durations);
         }
         run
+    }
+
+    /// Sets each target whose key the manifest gives to the duration it reads as.
+    fn set_durations<'raw, 'target>(
+        &mut self,
+        durations: impl IntoIterator<
+            Item = (
+                &'raw Option<Spanned<String>>,
+                &'static str,
+                &'target mut Duration,
+            ),
+        >,
+    ) {
+        for (raw, key, target) in durations {
+            if let Some(text) = raw
+                && let Some(duration) = self.duration(text, key)
+            {
+                *target = duration;
+            }
+        }
     }
 
     fn duration(&mut self, text: &Spanned<String>, key: &str) -> Option<Duration> {
