@@ -164,6 +164,17 @@ pub struct FileReport {
     pub bytes: u64,
 }
 
+impl From<DownloadedFile> for FileReport {
+    fn from(file: DownloadedFile) -> FileReport {
+        FileReport {
+            path: file.path,
+            url: file.url,
+            sha256: file.sha256,
+            bytes: file.bytes,
+        }
+    }
+}
+
 impl Report {
     /// The plan of `manifest`: every job pending, with estimated credits.
     /// `manifest_as_given` is the path the user typed.
@@ -280,16 +291,7 @@ impl Report {
                 input: done.request.input,
                 task_id: done.task_id,
                 state: done.state,
-                files: done
-                    .files
-                    .into_iter()
-                    .map(|file| FileReport {
-                        path: file.path,
-                        url: file.url,
-                        sha256: file.sha256,
-                        bytes: file.bytes,
-                    })
-                    .collect(),
+                files: done.files.into_iter().map(FileReport::from).collect(),
                 fail_code: done.fail_code,
                 fail_msg: done.fail_msg,
                 credits: done.credits.map(Credits),
@@ -340,12 +342,7 @@ impl JobReport {
         self.duration_ms = progress.duration_ms;
         self.files = progress
             .files
-            .map(|file| FileReport {
-                path: file.path.clone(),
-                url: file.url.clone(),
-                sha256: file.sha256.clone(),
-                bytes: file.bytes,
-            })
+            .map(|file| FileReport::from(file.clone()))
             .collect();
     }
 }

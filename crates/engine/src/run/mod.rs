@@ -36,7 +36,7 @@ use crate::journal::{
     self, DownloadedFile, JournalError, JournalWriter, Phase, Record, ResultFiles, WriterStats,
 };
 use crate::manifest::RateLimit;
-use crate::prices::Credits;
+use crate::prices::{Credits, Estimate};
 use crate::report::JobState;
 
 pub use events::{Reporter, RunEvent};
@@ -614,13 +614,12 @@ impl Coordinator {
         if self.pending.is_empty() {
             return;
         }
-        let to_submit: Vec<Option<f64>> = self
-            .pending
-            .iter()
-            .map(|index| self.jobs[*index].job.estimated_credits)
-            .collect();
-        let unpriced = to_submit.iter().filter(|price| price.is_none()).count();
-        let mut estimate: f64 = to_submit.iter().flatten().sum();
+        let mut to_submit = Estimate::default();
+        for index in &self.pending {
+            to_submit.add(self.jobs[*index].job.estimated_credits.map(Credits));
+        }
+        let unpriced = to_submit.unpriced_jobs;
+        let mut estimate = to_submit.credits.0;
         if let Some(cap) = self.options.max_credits {
             if unpriced > 0 {
                 self.emit(RunEvent::Warning {
