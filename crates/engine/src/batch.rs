@@ -120,6 +120,8 @@ pub struct CompletedFile {
 #[derive(Debug)]
 pub struct FileSink {
     file: tokio::fs::File,
+    folder: PathBuf,
+    file_name: String,
     partial: PathBuf,
     hasher: Sha256,
     bytes: u64,
@@ -149,19 +151,22 @@ impl FileSink {
         let file = tokio::fs::File::create(&partial).await?;
         Ok(FileSink {
             file,
+            folder: folder.to_owned(),
+            file_name: file_name.to_owned(),
             partial,
             hasher: Sha256::new(),
             bytes: 0,
         })
     }
 
-    /// Makes the file durable and gives it its final name, atomically.
-    pub async fn complete(mut self, folder: &Path, file_name: &str) -> io::Result<CompletedFile> {
+    /// Makes the file durable and gives it its final name (the one given to
+    /// [`create`](Self::create)), atomically.
+    pub async fn complete(mut self) -> io::Result<CompletedFile> {
         self.file.flush().await?;
         let file = self.file.into_std().await;
         let partial = self.partial;
-        let final_path = folder.join(file_name);
-        let folder = folder.to_owned();
+        let final_path = self.folder.join(&self.file_name);
+        let folder = self.folder;
         // One trip to the blocking pool for the whole sequence, not one per step: each trip
         // is a thread hand-off, and a batch of small files is made of little else.
         let modified_ns = tokio::task::spawn_blocking(move || -> io::Result<Option<u64>> {
@@ -177,7 +182,7 @@ impl FileSink {
         .await
         .map_err(io::Error::other)??;
         Ok(CompletedFile {
-            file_name: file_name.to_owned(),
+            file_name: self.file_name,
             sha256: hex(&self.hasher.finalize()),
             bytes: self.bytes,
             modified_ns,
@@ -293,10 +298,7 @@ mod tests {
         sink.restart().await.expect("restarts");
         sink.write_chunk(b"hello ").await.expect("writes");
         sink.write_chunk(b"world").await.expect("writes");
-        let done = sink
-            .complete(temp.path(), "a.mp4")
-            .await
-            .expect("completes");
+        let done = sink.complete().await.expect("completes");
         assert_eq!(
             std::fs::read(temp.path().join("a.mp4")).expect("reads"),
             b"hello world"

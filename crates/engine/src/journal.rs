@@ -307,11 +307,6 @@ pub fn replay_folders(folders: &[PathBuf]) -> Result<Replay, JournalError> {
     Ok(replay)
 }
 
-#[cfg(test)]
-fn replay_bytes(path: &Path, text: &[u8]) -> Result<Replay, JournalError> {
-    replay_lines(path, text)
-}
-
 fn replay_lines(path: &Path, mut reader: impl io::BufRead) -> Result<Replay, JournalError> {
     let mut replay = Replay::default();
     let mut offset = 0usize;
@@ -757,7 +752,7 @@ mod tests {
     #[test]
     fn an_intent_without_outcome_is_uncertain_and_a_task_id_is_submitted() {
         let text = journal_text(&[intent("a"), intent("b"), submitted("b", "t-b")]);
-        let replay = replay_bytes(Path::new("j"), &text).expect("replays");
+        let replay = replay_lines(Path::new("j"), text.as_slice()).expect("replays");
         assert_eq!(replay.jobs["a"].phase, Phase::Uncertain);
         assert_eq!(replay.jobs["b"].phase, Phase::Submitted);
         assert_eq!(replay.jobs["b"].task_id.as_deref(), Some("t-b"));
@@ -769,7 +764,7 @@ mod tests {
         let mut text = journal_text(&[intent("a"), submitted("a", "t-a")]);
         let whole = text.len() as u64;
         text.extend_from_slice(br#"{"type":"finished","key":"a","task"#);
-        let replay = replay_bytes(Path::new("j"), &text).expect("replays");
+        let replay = replay_lines(Path::new("j"), text.as_slice()).expect("replays");
         assert_eq!(replay.jobs["a"].phase, Phase::Submitted);
         assert_eq!(replay.warnings.len(), 1);
         assert_eq!(replay.valid_len, whole);
@@ -818,7 +813,7 @@ mod tests {
         let mut text = journal_text(&[intent("a")]);
         text.extend_from_slice(b"garbage\n");
         text.extend(encode(&submitted("a", "t")));
-        let error = replay_bytes(Path::new("j"), &text).expect_err("corrupt");
+        let error = replay_lines(Path::new("j"), text.as_slice()).expect_err("corrupt");
         assert!(
             matches!(error, JournalError::Corrupt { line: 3, .. }),
             "{error}"
@@ -831,7 +826,7 @@ mod tests {
             format: JOURNAL_FORMAT + 1,
             created_by: "future".into(),
         });
-        let error = replay_bytes(Path::new("j"), &text).expect_err("newer");
+        let error = replay_lines(Path::new("j"), text.as_slice()).expect_err("newer");
         assert!(error.to_string().contains("upgrade sora-batch"), "{error}");
     }
 
@@ -849,7 +844,7 @@ mod tests {
             at_ms: 3,
         };
         let text = journal_text(&[intent("a"), submitted("a", "t1"), failed, intent("a")]);
-        let replay = replay_bytes(Path::new("j"), &text).expect("replays");
+        let replay = replay_lines(Path::new("j"), text.as_slice()).expect("replays");
         let job = &replay.jobs["a"];
         assert_eq!(job.phase, Phase::Uncertain);
         assert_eq!(job.task_id, None);

@@ -1382,7 +1382,7 @@ async fn fetch_file(
     }
     match outcome {
         Ok(_) => sink
-            .complete(root, file_name)
+            .complete()
             .await
             .map_err(|e| format!("cannot save {file_name}: {e}")),
         Err(error) => {
