@@ -1,0 +1,325 @@
+//! Every job of the manifest before keys and ids: the matrix checked and expanded, then the
+//! explicit `jobs:`, each turned into [`Draft`]s (one per take).
+//!
+//! Read [`Resolver::expand_jobs`]. The matrix's semantics (product, `exclude`, `include`)
+//! live in [`crate::manifest::expand`]; each job's input is built and checked in
+//! [`super::input`].
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+use serde_saphyr::Spanned;
+use sora_batch_api::registry::{self, closest_name};
+
+use super::{Draft, Field, Resolver};
+use crate::manifest::MAX_JOBS;
+use crate::manifest::expand::{self, Axis, Combination};
+use crate::manifest::identity::{self, check_explicit_id};
+use crate::manifest::raw::{RawManifest, RawMatrix, RawValue};
+use crate::manifest::shape::{START_OF_FILE, position};
+use crate::manifest::template::Lookup;
+
+impl<'a> Resolver<'a> {
+    /// Every job of the manifest before identities: matrix jobs, then explicit jobs.
+    pub(super) fn expand_jobs(
+        &mut self,
+        raw: &'a RawManifest,
+        model_default: &str,
+        default_takes: u32,
+        vars: &[(&'a str, Cow<'a, str>)],
+    ) -> Vec<Draft> {
+        let defaults: Vec<Field<'a>> = raw
+            .defaults
+            .iter()
+            .flat_map(|defaults| defaults.0.entries.iter())
+            .map(|(key, value)| (key.value.as_str(), Some(&key.referenced), value))
+            .collect();
+        // The top-level prompt, as a field like the others.
+        let top_prompt: Option<Spanned<RawValue>> = raw.prompt.as_ref().map(|prompt| Spanned {
+            value: RawValue::String(prompt.value.clone()),
+            referenced: prompt.referenced,
+            defined: prompt.defined,
+        });
+        let mut drafts = Vec::new();
+
+        // Matrix jobs.
+        let combinations: Vec<Combination<'_>> = match &raw.matrix {
+            Some(matrix) => match self.matrix_combinations(matrix) {
+                Some(combinations) => combinations,
+                None => return drafts,
+            },
+            // A prompt without a matrix is one job.
+            None if top_prompt.is_some() => vec![Combination {
+                entries: Vec::new(),
+                naming_entries: 0,
+            }],
+            None => Vec::new(),
+        };
+        let matrix_anchor = raw
+            .matrix
+            .as_ref()
+            .map(|matrix| position(&matrix.referenced))
+            .or_else(|| {
+                raw.prompt
+                    .as_ref()
+                    .map(|prompt| position(&prompt.referenced))
+            })
+            .unwrap_or(START_OF_FILE);
+        let explicit_takes: u64 = raw
+            .jobs
+            .iter()
+            .flatten()
+            .map(|job| u64::from(job.value.takes.as_ref().map_or(default_takes, |t| t.value)))
+            .sum();
+        let planned = (combinations.len() as u64)
+            .saturating_mul(u64::from(default_takes))
+            .saturating_add(explicit_takes);
+        if planned > MAX_JOBS as u64 {
+            let diagnostic = self
+                .error(
+                    matrix_anchor,
+                    format!("the manifest expands to {planned} jobs"),
+                )
+                .expected(format!("at most {MAX_JOBS} jobs in one manifest"));
+            self.push(diagnostic);
+            return drafts;
+        }
+        drafts.reserve(planned as usize);
+        let variable_names: Vec<&str> = self.variable_names(raw, vars);
+        for combination in &combinations {
+            let model = match combination.get("model") {
+                Some(model) => match &model.value {
+                    RawValue::String(name) => {
+                        self.check_model(name, position(&model.referenced));
+                        name.as_str()
+                    }
+                    other => {
+                        let diagnostic = self
+                            .error(
+                                position(&model.referenced),
+                                format!("`model` is {}", other.kind_name()),
+                            )
+                            .expected("a model name");
+                        self.push(diagnostic);
+                        continue;
+                    }
+                },
+                None => model_default,
+            };
+            let spec = registry::lookup(model);
+            let mut fields: Vec<Field<'_>> = defaults.clone();
+            if let Some(prompt) = &top_prompt {
+                fields.push(("prompt", None, prompt));
+            }
+            for (name, value) in &combination.entries {
+                // With a validated model, only its fields are input; other keys are template
+                // variables. An unvalidated model's fields are unknown: every key is sent.
+                let is_input =
+                    *name != "model" && spec.is_none_or(|spec| spec.field(name).is_some());
+                if is_input {
+                    fields.push((name, None, value));
+                }
+            }
+            let lookup = |name: &str| -> Lookup<'_> {
+                if let Some(value) = combination.get(name) {
+                    return match value.value.scalar_text() {
+                        Some(text) => Lookup::Text(text),
+                        None => Lookup::NotScalar,
+                    };
+                }
+                match vars.iter().find(|(var, _)| *var == name) {
+                    Some((_, text)) => Lookup::Text(Cow::Borrowed(text.as_ref())),
+                    None => Lookup::Missing,
+                }
+            };
+            let Some(input) =
+                self.build_input(model, spec, &fields, lookup, &variable_names, matrix_anchor)
+            else {
+                continue;
+            };
+            let naming: Vec<Cow<'_, str>> = combination.entries[..combination.naming_entries]
+                .iter()
+                .filter_map(|(_, value)| value.value.scalar_text())
+                .collect();
+            let prompt = input.get("prompt").and_then(Value::as_str);
+            let derived_base =
+                identity::derived_base_id(naming.iter().map(|text| text.as_ref()), prompt);
+            for take in 1..=default_takes {
+                drafts.push(Draft {
+                    model: model.to_owned(),
+                    input: input.clone(),
+                    take,
+                    explicit_id: None,
+                    derived_base: derived_base.clone(),
+                    anchor: matrix_anchor,
+                });
+            }
+        }
+
+        // Explicit jobs.
+        let var_names_only: Vec<&str> = vars.iter().map(|(name, _)| *name).collect();
+        for job in raw.jobs.iter().flatten() {
+            let anchor = position(&job.referenced);
+            let job = &job.value;
+            let model = match &job.model {
+                Some(model) => {
+                    self.check_model(&model.value, position(&model.referenced));
+                    model.value.as_str()
+                }
+                None => model_default,
+            };
+            let takes = match &job.takes {
+                Some(takes) => self.check_takes(takes),
+                None => default_takes,
+            };
+            let explicit_id = job.id.as_ref().and_then(|id| {
+                let at = position(&id.referenced);
+                match check_explicit_id(&id.value) {
+                    Ok(()) => Some((id.value.clone(), at)),
+                    Err(expected) => {
+                        let diagnostic = self
+                            .error(at, format!("unsafe id `{}`", id.value.escape_debug()))
+                            .expected(expected)
+                            .note("ids name the job's files in the batch folder");
+                        self.push(diagnostic);
+                        None
+                    }
+                }
+            });
+            let spec = registry::lookup(model);
+            let mut fields: Vec<Field<'_>> = defaults.clone();
+            fields.extend(
+                job.input
+                    .entries
+                    .iter()
+                    .map(|(key, value)| (key.value.as_str(), Some(&key.referenced), value)),
+            );
+            let lookup = |name: &str| -> Lookup<'_> {
+                match vars.iter().find(|(var, _)| *var == name) {
+                    Some((_, text)) => Lookup::Text(Cow::Borrowed(text.as_ref())),
+                    None => Lookup::Missing,
+                }
+            };
+            let Some(input) =
+                self.build_input(model, spec, &fields, lookup, &var_names_only, anchor)
+            else {
+                continue;
+            };
+            let prompt = input.get("prompt").and_then(Value::as_str);
+            let derived_base = identity::derived_base_id(std::iter::empty(), prompt);
+            for take in 1..=takes {
+                drafts.push(Draft {
+                    model: model.to_owned(),
+                    input: input.clone(),
+                    take,
+                    explicit_id: explicit_id.clone(),
+                    derived_base: derived_base.clone(),
+                    anchor,
+                });
+            }
+        }
+        drafts
+    }
+
+    /// Names a template may use in matrix jobs: vars, axes and include keys.
+    fn variable_names(
+        &self,
+        raw: &'a RawManifest,
+        vars: &[(&'a str, Cow<'a, str>)],
+    ) -> Vec<&'a str> {
+        let mut names: Vec<&'a str> = vars.iter().map(|(name, _)| *name).collect();
+        if let Some(matrix) = &raw.matrix {
+            names.extend(matrix.value.axes.iter().map(|(key, _)| key.value.as_str()));
+            for entry in &matrix.value.include {
+                names.extend(
+                    entry
+                        .value
+                        .entries
+                        .iter()
+                        .map(|(key, _)| key.value.as_str()),
+                );
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Checks the matrix's shape and expands it; `None` when it cannot be expanded.
+    fn matrix_combinations(
+        &mut self,
+        matrix: &'a Spanned<RawMatrix>,
+    ) -> Option<Vec<Combination<'a>>> {
+        let matrix_value = &matrix.value;
+        let mut axes: Vec<Axis<'a>> = Vec::new();
+        let mut ok = true;
+        for (key, value) in &matrix_value.axes {
+            match &value.value {
+                RawValue::List(values) if !values.is_empty() => {
+                    axes.push((key.value.as_str(), values.as_slice()));
+                }
+                RawValue::List(_) => {
+                    let diagnostic = self
+                        .error(
+                            position(&value.referenced),
+                            format!("matrix axis `{}` has no values", key.value),
+                        )
+                        .expected("a list of at least one value");
+                    self.push(diagnostic);
+                    ok = false;
+                }
+                other => {
+                    let diagnostic = self
+                        .error(
+                            position(&value.referenced),
+                            format!("matrix axis `{}` is {}", key.value, other.kind_name()),
+                        )
+                        .expected(format!("a list of values, e.g. `{}: [a, b]`", key.value));
+                    self.push(diagnostic);
+                    ok = false;
+                }
+            }
+        }
+        let axis_names: Vec<&str> = axes.iter().map(|(name, _)| *name).collect();
+        for entry in &matrix_value.exclude {
+            for (key, _) in &entry.value.entries {
+                if !axis_names.contains(&key.value.as_str()) {
+                    let message = match closest_name(&key.value, axis_names.iter().copied()) {
+                        Some(close) => format!(
+                            "exclude key `{}` is not a matrix axis, did you mean `{close}`?",
+                            key.value
+                        ),
+                        None => format!("exclude key `{}` is not a matrix axis", key.value),
+                    };
+                    let diagnostic = self
+                        .error(position(&key.referenced), message)
+                        .expected(format!("one of the axes: {}", axis_names.join(", ")));
+                    self.push(diagnostic);
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        match expand::product_len(&axes) {
+            Some(count) if count <= MAX_JOBS => {}
+            count => {
+                let shown = count.map_or_else(|| "too many".to_owned(), |count| count.to_string());
+                let diagnostic = self
+                    .error(
+                        position(&matrix.referenced),
+                        format!("the matrix has {shown} combinations"),
+                    )
+                    .expected(format!("at most {MAX_JOBS} jobs in one manifest"));
+                self.push(diagnostic);
+                return None;
+            }
+        }
+        Some(expand::expand_matrix(
+            &axes,
+            &matrix_value.exclude,
+            &matrix_value.include,
+        ))
+    }
+}

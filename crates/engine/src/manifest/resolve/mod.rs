@@ -1,0 +1,145 @@
+//! The third pass: from [`RawManifest`] to [`Manifest`], collecting every problem.
+//!
+//! Read [`resolve`]. Order of work: top-level settings, variables, the matrix checked and
+//! expanded, every job's input assembled (`defaults`, then the top-level `prompt`, then the
+//! matrix combination or the job's own fields), its prompt filled in, checked against the
+//! model registry and completed; then keys and ids. Problems found for many jobs at one
+//! place of the manifest (a bad default under 10,000 combinations) are reported once.
+//!
+//! This file holds the [`Resolver`] (the diagnostics and what was already reported) and the
+//! order of work; each step is an `impl Resolver` block in a child module:
+//! [`settings`] (`name`, `takes`, `run:`, `prices:`, `vars:`), [`jobs`] (the matrix and the
+//! explicit jobs into [`Draft`]s), [`input`] (models and each job's input against the
+//! registry, prompt templates) and [`ids`] (keys and ids, the final [`Job`](super::Job)s).
+
+mod ids;
+mod input;
+mod jobs;
+mod settings;
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+use serde_saphyr::{Location, Spanned};
+
+use super::Manifest;
+use super::raw::{RawManifest, RawValue};
+use super::shape::{START_OF_FILE, position};
+use crate::diagnostic::{Diagnostic, Position, SourceText};
+
+/// One input field of a job in the making: its name, where its key is (when written as a
+/// key), and its value.
+type Field<'a> = (&'a str, Option<&'a Location>, &'a Spanned<RawValue>);
+
+/// The model a manifest uses when it names none.
+const DEFAULT_MODEL: &str = "sora-2-text-to-video";
+
+/// A job before keys and ids: enough to report on it and name it.
+struct Draft {
+    model: String,
+    input: Map<String, Value>,
+    take: u32,
+    /// The explicit id and where it is written.
+    explicit_id: Option<(String, Position)>,
+    /// The derived id's base, for jobs without an explicit id.
+    derived_base: String,
+    /// Where to point at for problems of the whole job.
+    anchor: Position,
+}
+
+struct Resolver<'a> {
+    source: &'a SourceText,
+    diagnostics: Vec<Diagnostic>,
+    /// (position, message) of every diagnostic so far, to report each problem once.
+    seen: HashSet<(Position, String)>,
+    /// Models already warned about as not validated.
+    warned_models: HashSet<String>,
+}
+
+impl<'a> Resolver<'a> {
+    fn push(&mut self, diagnostic: Diagnostic) {
+        let position = diagnostic
+            .label
+            .as_ref()
+            .map_or(START_OF_FILE, |label| label.position);
+        if self.seen.insert((position, diagnostic.message.clone())) {
+            self.diagnostics.push(diagnostic);
+        }
+    }
+
+    fn error(&self, location: Position, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(self.source, Some(location), message)
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Resolves `raw`; returns the manifest when it could be built and every diagnostic (the
+/// caller decides that errors among them reject it).
+pub(super) fn resolve(
+    raw: &RawManifest,
+    source: &SourceText,
+    path: &Path,
+) -> (Option<Manifest>, Vec<Diagnostic>) {
+    let mut resolver = Resolver {
+        source,
+        diagnostics: Vec::new(),
+        seen: HashSet::new(),
+        warned_models: HashSet::new(),
+    };
+    let manifest = resolver.resolve(raw, path);
+    (manifest, resolver.diagnostics)
+}
+
+impl<'a> Resolver<'a> {
+    fn resolve(&mut self, raw: &'a RawManifest, path: &Path) -> Option<Manifest> {
+        if let Some(version) = &raw.version
+            && version.value != 1
+        {
+            let diagnostic = self
+                .error(
+                    position(&version.referenced),
+                    format!("unsupported manifest version {}", version.value),
+                )
+                .expected("1");
+            self.push(diagnostic);
+        }
+        let name = self.resolve_name(raw, path);
+        let model_default = match &raw.model {
+            Some(model) => {
+                self.check_model(&model.value, position(&model.referenced));
+                model.value.clone()
+            }
+            None => DEFAULT_MODEL.to_owned(),
+        };
+        let default_takes = match &raw.takes {
+            Some(takes) => self.check_takes(takes),
+            None => 1,
+        };
+        let run = self.resolve_run(raw);
+        let prices = self.resolve_prices(raw);
+        let vars = self.resolve_vars(raw);
+        let drafts = self.expand_jobs(raw, &model_default, default_takes, &vars);
+        if self.has_errors() {
+            return None;
+        }
+        let jobs = self.assign_identities(drafts, run.callback_url.as_deref())?;
+        if jobs.is_empty() {
+            let diagnostic = self
+                .error(START_OF_FILE, "the manifest defines no jobs")
+                .expected("a `prompt` (with or without a `matrix`) or a list of `jobs`");
+            self.push(diagnostic);
+            return None;
+        }
+        Some(Manifest {
+            name,
+            path: path.to_path_buf(),
+            jobs,
+            run,
+            prices,
+        })
+    }
+}
