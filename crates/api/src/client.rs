@@ -21,7 +21,8 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{
-    ApiError, ClientBuildError, CreateTaskError, ErrorKind, Operation, TaskCreation,
+    ApiError, ClientBuildError, CreateTaskError, ErrorKind, LocalWriteFailure, Operation,
+    TaskCreation,
 };
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::wire::{
@@ -61,7 +62,10 @@ impl fmt::Debug for ApiKey {
 }
 
 /// A task id as the service issued it: an opaque string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct TaskId(String);
 
 impl TaskId {
@@ -372,8 +376,9 @@ impl Client {
         sink: &mut S,
     ) -> Result<(u64, Option<String>), ApiError> {
         let operation = Operation::Download;
-        let sink_error =
-            |e: std::io::Error| ApiError::new(operation, ErrorKind::Sink(e.to_string()));
+        let sink_error = |e: std::io::Error| {
+            ApiError::new(operation, ErrorKind::Sink(LocalWriteFailure::of(&e)))
+        };
         sink.restart().await.map_err(sink_error)?;
         let response = self
             .files

@@ -58,6 +58,39 @@ pub enum ErrorClass {
     Local,
 }
 
+/// An `io::Error` of our own side, kept as evidence: `io::Error` itself cannot be cloned or
+/// compared, so its kind, OS code and text are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalWriteFailure {
+    pub kind: std::io::ErrorKind,
+    pub os_code: Option<i32>,
+    pub message: String,
+}
+
+impl LocalWriteFailure {
+    pub fn of(error: &std::io::Error) -> LocalWriteFailure {
+        LocalWriteFailure {
+            kind: error.kind(),
+            os_code: error.raw_os_error(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The error again: the OS's own when it had a code, so its kind and message follow.
+    pub fn to_io_error(&self) -> std::io::Error {
+        match self.os_code {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::new(self.kind, self.message.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for LocalWriteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// The specific failure, with what the engine needs to act on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -98,8 +131,9 @@ pub enum ErrorKind {
     UnsupportedUrl,
     /// A download ended short of its announced length.
     Truncated { expected: u64, received: u64 },
-    /// Writing the downloaded bytes failed on our side.
-    Sink(String),
+    /// Writing the downloaded bytes failed on our side: the OS's error, kind and code kept,
+    /// so that a full disk is told from an expired link.
+    Sink(LocalWriteFailure),
     /// A code or answer the documentation does not describe.
     UnexpectedAnswer(String),
 }
@@ -157,7 +191,7 @@ impl ErrorKind {
             ErrorKind::Truncated { expected, received } => {
                 format!("download ended after {received} of {expected} bytes")
             }
-            ErrorKind::Sink(reason) => format!("could not write the download: {reason}"),
+            ErrorKind::Sink(failure) => format!("could not write the download: {failure}"),
             ErrorKind::UnexpectedAnswer(what) => format!("unexpected answer: {what}"),
         }
     }

@@ -23,6 +23,7 @@ pub use client::{
     USER_AGENT,
 };
 pub use error::{
-    ApiError, ClientBuildError, CreateTaskError, ErrorClass, ErrorKind, Operation, TaskCreation,
+    ApiError, ClientBuildError, CreateTaskError, ErrorClass, ErrorKind, LocalWriteFailure,
+    Operation, TaskCreation,
 };
 pub use retry::RetryPolicy;

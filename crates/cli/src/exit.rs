@@ -1,16 +1,20 @@
 //! Exit codes: the one place that maps what a command did to the number the shell sees.
 //!
 //! Read [`exit_code`]. The codes are SPEC's, first that applies: 3 the account stopped the
-//! run (401, 402, 433); 4 the spending cap stopped it; 130 interrupted; 5 work outstanding
-//! (running, timed out or uncertain jobs — run again to collect); 1 some jobs failed; 0 every
-//! job succeeded and is downloaded; 2 usage, manifest or lock error, nothing submitted. A
-//! closed stdout (`sora-batch plan big.yaml | head`) is not a failure.
+//! run (401, 402, 433); 4 the spending cap stopped it; 6 a local failure stopped it (disk
+//! full, permissions, an internal error — fix it and run again); 130 interrupted; 5 work
+//! outstanding (running, timed out or uncertain jobs — run again to collect); 1 some jobs
+//! failed; 0 every job succeeded and is downloaded; 2 usage, manifest or lock error, nothing
+//! submitted. A closed stdout (`sora-batch plan big.yaml | head`) is not a failure. The
+//! process ends only through here: [`exit_code`] at the end of `main`, or
+//! [`exit_interrupted_again`].
 
 use std::process::ExitCode;
 
 use sora_batch_api::{ApiError, ErrorClass};
 use sora_batch_engine::batch::BatchFolderError;
 use sora_batch_engine::journal::JournalError;
+use sora_batch_engine::session::{SessionError, Verdict};
 
 /// What a command achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,18 +23,7 @@ pub enum Outcome {
     /// Manifests had problems; they have been printed.
     ManifestProblems,
     /// How a run ended.
-    Run(RunVerdict),
-}
-
-/// How a run ended, in SPEC's order of precedence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunVerdict {
-    AccountStopped,
-    SpendingCapReached,
-    Interrupted,
-    WorkOutstanding,
-    SomeFailed,
-    AllDone,
+    Run(Verdict),
 }
 
 /// Why a command stopped.
@@ -47,16 +40,15 @@ pub enum CliError {
     InvalidApiKey,
     #[error("{0}")]
     Usage(String),
+    /// This machine failed us: a thread, the runtime, signals.
+    #[error("{0}")]
+    Local(String),
     #[error(transparent)]
     BatchFolder(#[from] BatchFolderError),
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error("cannot write {path}: {source}")]
-    Report {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Session(#[from] SessionError),
     #[error("{0}")]
     Api(#[from] ApiError),
 }
@@ -67,6 +59,7 @@ pub const USAGE_OR_MANIFEST_ERROR: u8 = 2;
 pub const ACCOUNT_STOPPED: u8 = 3;
 pub const SPENDING_CAP_REACHED: u8 = 4;
 pub const WORK_OUTSTANDING: u8 = 5;
+pub const LOCAL_FAILURE: u8 = 6;
 pub const INTERRUPTED: u8 = 130;
 
 pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
@@ -74,25 +67,49 @@ pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
         Ok(Outcome::Success) => ExitCode::from(SUCCESS),
         Ok(Outcome::ManifestProblems) => ExitCode::from(USAGE_OR_MANIFEST_ERROR),
         Ok(Outcome::Run(verdict)) => ExitCode::from(match verdict {
-            RunVerdict::AccountStopped => ACCOUNT_STOPPED,
-            RunVerdict::SpendingCapReached => SPENDING_CAP_REACHED,
-            RunVerdict::Interrupted => INTERRUPTED,
-            RunVerdict::WorkOutstanding => WORK_OUTSTANDING,
-            RunVerdict::SomeFailed => SOME_JOBS_FAILED,
-            RunVerdict::AllDone => SUCCESS,
+            Verdict::AccountStopped => ACCOUNT_STOPPED,
+            Verdict::SpendingCapReached => SPENDING_CAP_REACHED,
+            Verdict::LocalFailure => LOCAL_FAILURE,
+            Verdict::Interrupted => INTERRUPTED,
+            Verdict::WorkOutstanding => WORK_OUTSTANDING,
+            Verdict::SomeFailed => SOME_JOBS_FAILED,
+            Verdict::AllDone => SUCCESS,
         }),
         Err(CliError::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::from(SUCCESS)
         }
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(match &error {
-                CliError::Api(api) if api.class() == ErrorClass::AccountFatal => ACCOUNT_STOPPED,
-                CliError::Api(_) | CliError::Report { .. } => SOME_JOBS_FAILED,
-                _ => USAGE_OR_MANIFEST_ERROR,
-            })
+            ExitCode::from(error_code(&error))
         }
     }
+}
+
+/// The code of a command that stopped on an error: a lock held by another run or a usage
+/// mistake is 2 (nothing was submitted); what this machine failed to do is 6.
+fn error_code(error: &CliError) -> u8 {
+    let folder_code = |error: &BatchFolderError| match error {
+        BatchFolderError::Locked { .. } => USAGE_OR_MANIFEST_ERROR,
+        BatchFolderError::Io { .. } => LOCAL_FAILURE,
+    };
+    match error {
+        CliError::Api(api) if api.class() == ErrorClass::AccountFatal => ACCOUNT_STOPPED,
+        CliError::Api(_) => SOME_JOBS_FAILED,
+        CliError::BatchFolder(folder) | CliError::Session(SessionError::Folder(folder)) => {
+            folder_code(folder)
+        }
+        CliError::Local(_) | CliError::Journal(_) | CliError::Session(_) => LOCAL_FAILURE,
+        CliError::Output(_)
+        | CliError::MissingApiKey
+        | CliError::InvalidApiKey
+        | CliError::Usage(_) => USAGE_OR_MANIFEST_ERROR,
+    }
+}
+
+/// A second interrupt: the process ends at once, with SPEC's code for an interrupt. The
+/// journal is consistent at any instant, so nothing is lost by not unwinding.
+pub fn exit_interrupted_again() -> ! {
+    std::process::exit(i32::from(INTERRUPTED))
 }
 
 /// The exit code of a command line clap refused (or of `--help` / `--version`).

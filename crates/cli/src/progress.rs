@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sora_batch_engine::prices::Credits;
+use sora_batch_engine::job::Credits;
 use sora_batch_engine::render::duration_text;
 use sora_batch_engine::run::{Reporter, RunEvent};
 
@@ -27,8 +27,16 @@ pub enum Detail {
     Verbose,
 }
 
-fn credits_text(credits: Option<f64>) -> String {
-    credits.map_or_else(String::new, |c| format!(", {} credits", Credits(c)))
+fn credits_text(credits: Option<Credits>) -> String {
+    credits.map_or_else(String::new, |c| format!(", {c} credits"))
+}
+
+/// Ids as a comma-separated list.
+fn id_list(ids: &[sora_batch_engine::job::JobId]) -> String {
+    ids.iter()
+        .map(sora_batch_engine::job::JobId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn bytes_text(bytes: u64) -> String {
@@ -72,7 +80,7 @@ pub fn describe(event: &RunEvent) -> Vec<(Detail, String)> {
                         "warning: {} uncertain job(s) may already be charged and are not \
                          resubmitted without --resubmit-uncertain: {}",
                         uncertain.len(),
-                        uncertain.join(", ")
+                        id_list(uncertain)
                     ),
                 ));
             }
@@ -83,7 +91,7 @@ pub fn describe(event: &RunEvent) -> Vec<(Detail, String)> {
                         "note: {} job(s) of an earlier version of the manifest are no longer \
                          in it (their files are kept): {}",
                         orphaned.len(),
-                        orphaned.join(", ")
+                        id_list(orphaned)
                     ),
                 ));
             }
@@ -106,7 +114,9 @@ pub fn describe(event: &RunEvent) -> Vec<(Detail, String)> {
             Detail::Quiet,
             format!("uncertain  {id}: {message}; not resubmitted without --resubmit-uncertain"),
         ),
-        RunEvent::StateChanged { id, state } => one(Detail::Verbose, format!("{state:<10} {id}")),
+        RunEvent::StateChanged { id, state } => {
+            one(Detail::Verbose, format!("{:<10} {id}", state.as_str()))
+        }
         RunEvent::Finished {
             id,
             success: true,
@@ -162,7 +172,7 @@ struct Tally {
     done: u64,
     in_flight: u64,
     failed: u64,
-    credits: f64,
+    credits: Credits,
     /// Generation times seen in this run, for the ETA.
     generation_ms: Vec<u64>,
     last_status_line: Instant,
@@ -200,7 +210,7 @@ impl Tally {
                 if !success {
                     self.failed += 1;
                 }
-                self.credits += credits.unwrap_or(0.0);
+                self.credits += credits.unwrap_or(Credits::ZERO);
                 if let Some(generation) = generation {
                     self.generation_ms
                         .push(u64::try_from(generation.as_millis()).unwrap_or(u64::MAX));
@@ -230,9 +240,7 @@ impl Tally {
     fn figures(&self, concurrency: u64) -> String {
         let mut text = format!(
             "{} in flight · {} failed · {} credits",
-            self.in_flight,
-            self.failed,
-            Credits(self.credits)
+            self.in_flight, self.failed, self.credits
         );
         if let Some(eta) = self.eta(concurrency).filter(|_| self.done < self.total) {
             text.push_str(&format!(" · ETA {}", duration_text(eta)));
@@ -276,7 +284,7 @@ impl ProgressReporter {
                 done: 0,
                 in_flight: 0,
                 failed: 0,
-                credits: 0.0,
+                credits: Credits::ZERO,
                 generation_ms: Vec::new(),
                 last_status_line: Instant::now(),
             }),
@@ -349,7 +357,7 @@ mod tests {
             done: 2,
             in_flight: 4,
             failed: 1,
-            credits: 30.0,
+            credits: Credits(30.0),
             generation_ms: vec![100_000, 120_000, 140_000],
             last_status_line: Instant::now(),
         };

@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 use sora_batch_api::DownloadSink;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use crate::journal::{JOURNAL_FILE_NAME, sync_folder};
+use crate::durable::{hex, is_partial_file_name, partial_file_name, sync_folder};
+use crate::journal::JOURNAL_FILE_NAME;
 
 const LOCK_FILE_NAME: &str = ".lock";
-const PARTIAL_SUFFIX: &str = ".partial";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchFolderError {
@@ -87,7 +87,7 @@ impl BatchFolder {
             let entry = entry?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') && name.ends_with(PARTIAL_SUFFIX) {
+            if is_partial_file_name(&name) {
                 std::fs::remove_file(entry.path())?;
             }
         }
@@ -147,7 +147,7 @@ impl DownloadSink for FileSink {
 impl FileSink {
     /// Streams a download into a partial file beside `file_name` in `folder`.
     pub async fn create(folder: &Path, file_name: &str) -> io::Result<FileSink> {
-        let partial = folder.join(format!(".{file_name}{PARTIAL_SUFFIX}"));
+        let partial = folder.join(partial_file_name(file_name));
         let file = tokio::fs::File::create(&partial).await?;
         Ok(FileSink {
             file,
@@ -202,23 +202,15 @@ fn modified_nanos(metadata: &std::fs::Metadata) -> Option<u64> {
     u64::try_from(since_epoch.as_nanos()).ok()
 }
 
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    text
-}
-
 /// What a recorded file looks like on disk now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileCheck {
     Intact,
     Missing,
     Altered,
+    /// The check could not be completed (an I/O error, a checker that died): the file is
+    /// not trusted, and is fetched again.
+    Unverified,
 }
 
 /// Compares a file with its recorded size and sha256. Blocking: run it off the async
@@ -332,11 +324,10 @@ mod tests {
             check_file(&path, 11, &done.sha256, done.modified_ns).expect("checks"),
             FileCheck::Missing
         );
-        assert!(std::fs::read_dir(temp.path()).expect("lists").all(|e| {
-            !e.expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .ends_with(PARTIAL_SUFFIX)
-        }));
+        assert!(
+            std::fs::read_dir(temp.path()).expect("lists").all(|e| {
+                !is_partial_file_name(&e.expect("entry").file_name().to_string_lossy())
+            })
+        );
     }
 }

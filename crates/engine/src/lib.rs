@@ -16,6 +16,8 @@
 
 pub mod batch;
 pub mod diagnostic;
+pub mod durable;
+pub mod job;
 pub mod journal;
 pub mod manifest;
 pub mod prices;
@@ -23,6 +25,8 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod session;
+pub mod settings;
 pub mod shard;
 
 pub use diagnostic::{Diagnostic, Severity};

@@ -7,43 +7,10 @@
 //! `creditsConsumed`, recorded by `run`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// An amount of Kie credits (1 credit is about $0.005). Printed as an integer when whole.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
-pub struct Credits(pub f64);
-
-impl Serialize for Credits {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let value = self.0;
-        // 2^53: every whole f64 below it is an exact integer.
-        if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
-            #[allow(clippy::cast_possible_truncation)]
-            serializer.serialize_i64(value as i64)
-        } else {
-            serializer.serialize_f64(value)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Credits {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        f64::deserialize(deserializer).map(Credits)
-    }
-}
-
-impl fmt::Display for Credits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.fract() == 0.0 {
-            write!(f, "{:.0}", self.0)
-        } else {
-            write!(f, "{:.2}", self.0)
-        }
-    }
-}
+pub use crate::job::Credits;
 
 /// Credits per clip: model, then a price key (see [`PriceTable::estimate`]).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -181,15 +148,7 @@ mod tests {
     }
 
     #[test]
-    fn credits_print_as_integers_when_whole() {
-        assert_eq!(
-            serde_json::to_string(&Credits(30.0)).ok().as_deref(),
-            Some("30")
-        );
-        assert_eq!(
-            serde_json::to_string(&Credits(0.5)).ok().as_deref(),
-            Some("0.5")
-        );
+    fn price_keys_are_durations_with_an_optional_size() {
         assert!(is_price_key("10") && is_price_key("15-high") && is_price_key("*"));
         assert!(!is_price_key("ten") && !is_price_key("10-") && !is_price_key(""));
     }

@@ -11,10 +11,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::journal::{DownloadedFile, Phase, Replay};
-use crate::manifest::{JobId, JobKey, Manifest};
-use crate::prices::{Credits, Estimate};
-use crate::run::RunOutcome;
+pub use crate::job::JobState;
+use crate::job::{Credits, JobId, JobKey, TaskId};
+use crate::journal::{DownloadedFile, Replay};
+use crate::manifest::Manifest;
+use crate::prices::Estimate;
+use crate::run::{JobOutcome, RunOutcome};
 
 /// The version of the report format written here.
 pub const REPORT_VERSION: u32 = 1;
@@ -42,9 +44,9 @@ pub struct Report {
 /// A job of an earlier version of the manifest, still in the batch folder's journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrphanedReport {
-    pub id: String,
-    pub key: String,
-    pub task_id: Option<String>,
+    pub id: JobId,
+    pub key: JobKey,
+    pub task_id: Option<TaskId>,
     /// Relative to the batch folder.
     pub files: Vec<String>,
 }
@@ -72,14 +74,14 @@ impl Summary {
     pub fn of(jobs: &[JobReport]) -> Summary {
         let mut summary = Summary::default();
         for job in jobs {
-            summary.count(job.state, job.credits.map(|credits| credits.0));
+            summary.count(job.state, job.credits);
         }
         summary
     }
 
     /// The summary [`Report::of_run`] computes, from the run's outcomes alone: for a caller
     /// that needs the counts but not the whole report.
-    pub fn of_outcomes(jobs: &[crate::run::JobOutcome]) -> Summary {
+    pub fn of_outcomes(jobs: &[JobOutcome]) -> Summary {
         let mut summary = Summary::default();
         for job in jobs {
             summary.count(job.state, job.credits);
@@ -87,7 +89,7 @@ impl Summary {
         summary
     }
 
-    fn count(&mut self, state: JobState, credits: Option<f64>) {
+    fn count(&mut self, state: JobState, credits: Option<Credits>) {
         self.total += 1;
         match state {
             JobState::Pending => self.pending += 1,
@@ -98,36 +100,7 @@ impl Summary {
             JobState::Uncertain => self.uncertain += 1,
         }
         if let Some(credits) = credits {
-            self.credits.0 += credits;
-        }
-    }
-}
-
-/// Where a job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    /// Not submitted.
-    Pending,
-    /// Submitted; the service has not finished it.
-    Running,
-    Succeeded,
-    Failed,
-    /// Past its deadline; the next run polls it again.
-    TimedOut,
-    /// Its createTask may or may not have reached the service: it may be charged.
-    Uncertain,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Pending => "pending",
-            JobState::Running => "running",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-            JobState::TimedOut => "timed_out",
-            JobState::Uncertain => "uncertain",
+            self.credits += credits;
         }
     }
 }
@@ -141,7 +114,7 @@ pub struct JobReport {
     pub model: String,
     /// The input exactly as sent (or to be sent).
     pub input: Map<String, Value>,
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
     pub state: JobState,
     pub files: Vec<FileReport>,
     pub fail_code: Option<String>,
@@ -236,19 +209,12 @@ impl Report {
                 continue;
             };
             matched += 1;
-            let state = match history.phase {
-                Phase::Pending => JobState::Pending,
-                Phase::Uncertain => JobState::Uncertain,
-                Phase::Submitted => JobState::Running,
-                Phase::TimedOut => JobState::TimedOut,
-                Phase::Succeeded => JobState::Succeeded,
-                Phase::Failed | Phase::TaskUnknown => JobState::Failed,
-            };
+            let (state, reason) = history.phase.job_state();
             job.record(Progress {
                 state,
-                task_id: history.task_id.as_deref(),
+                task_id: history.task_id.as_ref(),
                 fail_code: history.fail_code.as_deref(),
-                fail_msg: history.fail_msg.as_deref(),
+                fail_msg: history.fail_msg.as_deref().or(reason),
                 credits: history.credits,
                 duration_ms: history.generation_ms,
                 files: history.files.values(),
@@ -259,12 +225,12 @@ impl Report {
             // Every job of the journal is in the manifest (keys are unique on both sides).
             return self;
         }
-        let known: std::collections::BTreeSet<&str> =
-            self.jobs.iter().map(|job| job.key.as_str()).collect();
+        let known: std::collections::BTreeSet<&JobKey> =
+            self.jobs.iter().map(|job| &job.key).collect();
         self.orphaned = replay
             .jobs
             .iter()
-            .filter(|(key, _)| !known.contains(key.as_str()))
+            .filter(|(key, _)| !known.contains(key))
             .map(|(key, history)| OrphanedReport {
                 id: history.id.clone(),
                 key: key.clone(),
@@ -284,8 +250,8 @@ impl Report {
             .jobs
             .into_iter()
             .map(|done| JobReport {
-                id: JobId::new_unchecked(done.id),
-                key: JobKey::from_recorded(done.key),
+                id: done.id,
+                key: done.key,
                 take: done.take,
                 model: done.request.model,
                 input: done.request.input,
@@ -294,8 +260,8 @@ impl Report {
                 files: done.files.into_iter().map(FileReport::from).collect(),
                 fail_code: done.fail_code,
                 fail_msg: done.fail_msg,
-                credits: done.credits.map(Credits),
-                duration_ms: done.duration_ms,
+                credits: done.credits,
+                duration_ms: done.generation_ms,
                 estimated_credits: None,
             })
             .collect();
@@ -324,10 +290,10 @@ impl Report {
 /// What is known of a job after (part of) a run, from the journal or from the run itself.
 struct Progress<'a, Files: Iterator<Item = &'a DownloadedFile>> {
     state: JobState,
-    task_id: Option<&'a str>,
+    task_id: Option<&'a TaskId>,
     fail_code: Option<&'a str>,
     fail_msg: Option<&'a str>,
-    credits: Option<f64>,
+    credits: Option<Credits>,
     duration_ms: Option<u64>,
     files: Files,
 }
@@ -335,10 +301,10 @@ struct Progress<'a, Files: Iterator<Item = &'a DownloadedFile>> {
 impl JobReport {
     fn record<'a>(&mut self, progress: Progress<'a, impl Iterator<Item = &'a DownloadedFile>>) {
         self.state = progress.state;
-        self.task_id = progress.task_id.map(str::to_owned);
+        self.task_id = progress.task_id.cloned();
         self.fail_code = progress.fail_code.map(str::to_owned);
         self.fail_msg = progress.fail_msg.map(str::to_owned);
-        self.credits = progress.credits.map(Credits);
+        self.credits = progress.credits;
         self.duration_ms = progress.duration_ms;
         self.files = progress
             .files

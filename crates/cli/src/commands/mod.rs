@@ -70,5 +70,5 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, crate::exit::CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| crate::exit::CliError::Usage(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| crate::exit::CliError::Local(format!("cannot start the async runtime: {e}")))
 }

@@ -1,24 +1,23 @@
 //! `sora-batch run MANIFEST`: the main job — every job to a downloaded, checksummed video.
 //!
-//! Read [`run`]. It checks everything that can be checked before spending (the manifest,
-//! the key, the batch folder's lock), resolves the run's options from the manifest and the
-//! flags, hands the jobs to the engine's [`sora_batch_engine::run::run_batch`] with a line
-//! reporter and an interrupt channel, writes `report.json`, and maps the outcome to an exit
-//! code. The first SIGINT or SIGTERM stops submissions and lets calls under way settle; a
-//! second exits at once (the journal is consistent either way).
+//! Read [`run`]. It turns the flags into the engine's [`RunRequest`], loads the manifest
+//! (printing its problems), checks the key, and hands the rest to the engine's [`Session`]:
+//! the batch folder's lock, the run and its reports. What stays here is what only the cli
+//! knows: signals, the line reporter, the summary printed at the end and the verdict handed
+//! to `exit.rs`. The first SIGINT or SIGTERM stops submissions and lets calls under way
+//! settle; a second exits at once (the journal is consistent either way).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sora_batch_engine::batch::BatchFolder;
-use sora_batch_engine::journal;
-use sora_batch_engine::render;
-use sora_batch_engine::report::{JobState, REPORT_JSON_FILE_NAME, Report, Summary};
-use sora_batch_engine::run::{self, JobOutcome, RunJob, RunOptions, RunOutcome, StopReason};
+use sora_batch_engine::job::Credits;
+use sora_batch_engine::report::Summary;
+use sora_batch_engine::run::StopReason;
+use sora_batch_engine::session::{EarlyFolder, RunRequest, Session, Verdict};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::{api_key, client, forget_at_exit, load_manifest, runtime};
-use crate::exit::{CliError, Outcome, RunVerdict};
+use crate::exit::{CliError, Outcome};
 use crate::output::Output;
 use crate::progress::{Detail, ProgressReporter};
 
@@ -27,7 +26,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     // manifest is read still ends the run the orderly way (exit 130, reports written).
     let runtime = runtime()?;
     let mut interrupts = Interrupts::install(&runtime)
-        .map_err(|e| CliError::Usage(format!("cannot catch SIGINT and SIGTERM: {e}")))?;
+        .map_err(|e| CliError::Local(format!("cannot catch SIGINT and SIGTERM: {e}")))?;
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     runtime.spawn(async move {
         interrupts.next().await;
@@ -40,58 +39,29 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         eprintln!(
             "interrupted again: exiting now; the journal is consistent, run the same command to resume"
         );
-        std::process::exit(i32::from(crate::exit::INTERRUPTED));
+        crate::exit::exit_interrupted_again();
     });
-    // A batch folder named by `--out` that already has a journal (a resume) is locked at
-    // once, and its journal read on a second thread while the manifest loads and its jobs
-    // are prepared: resuming a 100,000-job batch spends a few hundred milliseconds on each.
-    // The journal is read only under the lock, so no other run is appending to it. Any
-    // other folder waits for the manifest, so that a broken one leaves it as it was; and
-    // a folder another run holds is reported as locked before a broken manifest is.
-    let early_folder = match &args.out {
-        Some(out) if out.join(journal::JOURNAL_FILE_NAME).is_file() => {
-            Some(BatchFolder::lock(out)?)
-        }
-        _ => None,
-    };
-    let early_replay = early_folder.as_ref().map(|folder| {
-        let journal_path = folder.journal_path();
-        std::thread::spawn(move || journal::replay(&journal_path))
-    });
+    let early = EarlyFolder::open(args.out.as_deref())?;
     let Some(loaded) = load_manifest(&args.manifest, "nothing submitted", output) else {
         return Ok(Outcome::ManifestProblems);
     };
-    let mut manifest = loaded.manifest;
+    let manifest = loaded.manifest;
     let key = api_key()?;
-    let folder_path = match (&args.out, args.shard) {
-        (Some(out), _) => out.clone(),
-        (None, None) => manifest.default_batch_folder(),
-        (None, Some(shard)) => manifest
-            .default_batch_folder()
-            .with_file_name(shard.folder_name(&manifest.name)),
+    let retry = manifest.run.retry;
+    let request = RunRequest {
+        manifest_as_given: args.manifest.display().to_string(),
+        out: args.out.clone(),
+        shard: args.shard,
+        concurrency: args.concurrency,
+        max_credits: args.max_credits.map(Credits),
+        retry_failed: args.retry_failed,
+        resubmit_uncertain: args.resubmit_uncertain,
+        verify_files: args.verify_files,
+        junit: args.junit.clone(),
+        step_summary: step_summary_path(),
     };
-    if let Some(shard) = args.shard {
-        // From here on the batch is this shard's jobs: the run, its journal and its reports.
-        manifest.jobs.retain(|job| shard.contains(&job.key));
-    }
-    let folder = match early_folder {
-        Some(folder) => folder,
-        None => BatchFolder::lock(&folder_path)?,
-    };
-    let client = client(&global.base_url, key, Some(&manifest.run.retry))?;
-
-    let mut options = RunOptions::from_settings(&manifest.run);
-    if let Some(concurrency) = args.concurrency {
-        options.concurrency = usize::try_from(concurrency).unwrap_or(1);
-    }
-    options.retry_failed = args.retry_failed;
-    options.resubmit_uncertain = args.resubmit_uncertain;
-    options.verify_files = args.verify_files;
-    options.max_credits = args.max_credits.or(options.max_credits);
-    let jobs: Vec<RunJob> = std::mem::take(&mut manifest.jobs)
-        .into_iter()
-        .map(|job| RunJob::from_manifest(job, &manifest.prices))
-        .collect();
+    let session = Session::prepare(early, manifest, request)?;
+    let client = client(&global.base_url, key, Some(&retry))?;
     let detail = if output.quiet {
         Detail::Quiet
     } else if output.verbose {
@@ -102,48 +72,15 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let reporter = Arc::new(ProgressReporter::new(
         detail,
-        options.concurrency as u64,
+        session.options().concurrency as u64,
         on_terminal,
         output.color(),
     ));
-
-    let outcome = match early_replay {
-        Some(replaying) => match replaying.join() {
-            Ok(Ok(replay)) => runtime.block_on(run::run_batch_replayed(
-                &folder,
-                replay,
-                jobs,
-                client,
-                options,
-                reporter.clone(),
-                stop_receiver,
-            )),
-            Ok(Err(error)) => Err(run::RunError::Journal(error)),
-            Err(_) => {
-                return Err(CliError::Usage(
-                    "the thread reading the journal stopped unexpectedly".into(),
-                ));
-            }
-        },
-        None => runtime.block_on(run::run_batch(
-            &folder,
-            jobs,
-            client,
-            options,
-            reporter.clone(),
-            stop_receiver,
-        )),
-    };
+    let outcome = runtime.block_on(session.run(Arc::new(client), reporter.clone(), stop_receiver));
     reporter.finish();
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(run::RunError::Journal(error)) => return Err(CliError::Journal(error)),
-        Err(run::RunError::Folder(error)) => return Err(CliError::BatchFolder(error)),
-        Err(error) => return Err(CliError::Usage(error.to_string())),
-    };
     // Calls abandoned after an interrupt must not hold the process.
     runtime.shutdown_timeout(Duration::from_millis(100));
-
+    let outcome = outcome?;
     if output.verbose {
         let journal = &outcome.journal;
         eprintln!(
@@ -151,111 +88,33 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
             journal.records, journal.bytes, journal.fsyncs
         );
     }
-    let manifest_as_given = args.manifest.display().to_string();
-    let summary = Summary::of_outcomes(&outcome.jobs);
-    // A run that changed nothing (a resume of a finished batch) leaves the reports as they
-    // are: for 100,000 jobs they are 176 MB to render, write and fsync.
-    let fingerprint = render::reports_fingerprint(&manifest.name, &manifest_as_given, &outcome);
-    let reports_current = render::reports_are_current(folder.root(), &fingerprint);
-    let step_summary = step_summary_path();
-    let verdict = verdict_of(&outcome, &summary);
-    let not_downloaded = outcome
-        .jobs
-        .iter()
-        .filter(|job| job.state == JobState::Succeeded && !job.is_complete())
-        .count();
-    let stop = outcome.stop.clone();
-    if !reports_current || args.junit.is_some() || step_summary.is_some() {
-        let report = Report::of_run(&manifest.name, &manifest_as_given, outcome);
-        debug_assert_eq!(report.summary, summary);
-        if !reports_current {
-            render::write_batch_reports(folder.root(), &report, &fingerprint).map_err(|error| {
-                CliError::Report {
-                    path: error.path.display().to_string(),
-                    source: error.source,
-                }
-            })?;
-        }
-        write_ci_reports(&report, args.junit.as_deref(), step_summary)?;
-        forget_at_exit(report);
-    } else {
-        forget_at_exit(outcome);
-    }
-    let report_path = folder.root().join(REPORT_JSON_FILE_NAME);
-    if !output.quiet || verdict != RunVerdict::AllDone {
+    if !output.quiet || outcome.verdict != Verdict::AllDone {
         summarize(
-            &summary,
-            stop.as_ref(),
-            not_downloaded,
-            verdict,
-            folder.root(),
-            &report_path,
+            &outcome.summary,
+            outcome.stop.as_ref(),
+            outcome.not_downloaded,
+            outcome.verdict,
+            &outcome.folder,
+            &outcome.report_path,
         );
     }
-    forget_at_exit(manifest);
+    let verdict = outcome.verdict;
+    forget_at_exit(outcome);
     Ok(Outcome::Run(verdict))
 }
 
 /// Where GitHub Actions wants the step summary, when it does.
-fn step_summary_path() -> Option<std::ffi::OsString> {
-    std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty())
-}
-
-/// JUnit where asked, and the Markdown appended to `$GITHUB_STEP_SUMMARY` when GitHub
-/// Actions provides one.
-fn write_ci_reports(
-    report: &Report,
-    junit: Option<&std::path::Path>,
-    step_summary: Option<std::ffi::OsString>,
-) -> Result<(), CliError> {
-    if let Some(path) = junit {
-        std::fs::write(path, render::junit::render(report)).map_err(|source| CliError::Report {
-            path: path.display().to_string(),
-            source,
-        })?;
-    }
-    if let Some(summary) = step_summary {
-        let markdown = render::markdown::render(report);
-        use std::io::Write as _;
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&summary)
-            .and_then(|mut file| file.write_all(format!("{markdown}\n").as_bytes()));
-        if let Err(source) = appended {
-            return Err(CliError::Report {
-                path: std::path::PathBuf::from(summary).display().to_string(),
-                source,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// SPEC's precedence: account, spending cap, interrupt, outstanding work, failures.
-fn verdict_of(outcome: &RunOutcome, summary: &Summary) -> RunVerdict {
-    match outcome.stop {
-        Some(StopReason::Unauthorized { .. } | StopReason::AccountExhausted { .. }) => {
-            return RunVerdict::AccountStopped;
-        }
-        Some(StopReason::SpendingCap { .. }) => return RunVerdict::SpendingCapReached,
-        Some(StopReason::Interrupted) => return RunVerdict::Interrupted,
-        None => {}
-    }
-    if outcome.jobs.iter().any(JobOutcome::is_outstanding) {
-        RunVerdict::WorkOutstanding
-    } else if summary.failed > 0 {
-        RunVerdict::SomeFailed
-    } else {
-        RunVerdict::AllDone
-    }
+fn step_summary_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|path| !path.is_empty())
+        .map(std::path::PathBuf::from)
 }
 
 fn summarize(
     summary: &Summary,
     stop: Option<&StopReason>,
     not_downloaded: usize,
-    verdict: RunVerdict,
+    verdict: Verdict,
     folder: &std::path::Path,
     report_path: &std::path::Path,
 ) {
@@ -289,19 +148,25 @@ fn summarize(
             Some(StopReason::SpendingCap {
                 max_credits,
                 committed,
+                ..
             }),
             _,
         ) => eprintln!(
             "stopped submitting at the spending cap: {committed} of {max_credits} credits committed\n\
              raise run.max_credits or pass --max-credits, then run the same command to submit the rest"
         ),
-        (_, RunVerdict::Interrupted) => {
+        (Some(StopReason::LocalFailure { path, message, .. }), _) => eprintln!(
+            "stopped: cannot write {}: {message}\nnothing more was submitted; fix this, then run the same command to carry on:\n  {}",
+            path.display(),
+            resume_command()
+        ),
+        (_, Verdict::Interrupted) => {
             eprintln!(
                 "interrupted; to resume, run the same command again:\n  {}",
                 resume_command()
             );
         }
-        (_, RunVerdict::WorkOutstanding) => eprintln!(
+        (_, Verdict::WorkOutstanding) => eprintln!(
             "work is outstanding; run the same command again to collect it:\n  {}",
             resume_command()
         ),

@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::Record;
+use crate::job::{Credits, JobId, JobKey, TaskId};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -74,6 +75,14 @@ fn text(value: Option<Cow<'_, str>>, field: &str) -> Result<String, String> {
     required(value, field).map(Cow::into_owned)
 }
 
+fn key(value: Option<Cow<'_, str>>) -> Result<JobKey, String> {
+    text(value, "key").map(JobKey::from_hex)
+}
+
+fn task_id(value: Option<Cow<'_, str>>) -> Result<TaskId, String> {
+    text(value, "task_id").map(TaskId::new)
+}
+
 impl FlatRecord<'_> {
     /// The record, or what a required field lacks (serde's wording).
     pub(super) fn into_record(self) -> Result<Record, String> {
@@ -83,52 +92,52 @@ impl FlatRecord<'_> {
                 created_by: text(self.created_by, "created_by")?,
             },
             RecordType::Intent => Record::Intent {
-                key: text(self.key, "key")?,
-                id: text(self.id, "id")?,
+                key: key(self.key)?,
+                id: JobId::new_unchecked(text(self.id, "id")?),
                 take: required(self.take, "take")?,
                 model: text(self.model, "model")?,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::Submitted => Record::Submitted {
-                key: text(self.key, "key")?,
-                task_id: text(self.task_id, "task_id")?,
+                key: key(self.key)?,
+                task_id: task_id(self.task_id)?,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::NotCreated => Record::NotCreated {
-                key: text(self.key, "key")?,
+                key: key(self.key)?,
                 error: text(self.error, "error")?,
                 code: self.code,
                 job_failed: required(self.job_failed, "job_failed")?,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::Uncertain => Record::Uncertain {
-                key: text(self.key, "key")?,
+                key: key(self.key)?,
                 error: text(self.error, "error")?,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::Finished => Record::Finished {
-                key: text(self.key, "key")?,
-                task_id: text(self.task_id, "task_id")?,
+                key: key(self.key)?,
+                task_id: task_id(self.task_id)?,
                 success: required(self.success, "success")?,
                 result_urls: required(self.result_urls, "result_urls")?,
                 fail_code: self.fail_code,
                 fail_msg: self.fail_msg,
-                credits: self.credits,
+                credits: self.credits.map(Credits),
                 generation_ms: self.generation_ms,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::TaskUnknown => Record::TaskUnknown {
-                key: text(self.key, "key")?,
-                task_id: text(self.task_id, "task_id")?,
+                key: key(self.key)?,
+                task_id: task_id(self.task_id)?,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::TimedOut => Record::TimedOut {
-                key: text(self.key, "key")?,
-                task_id: text(self.task_id, "task_id")?,
+                key: key(self.key)?,
+                task_id: task_id(self.task_id)?,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::Downloaded => Record::Downloaded {
-                key: text(self.key, "key")?,
+                key: key(self.key)?,
                 index: required(self.index, "index")?,
                 path: text(self.path, "path")?,
                 url: text(self.url, "url")?,
@@ -154,7 +163,7 @@ mod tests {
     use super::*;
 
     fn every_kind() -> Vec<Record> {
-        let key = || "k\"ey\\1".to_owned();
+        let key = || JobKey::from_hex("k\"ey\\1".to_owned());
         vec![
             Record::Header {
                 format: 1,
@@ -162,14 +171,14 @@ mod tests {
             },
             Record::Intent {
                 key: key(),
-                id: "a-cat".into(),
+                id: JobId::new_unchecked("a-cat".into()),
                 take: 2,
                 model: "sora-2-text-to-video".into(),
                 at_ms: 1,
             },
             Record::Submitted {
                 key: key(),
-                task_id: "t1".into(),
+                task_id: TaskId::new("t1"),
                 at_ms: 2,
             },
             Record::NotCreated {
@@ -193,34 +202,34 @@ mod tests {
             },
             Record::Finished {
                 key: key(),
-                task_id: "t1".into(),
+                task_id: TaskId::new("t1"),
                 success: true,
                 result_urls: vec!["https://x/1.mp4".into(), "https://x/2.mp4".into()],
                 fail_code: None,
                 fail_msg: None,
-                credits: Some(30.5),
+                credits: Some(Credits(30.5)),
                 generation_ms: Some(130_000),
                 at_ms: 5,
             },
             Record::Finished {
                 key: key(),
-                task_id: "t1".into(),
+                task_id: TaskId::new("t1"),
                 success: false,
                 result_urls: vec![],
                 fail_code: Some("500".into()),
                 fail_msg: Some("line\nbreak".into()),
-                credits: Some(0.0),
+                credits: Some(Credits(0.0)),
                 generation_ms: None,
                 at_ms: 5,
             },
             Record::TaskUnknown {
                 key: key(),
-                task_id: "t1".into(),
+                task_id: TaskId::new("t1"),
                 at_ms: 6,
             },
             Record::TimedOut {
                 key: key(),
-                task_id: "t1".into(),
+                task_id: TaskId::new("t1"),
                 at_ms: 7,
             },
             Record::Downloaded {

@@ -10,11 +10,11 @@
 //! Ids are for people and file names: readable, unique in a manifest, and safe to join to a
 //! folder ([`check_explicit_id`] and [`slug`]).
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::durable::hex;
+pub use crate::job::{JobId, JobKey};
 
 /// The longest id accepted, in characters: room for a file name's extension and suffixes.
 pub const MAX_ID_CHARS: usize = 80;
@@ -25,11 +25,6 @@ const MAX_DERIVED_BASE_CHARS: usize = 60;
 
 /// How many words of a prompt make a derived id.
 const PROMPT_WORDS_IN_ID: usize = 6;
-
-/// The stable identity of a job: lowercase hex SHA-256 of its canonical request and take.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobKey(String);
 
 impl JobKey {
     /// The key of take `take` of the request `{model, input}`.
@@ -42,31 +37,7 @@ impl JobKey {
         canonical.push_str(",\"take\":");
         canonical.push_str(&take.to_string());
         canonical.push('}');
-        JobKey(crate::batch::hex(&Sha256::digest(canonical.as_bytes())))
-    }
-
-    /// A key computed earlier and carried through a run as text.
-    pub(crate) fn from_recorded(key: String) -> JobKey {
-        JobKey(key)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-
-    /// The first 12 hex digits, for tables and file-name suffixes.
-    pub fn short(&self) -> &str {
-        self.0.get(..12).unwrap_or(&self.0)
-    }
-}
-
-impl fmt::Display for JobKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        JobKey::from_hex(hex(&Sha256::digest(canonical.as_bytes())))
     }
 }
 
@@ -115,32 +86,6 @@ fn write_canonical_string(out: &mut String, text: &str) {
     // serde_json's string escaping is deterministic, and writing a string cannot fail.
     if let Ok(quoted) = serde_json::to_string(text) {
         out.push_str(&quoted);
-    }
-}
-
-/// A job's name in a manifest, its report and its file names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobId(String);
-
-impl JobId {
-    /// Wraps an id already known to be safe (checked or derived).
-    pub(crate) fn new_unchecked(id: String) -> JobId {
-        JobId(id)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

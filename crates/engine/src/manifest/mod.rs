@@ -21,17 +21,15 @@ mod template;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
-use sora_batch_api::RetryPolicy;
 use sora_batch_api::wire::CreateTaskRequest;
 
 use crate::diagnostic::{Diagnostic, SourceText};
+pub use crate::job::{JobId, JobKey};
 use crate::prices::PriceTable;
-use crate::run::PollTuning;
-pub use identity::{JobId, JobKey};
+pub use crate::settings::{PollTuning, RateLimit, RetryTiming, RunSettings};
 use raw::{RawManifest, RawValue};
 
 /// The most jobs one manifest may expand to. A guard against a typo (`takes: 100000`)
@@ -94,89 +92,6 @@ impl Job {
             call_back_url: self.call_back_url.clone(),
         }
     }
-}
-
-/// The `run:` section, defaults filled in. Command-line flags override these.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunSettings {
-    /// Tasks in flight at once (submitted, not finished).
-    pub concurrency: u32,
-    /// How long a task may take from its submission before it counts as timed out.
-    pub timeout: Duration,
-    /// The spending cap in credits; `None` for no cap.
-    pub max_credits: Option<f64>,
-    /// Sent as `callBackUrl` with every task.
-    pub callback_url: Option<String>,
-    /// Client-side limit on createTask calls.
-    pub create_limit: RateLimit,
-    /// Client-side limit on recordInfo calls.
-    pub poll_limit: RateLimit,
-    /// When tasks are polled.
-    pub poll: PollTuning,
-    /// How transient failures are retried.
-    pub retry: RetryTiming,
-}
-
-/// The waits of retries, as the manifest may set them. The numbers of attempts stay built in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryTiming {
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    pub rate_limit_window: Duration,
-    pub maintenance_delay: Duration,
-}
-
-impl Default for RetryTiming {
-    fn default() -> Self {
-        let policy = RetryPolicy::default();
-        RetryTiming {
-            base_delay: policy.base_delay,
-            max_delay: policy.max_delay,
-            rate_limit_window: policy.rate_limit_window,
-            maintenance_delay: policy.maintenance_delay,
-        }
-    }
-}
-
-impl RetryTiming {
-    /// `policy` with these waits.
-    pub fn apply_to(&self, policy: RetryPolicy) -> RetryPolicy {
-        RetryPolicy {
-            base_delay: self.base_delay,
-            max_delay: self.max_delay,
-            rate_limit_window: self.rate_limit_window,
-            maintenance_delay: self.maintenance_delay,
-            ..policy
-        }
-    }
-}
-
-impl Default for RunSettings {
-    fn default() -> Self {
-        RunSettings {
-            concurrency: 4,
-            timeout: Duration::from_secs(40 * 60),
-            max_credits: None,
-            callback_url: None,
-            create_limit: RateLimit {
-                requests: 18,
-                per: Duration::from_secs(10),
-            },
-            poll_limit: RateLimit {
-                requests: 8,
-                per: Duration::from_secs(1),
-            },
-            poll: PollTuning::default(),
-            retry: RetryTiming::default(),
-        }
-    }
-}
-
-/// At most `requests` calls per `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub requests: u32,
-    pub per: Duration,
 }
 
 /// Why a manifest did not load: every problem found, errors and warnings, top to bottom.

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{duration_text, escape_markup, input_text, prompt, reason};
-use crate::report::{JobState, Report};
+use crate::job::JobState;
+use crate::report::Report;
 
 /// Escapes text for HTML content and attribute values.
 fn escape(text: &str) -> String {
@@ -217,7 +218,7 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
             job.duration_ms
                 .map(|ms| duration_text(Duration::from_millis(ms))),
         );
-        field("task", job.task_id.clone());
+        field("task", job.task_id.as_ref().map(ToString::to_string));
         let _ = out.write_str("</dl>\n");
         if let Some(why) = reason(job) {
             let _ = writeln!(out, "<p class=\"reason\">{}</p>", escape(&why));

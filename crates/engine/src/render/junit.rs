@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 
 use super::{escape_markup, job_label, outstanding, reason};
-use crate::report::{JobState, Report};
+use crate::job::JobState;
+use crate::report::Report;
 
 /// Escapes text for XML attributes and content; drops characters XML 1.0 cannot hold.
 fn xml(text: &str) -> String {

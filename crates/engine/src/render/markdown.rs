@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use super::{duration_text, input_text, job_label, outstanding, prompt, reason, shortened};
-use crate::report::{JobState, Report};
+use crate::job::JobState;
+use crate::report::Report;
 
 /// How many characters of a prompt a table cell shows.
 const PROMPT_CHARS: usize = 80;

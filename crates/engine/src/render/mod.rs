@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::batch::hex;
-use crate::report::{JobReport, JobState, REPORT_JSON_FILE_NAME, REPORT_VERSION, Report};
+use crate::durable::{self, hex, sync_folder};
+use crate::job::{JobState, TaskId};
+use crate::report::{JobReport, REPORT_JSON_FILE_NAME, REPORT_VERSION, Report};
 use crate::run::RunOutcome;
 
 /// The file names of the rendered reports in a batch folder.
@@ -51,7 +52,7 @@ pub fn write_batch_reports(
     let removed = match std::fs::remove_file(&fingerprint_path) {
         // Durably gone before any report changes: a power cut must not leave the old
         // fingerprint vouching for a mix of old and new reports.
-        Ok(()) => crate::journal::sync_folder(folder),
+        Ok(()) => sync_folder(folder),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(error),
     };
@@ -70,14 +71,14 @@ pub fn write_batch_reports(
         stream(out, |text| html::write(report, text))
     })?;
     // The reports' renames are durable before the fingerprint that vouches for them.
-    crate::journal::sync_folder(folder).map_err(|source| ReportWriteError {
+    sync_folder(folder).map_err(|source| ReportWriteError {
         path: folder.to_owned(),
         source,
     })?;
     write_atomically(folder, REPORTS_FINGERPRINT_FILE_NAME, |out| {
         writeln!(out, "{fingerprint}")
     })?;
-    crate::journal::sync_folder(folder).map_err(|source| ReportWriteError {
+    sync_folder(folder).map_err(|source| ReportWriteError {
         path: folder.to_owned(),
         source,
     })?;
@@ -100,10 +101,10 @@ pub fn reports_fingerprint(
     digest.text(manifest_as_given);
     digest.number(outcome.jobs.len() as u64);
     for job in &outcome.jobs {
-        digest.text(&job.id);
-        digest.text(&job.key);
+        digest.text(job.id.as_str());
+        digest.text(job.key.as_str());
         digest.number(u64::from(job.take));
-        digest.optional_text(job.task_id.as_deref());
+        digest.optional_text(job.task_id.as_ref().map(TaskId::as_str));
         digest.text(job.state.as_str());
         digest.number(job.files.len() as u64);
         for file in &job.files {
@@ -114,14 +115,14 @@ pub fn reports_fingerprint(
         }
         digest.optional_text(job.fail_code.as_deref());
         digest.optional_text(job.fail_msg.as_deref());
-        digest.optional_number(job.credits.map(f64::to_bits));
-        digest.optional_number(job.duration_ms);
+        digest.optional_number(job.credits.map(|credits| credits.0.to_bits()));
+        digest.optional_number(job.generation_ms);
     }
     digest.number(outcome.orphaned.len() as u64);
     for orphan in &outcome.orphaned {
-        digest.text(&orphan.id);
-        digest.text(&orphan.key);
-        digest.optional_text(orphan.task_id.as_deref());
+        digest.text(orphan.id.as_str());
+        digest.text(orphan.key.as_str());
+        digest.optional_text(orphan.task_id.as_ref().map(TaskId::as_str));
         digest.number(orphan.files.len() as u64);
         for file in &orphan.files {
             digest.text(file);
@@ -229,29 +230,16 @@ impl<W: io::Write + ?Sized> std::fmt::Write for TextToBytes<'_, W> {
     }
 }
 
-/// Writes `name` in `folder` through a hidden partial file, fsynced and renamed into place.
+/// [`durable::write_atomically`], its error as a report's.
 fn write_atomically(
     folder: &Path,
     name: &str,
     contents: impl FnOnce(&mut BufWriter<std::fs::File>) -> io::Result<()>,
 ) -> Result<PathBuf, ReportWriteError> {
-    let final_path = folder.join(name);
-    let partial = folder.join(format!(".{name}.partial"));
-    let written = (|| {
-        // Buffered: serde writes token by token, and a syscall per token made a
-        // 100,000-job report take seconds.
-        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial)?);
-        contents(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&partial, &final_path)
-    })();
-    written.map_err(|source| ReportWriteError {
-        path: final_path.clone(),
-        source,
-    })?;
-    Ok(final_path)
+    durable::write_atomically(folder, name, contents).map_err(|error| ReportWriteError {
+        path: error.path,
+        source: error.source,
+    })
 }
 
 /// A job's input field as short text: strings as they are, other values as JSON.

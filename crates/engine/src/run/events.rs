@@ -5,6 +5,10 @@
 
 use std::time::Duration;
 
+use sora_batch_api::wire::TaskState;
+
+use crate::job::{Credits, JobId, TaskId};
+
 /// Something that happened to the batch or one of its jobs. `id` is the job's id.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunEvent {
@@ -15,48 +19,48 @@ pub enum RunEvent {
         to_submit: usize,
         to_poll: usize,
         to_download: usize,
-        uncertain: Vec<String>,
-        orphaned: Vec<String>,
+        uncertain: Vec<JobId>,
+        orphaned: Vec<JobId>,
     },
     Submitted {
-        id: String,
-        task_id: String,
+        id: JobId,
+        task_id: TaskId,
     },
     /// createTask certainly created nothing; `job_failed` when the job cannot succeed as is.
     NotSubmitted {
-        id: String,
+        id: JobId,
         message: String,
         job_failed: bool,
     },
     /// createTask may have created a task whose id is unknown.
     Uncertain {
-        id: String,
+        id: JobId,
         message: String,
     },
     /// The service reported a state other than the last one seen.
     StateChanged {
-        id: String,
-        state: String,
+        id: JobId,
+        state: TaskState,
     },
     Finished {
-        id: String,
+        id: JobId,
         success: bool,
         message: Option<String>,
-        credits: Option<f64>,
+        credits: Option<Credits>,
         generation: Option<Duration>,
     },
     Downloaded {
-        id: String,
+        id: JobId,
         file_name: String,
         bytes: u64,
     },
     DownloadFailed {
-        id: String,
+        id: JobId,
         message: String,
     },
     TimedOut {
-        id: String,
-        task_id: String,
+        id: JobId,
+        task_id: TaskId,
     },
     /// No more submissions in this run, and why.
     SubmissionsStopped {

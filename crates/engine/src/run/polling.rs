@@ -18,28 +18,7 @@
 
 use std::time::Duration;
 
-/// The knobs of polling, all durations so that a benchmark can run them on a faster clock.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PollTuning {
-    /// The first poll of a task, while nothing in the batch has finished yet.
-    pub first_poll: Duration,
-    /// The shortest time between two polls of one task.
-    pub min_interval: Duration,
-    /// The longest time between two polls of one task.
-    pub max_interval: Duration,
-}
-
-impl Default for PollTuning {
-    fn default() -> Self {
-        // Sora 2 clips take one to three minutes; the service recommends 2-5 s between polls
-        // of one task.
-        PollTuning {
-            first_poll: Duration::from_secs(20),
-            min_interval: Duration::from_secs(2),
-            max_interval: Duration::from_secs(30),
-        }
-    }
-}
+use crate::settings::PollTuning;
 
 /// The shares of the batch's observed tasks done by the ages at which a task is polled while
 /// it is younger than the last of them.

@@ -147,7 +147,10 @@ fn run_settings_and_their_defaults() {
     let run = &loaded.manifest.run;
     assert_eq!(run.concurrency, 8);
     assert_eq!(run.timeout.as_secs(), 5400);
-    assert_eq!(run.max_credits, Some(600.0));
+    assert_eq!(
+        run.max_credits,
+        Some(sora_batch_engine::job::Credits(600.0))
+    );
     assert_eq!(run.create_limit.requests, 10);
     assert_eq!(run.poll_limit.requests, 8);
     let job = &loaded.manifest.jobs[0];

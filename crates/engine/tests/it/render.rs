@@ -45,7 +45,10 @@ jobs:
         job.estimated_credits = None;
         job.state = state;
         if state != JobState::Pending {
-            job.task_id = Some(format!("task-{}", job.id));
+            job.task_id = Some(sora_batch_engine::job::TaskId::new(format!(
+                "task-{}",
+                job.id
+            )));
         }
     }
     let done = &mut report.jobs[0];

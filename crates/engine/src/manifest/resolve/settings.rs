@@ -76,7 +76,7 @@ impl<'a> Resolver<'a> {
         }
         if let Some(max_credits) = &section.max_credits {
             if max_credits.value.is_finite() && max_credits.value >= 0.0 {
-                run.max_credits = Some(max_credits.value);
+                run.max_credits = Some(crate::job::Credits(max_credits.value));
             } else {
                 let diagnostic = self
                     .error(position(&max_credits.referenced), "invalid `max_credits`")

@@ -1,0 +1,644 @@
+//! The coordinator: one task that owns all of a run's state and decides what happens next.
+//!
+//! Read [`Coordinator::drive`], then [`Coordinator::step`]. The coordinator launches the
+//! operations of `ops.rs` within the budgets (tasks at once, the spending cap, the two rate
+//! limiters, download slots) and handles what they bring back ([`Arrival`]s). It decides;
+//! it does no I/O of its own but for the journal records of facts that can be learned again
+//! (a task's final state, a deadline passed), which it appends without waiting.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use sora_batch_api::wire::{RecordInfo, TaskState};
+use sora_batch_api::{ApiError, CreateTaskError, ErrorClass, ErrorKind, TaskCreation};
+use tokio::time::Instant;
+
+use super::budgets::{Slots, SpendingCap};
+use super::limiter::SlidingWindowLimiter;
+use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
+use super::polling::PollPlanner;
+use super::state::{JobSlot, Polling, Stage};
+use super::{Reporter, RunEvent, RunOptions, StopReason, TaskService, condemns_job};
+use crate::batch;
+use crate::job::{Credits, TASK_UNKNOWN_REASON, TaskId};
+use crate::journal::{JournalError, JournalWriter, Record};
+
+pub(super) struct Coordinator {
+    pub root: PathBuf,
+    pub jobs: Vec<JobSlot>,
+    pub service: Arc<dyn TaskService>,
+    pub options: RunOptions,
+    pub reporter: Arc<dyn Reporter>,
+    pub journal: JournalWriter,
+    pub clock: Clock,
+    pub pending: VecDeque<usize>,
+    pub downloads: VecDeque<(usize, usize)>,
+    pub downloads_running: usize,
+    pub slots: Slots,
+    pub cap: SpendingCap,
+    /// The jobs in `Stage::Polling`, by task: where a task's record is taken to.
+    pub polling: HashMap<TaskId, usize>,
+    pub create_limiter: SlidingWindowLimiter,
+    pub poll_limiter: SlidingWindowLimiter,
+    pub planner: PollPlanner,
+    pub submissions_stopped: bool,
+    pub draining: bool,
+    pub stop_reason: Option<StopReason>,
+    pub journal_failure: Option<JournalError>,
+    pub unknown_states_seen: BTreeSet<String>,
+    pub ops: FuturesUnordered<BoxFuture<'static, Arrival>>,
+}
+
+impl Coordinator {
+    pub fn emit(&self, event: RunEvent) {
+        self.reporter.on_event(&event);
+    }
+
+    /// The main loop: launch what the budgets allow, then wait for an arrival, a due time
+    /// or an interrupt.
+    pub async fn drive(&mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut stop_open = true;
+        let mut settle_deadline: Option<Instant> = None;
+        loop {
+            if self.draining && settle_deadline.is_none() {
+                settle_deadline = Some(self.clock.now() + self.options.settle_time);
+            }
+            let wake_at = self.step(self.clock.now());
+            if self.ops.is_empty() && (self.draining || wake_at.is_none()) {
+                break;
+            }
+            let sleep_until = match (wake_at, settle_deadline) {
+                (Some(wake), Some(settle)) => Some(wake.min(settle)),
+                (wake, settle) => wake.or(settle),
+            };
+            tokio::select! {
+                Some(arrival) = self.ops.next(), if !self.ops.is_empty() => self.handle(arrival),
+                () = sleep_until_or_forever(sleep_until) => {
+                    if settle_deadline.is_some_and(|settle| self.clock.now() >= settle) {
+                        // Calls that have not settled are abandoned; the journal already says
+                        // what is known of them (an intent without outcome is uncertain).
+                        break;
+                    }
+                }
+                changed = stop.changed(), if stop_open => {
+                    match changed {
+                        Ok(()) if *stop.borrow() => self.stop_with(StopReason::Interrupted),
+                        Ok(()) => {}
+                        Err(_) => stop_open = false,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything stops: no submissions, no new polls or downloads; calls under way settle.
+    pub fn stop_with(&mut self, reason: StopReason) {
+        self.stop_submissions(reason);
+        self.draining = true;
+    }
+
+    /// No more submissions in this run; tasks in flight are still finished and downloaded.
+    fn stop_submissions(&mut self, reason: StopReason) {
+        if !self.submissions_stopped {
+            self.submissions_stopped = true;
+            self.emit(RunEvent::SubmissionsStopped {
+                reason: reason.to_string(),
+            });
+        }
+        if self.stop_reason.is_none() {
+            self.stop_reason = Some(reason);
+        }
+    }
+
+    /// What the batch has spent or may have spent; see [`JobSlot::committed_spend`].
+    pub fn committed_spend(&self) -> Credits {
+        self.jobs.iter().map(JobSlot::committed_spend).sum()
+    }
+
+    /// Launches everything the budgets allow at `now`; returns when something may become
+    /// launchable next, or `None` when nothing will without an arrival first.
+    fn step(&mut self, now: Instant) -> Option<Instant> {
+        if self.draining {
+            return None;
+        }
+        let mut wake: Option<Instant> = None;
+        let mut wake_at = |at: Instant| {
+            wake = Some(wake.map_or(at, |w: Instant| w.min(at)));
+        };
+
+        // Only the tasks being polled are looked at (at most `concurrency` of them), not the
+        // whole batch: a step runs on every arrival, and a scan of 100,000 jobs each time
+        // made a batch's cost grow with the square of its size.
+        let mut due: Vec<(i64, usize)> = Vec::new();
+        let mut expired: Vec<usize> = Vec::new();
+        for &index in self.polling.values() {
+            let Some(polling) = self.jobs[index].stage.polling() else {
+                continue;
+            };
+            if polling.poll_in_flight {
+                continue;
+            }
+            // Deadlines first, so that a timed-out task is not polled again in this run.
+            if now >= polling.deadline {
+                expired.push(index);
+            } else if polling.next_poll_at <= now {
+                due.push((polling.submitted_at_ms, index));
+                wake_at(polling.deadline);
+            } else {
+                wake_at(polling.next_poll_at);
+                wake_at(polling.deadline);
+            }
+        }
+        expired.sort_unstable();
+        for index in expired {
+            self.time_out(index);
+        }
+
+        if !self.submissions_stopped {
+            self.submit(now, &mut wake_at);
+        }
+
+        // Polls: due tasks, those most likely finished (submitted longest ago) first.
+        due.sort_unstable();
+        for (_, index) in due {
+            if !self.poll_limiter.try_acquire(now) {
+                wake_at(self.poll_limiter.next_free_at(now));
+                break;
+            }
+            self.launch_poll(index);
+        }
+
+        while self.downloads_running < self.options.download_concurrency.max(1) {
+            let Some((job, result_index)) = self.downloads.pop_front() else {
+                break;
+            };
+            self.launch_download(job, result_index);
+        }
+        wake
+    }
+
+    /// Submissions, as many as the slots, the spending cap and the create limiter allow.
+    fn submit(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
+        // Summed once per step, then kept up to date with each submission.
+        let mut committed: Option<Credits> = None;
+        while self.slots.free() {
+            let ready = |index: &usize| match self.jobs[*index].stage {
+                Stage::Pending { not_before } => not_before <= now,
+                _ => true,
+            };
+            let Some(position) = self.pending.iter().position(ready) else {
+                let earliest = self
+                    .pending
+                    .iter()
+                    .filter_map(|i| match self.jobs[*i].stage {
+                        Stage::Pending { not_before } => Some(not_before),
+                        _ => None,
+                    });
+                if let Some(earliest) = earliest.min() {
+                    wake_at(earliest);
+                }
+                return;
+            };
+            let next = self.jobs[self.pending[position]].job.estimated_credits;
+            if self.cap.max_credits.is_some() {
+                let committed = *committed.get_or_insert_with(|| self.committed_spend());
+                if let Err(reason) = self.cap.admits(committed, next) {
+                    self.stop_submissions(reason);
+                    return;
+                }
+            }
+            if !self.create_limiter.try_acquire(now) {
+                wake_at(self.create_limiter.next_free_at(now));
+                return;
+            }
+            if let Some(index) = self.pending.remove(position) {
+                self.launch_create(index, now);
+                if let Some(committed) = committed.as_mut() {
+                    *committed += next.unwrap_or(Credits::ZERO);
+                }
+            }
+        }
+    }
+
+    fn launch_create(&mut self, index: usize, granted_at: Instant) {
+        let slot = &mut self.jobs[index];
+        slot.stage = Stage::Creating;
+        slot.create_attempts += 1;
+        if !slot.holds_slot {
+            slot.holds_slot = true;
+            self.slots.take();
+        }
+        let submission = Submission {
+            job: index,
+            id: slot.job.id.clone(),
+            key: slot.job.key.clone(),
+            take: slot.job.take,
+            request: slot.job.request.clone(),
+        };
+        self.ops.push(ops::create(
+            self.service.clone(),
+            self.journal.clone(),
+            self.clock,
+            submission,
+            granted_at,
+        ));
+    }
+
+    fn launch_poll(&mut self, index: usize) {
+        let Some(polling) = self.jobs[index].stage.polling_mut() else {
+            return;
+        };
+        polling.poll_in_flight = true;
+        polling.polls += 1;
+        let task_id = polling.task_id.clone();
+        self.ops.push(ops::poll(self.service.clone(), task_id));
+    }
+
+    fn launch_download(&mut self, index: usize, result_index: usize) {
+        let slot = &self.jobs[index];
+        let Some(url) = slot.result_urls.get(result_index).cloned() else {
+            return;
+        };
+        self.downloads_running += 1;
+        let fetch = Fetch {
+            job: index,
+            index: result_index,
+            key: slot.job.key.clone(),
+            url,
+            file_name: batch::video_file_name(slot.job.id.as_str(), result_index),
+        };
+        self.ops.push(ops::download(
+            self.service.clone(),
+            self.journal.clone(),
+            self.clock,
+            self.root.clone(),
+            fetch,
+        ));
+    }
+
+    fn release_slot(&mut self, index: usize) {
+        let slot = &mut self.jobs[index];
+        if slot.holds_slot {
+            slot.holds_slot = false;
+            self.slots.give_back();
+        }
+    }
+
+    /// Leaves `Stage::Polling` for `stage`, and the polled set with it.
+    fn leave_polling(&mut self, index: usize, stage: Stage) {
+        if let Some(task_id) = self.jobs[index].stage.task_id() {
+            self.polling.remove(task_id);
+        }
+        self.jobs[index].stage = stage;
+    }
+
+    fn time_out(&mut self, index: usize) {
+        let Some(polling) = self.jobs[index].stage.polling() else {
+            return;
+        };
+        let task_id = polling.task_id.clone();
+        self.leave_polling(
+            index,
+            Stage::TimedOut {
+                task_id: task_id.clone(),
+            },
+        );
+        let slot = &self.jobs[index];
+        let record = Record::TimedOut {
+            key: slot.job.key.clone(),
+            task_id: task_id.clone(),
+            at_ms: self.clock.now_ms(),
+        };
+        let id = slot.job.id.clone();
+        // Not released: the service may still be running the task, and `concurrency`
+        // bounds what runs there. A later result is collected by the next run.
+        self.append(&record);
+        self.emit(RunEvent::TimedOut { id, task_id });
+    }
+
+    fn append(&mut self, record: &Record) {
+        if let Err(error) = self.journal.append(record) {
+            self.fail_journal(error);
+        }
+    }
+
+    fn fail_journal(&mut self, error: JournalError) {
+        if self.journal_failure.is_none() {
+            self.stop_with(StopReason::LocalFailure {
+                path: error.path().to_owned(),
+                kind: error.io_error().map(std::io::Error::kind),
+                message: error.to_string(),
+            });
+            self.journal_failure = Some(error);
+        }
+        self.draining = true;
+    }
+
+    fn handle(&mut self, arrival: Arrival) {
+        match arrival {
+            Arrival::JournalFailed(error) => self.fail_journal(error),
+            Arrival::Created {
+                job,
+                result,
+                granted_at,
+                sent_at,
+            } => {
+                // The request left only after its intent was fsynced, which takes a varying
+                // time: count it from when it left, or the next window's burst can reach the
+                // service inside this one's window and meet a 429.
+                self.create_limiter.sent_later(granted_at, sent_at);
+                self.handle_created(job, result);
+            }
+            Arrival::Record { task_id, result } => {
+                if let Some(&index) = self.polling.get(&task_id) {
+                    if let Some(polling) = self.jobs[index].stage.polling_mut() {
+                        polling.poll_in_flight = false;
+                    }
+                    self.handle_record(index, result);
+                }
+            }
+            Arrival::Downloaded { job, index, result } => {
+                self.downloads_running = self.downloads_running.saturating_sub(1);
+                let id = self.jobs[job].job.id.clone();
+                match result {
+                    Ok(file) => {
+                        let event = RunEvent::Downloaded {
+                            id,
+                            file_name: file.path.clone(),
+                            bytes: file.bytes,
+                        };
+                        self.jobs[job].files.insert(index, file);
+                        self.emit(event);
+                    }
+                    Err(DownloadFailure::Remote(message)) => {
+                        self.emit(RunEvent::DownloadFailed { id, message });
+                    }
+                    Err(DownloadFailure::Local { path, error }) => {
+                        let message = format!("cannot write {}: {error}", path.display());
+                        self.emit(RunEvent::DownloadFailed { id, message });
+                        // The batch folder cannot take files: nothing more may be paid for
+                        // in this run, whatever its outcome would be.
+                        self.stop_with(StopReason::LocalFailure {
+                            path,
+                            kind: Some(error.kind()),
+                            message: error.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_created(&mut self, index: usize, result: Result<TaskId, CreateTaskError>) {
+        let now = self.clock.now();
+        let id = self.jobs[index].job.id.clone();
+        let failure = match result {
+            Ok(task_id) => {
+                self.polling.insert(task_id.clone(), index);
+                self.jobs[index].stage = Stage::Polling(Polling {
+                    task_id: task_id.clone(),
+                    submitted_at_ms: self.clock.now_ms(),
+                    deadline: now + self.options.task_timeout,
+                    next_poll_at: now + self.planner.delay_until_next_poll(Duration::ZERO, 0),
+                    polls: 0,
+                    poll_in_flight: false,
+                    last_state: None,
+                });
+                self.emit(RunEvent::Submitted { id, task_id });
+                return;
+            }
+            Err(failure) => failure,
+        };
+        if failure.creation == TaskCreation::MayHaveBeenCreated {
+            // The slot is released. A task it may have created has no id we could poll, so
+            // holding the slot bounds nothing we can observe; it only starved the rest of the
+            // batch (with `concurrency` uncertain outcomes — one proxy error page at
+            // concurrency 1 — the run ended with every other job still pending). The next
+            // run does not count uncertain jobs against `concurrency` either.
+            self.release_slot(index);
+            let message = failure.to_string();
+            let slot = &mut self.jobs[index];
+            slot.stage = Stage::Uncertain;
+            slot.fail_msg = Some(message.clone());
+            self.emit(RunEvent::Uncertain { id, message });
+            return;
+        }
+        let error = failure.error;
+        let message = error.to_string();
+        self.release_slot(index);
+        if condemns_job(&error) {
+            let slot = &mut self.jobs[index];
+            slot.stage = Stage::Failed { task_id: None };
+            slot.fail_code = error.code.map(|c| c.to_string());
+            slot.fail_msg = Some(error.service_message().unwrap_or(&message).to_owned());
+            slot.credits = Some(Credits::ZERO);
+            self.emit(RunEvent::NotSubmitted {
+                id,
+                message,
+                job_failed: true,
+            });
+            return;
+        }
+        // Not created and not the job's fault: it waits for a later attempt or run.
+        let attempts = self.jobs[index].create_attempts;
+        self.jobs[index].stage = Stage::Pending { not_before: now };
+        self.emit(RunEvent::NotSubmitted {
+            id,
+            message: message.clone(),
+            job_failed: false,
+        });
+        match error.kind {
+            ErrorKind::Unauthorized => {
+                self.pending.push_front(index);
+                self.stop_with(StopReason::Unauthorized { message });
+            }
+            ErrorKind::InsufficientCredits | ErrorKind::UsageCapReached => {
+                self.pending.push_front(index);
+                self.stop_submissions(StopReason::AccountExhausted { message });
+            }
+            ref kind => {
+                if let ErrorKind::RateLimited { .. } = kind {
+                    self.create_limiter.back_off(now);
+                }
+                // Out of tries, the job is left pending for the next run.
+                if let Some(wait) = self.options.create_retry.delay_before_retry(kind, attempts) {
+                    self.jobs[index].stage = Stage::Pending {
+                        not_before: now + wait,
+                    };
+                    self.pending.push_back(index);
+                }
+            }
+        }
+    }
+
+    /// A task's record, whether this run polled for it or not.
+    fn handle_record(&mut self, index: usize, result: Result<RecordInfo, ApiError>) {
+        let now = self.clock.now();
+        let id = self.jobs[index].job.id.clone();
+        let record = match result {
+            Ok(record) => record,
+            Err(error) => return self.handle_record_error(index, error),
+        };
+        let Some(polling) = self.jobs[index].stage.polling_mut() else {
+            return;
+        };
+        if polling.last_state.as_ref() != Some(&record.state) {
+            // A known state is a plain enum value: no string kept per job.
+            polling.last_state = Some(record.state.clone());
+            self.emit(RunEvent::StateChanged {
+                id,
+                state: record.state.clone(),
+            });
+        }
+        if let TaskState::Unknown(name) = &record.state
+            && self.unknown_states_seen.insert(name.clone())
+        {
+            self.emit(RunEvent::Warning {
+                message: format!(
+                    "the service reported an undocumented task state {name:?}; \
+                     treating it as running until the task's deadline"
+                ),
+            });
+        }
+        if record.state.is_terminal() {
+            self.finish(index, &record);
+        } else if let Some(polling) = self.jobs[index].stage.polling_mut() {
+            let elapsed = self.clock.since_ms(polling.submitted_at_ms);
+            polling.next_poll_at = now + self.planner.delay_until_next_poll(elapsed, polling.polls);
+        }
+    }
+
+    fn handle_record_error(&mut self, index: usize, error: ApiError) {
+        let now = self.clock.now();
+        let id = self.jobs[index].job.id.clone();
+        match error.class() {
+            ErrorClass::TaskUnknown => {
+                let Some(task_id) = self.jobs[index].stage.task_id().cloned() else {
+                    return;
+                };
+                self.leave_polling(
+                    index,
+                    Stage::Failed {
+                        task_id: Some(task_id.clone()),
+                    },
+                );
+                self.jobs[index].fail_msg = Some(TASK_UNKNOWN_REASON.into());
+                let record = Record::TaskUnknown {
+                    key: self.jobs[index].job.key.clone(),
+                    task_id,
+                    at_ms: self.clock.now_ms(),
+                };
+                self.release_slot(index);
+                self.append(&record);
+                self.emit(RunEvent::Finished {
+                    id,
+                    success: false,
+                    message: Some(TASK_UNKNOWN_REASON.into()),
+                    credits: None,
+                    generation: None,
+                });
+            }
+            ErrorClass::AccountFatal if error.kind == ErrorKind::Unauthorized => {
+                self.stop_with(StopReason::Unauthorized {
+                    message: error.to_string(),
+                });
+            }
+            _ => {
+                // Transient trouble survived the client's own retries: try this task again
+                // later; its deadline bounds how long.
+                if let ErrorKind::RateLimited { .. } = error.kind {
+                    self.poll_limiter.back_off(now);
+                }
+                if let Some(polling) = self.jobs[index].stage.polling_mut() {
+                    polling.next_poll_at = now + self.options.poll.max_interval;
+                }
+                self.emit(RunEvent::Warning {
+                    message: format!("{id}: {error}"),
+                });
+            }
+        }
+    }
+
+    fn finish(&mut self, index: usize, record: &RecordInfo) {
+        let Some(task_id) = self.jobs[index].stage.task_id().cloned() else {
+            return;
+        };
+        let generation_ms = record.generation_millis();
+        if let Some(millis) = generation_ms {
+            self.planner.observe(Duration::from_millis(millis));
+        }
+        let result_urls = record.result_urls().to_vec();
+        let succeeded = record.state == TaskState::Success && !result_urls.is_empty();
+        let fail_msg = if succeeded {
+            None
+        } else if record.state == TaskState::Success {
+            Some("the task succeeded without result URLs".to_owned())
+        } else {
+            Some(
+                record
+                    .fail_msg
+                    .clone()
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| "the service failed the task without a message".into()),
+            )
+        };
+        let fail_code = if record.state == TaskState::Success {
+            None
+        } else {
+            record.fail_code.as_deref().map(str::to_owned)
+        };
+        let stage = if succeeded {
+            Stage::Succeeded {
+                task_id: task_id.clone(),
+            }
+        } else {
+            Stage::Failed {
+                task_id: Some(task_id.clone()),
+            }
+        };
+        self.leave_polling(index, stage);
+        let slot = &mut self.jobs[index];
+        slot.generation_ms = generation_ms;
+        slot.credits = record.credits_consumed.map(Credits);
+        slot.result_urls = result_urls;
+        slot.fail_code = fail_code;
+        slot.fail_msg = fail_msg;
+        let journal_record = Record::Finished {
+            key: slot.job.key.clone(),
+            task_id,
+            success: succeeded,
+            result_urls: slot.result_urls.clone(),
+            fail_code: slot.fail_code.clone(),
+            fail_msg: slot.fail_msg.clone(),
+            credits: slot.credits,
+            generation_ms,
+            at_ms: self.clock.now_ms(),
+        };
+        let event = RunEvent::Finished {
+            id: slot.job.id.clone(),
+            success: succeeded,
+            message: slot.fail_msg.clone(),
+            credits: slot.credits,
+            generation: generation_ms.map(Duration::from_millis),
+        };
+        if succeeded {
+            let files = slot.result_urls.len();
+            self.downloads
+                .extend((0..files).map(|result_index| (index, result_index)));
+        }
+        self.release_slot(index);
+        self.append(&journal_record);
+        self.emit(event);
+    }
+}
+
+async fn sleep_until_or_forever(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}

@@ -1,0 +1,263 @@
+//! The run's I/O: createTask, recordInfo and downloads as futures, each journaled in the
+//! order the never-pay-twice rule needs.
+//!
+//! Read [`create`] first: its intent is durable before the request leaves, and its outcome
+//! (task id, certainly nothing created, or uncertain) is durable before the coordinator
+//! hears of it. [`poll`] asks for a task's record; [`download`] streams a result file into
+//! the batch folder and journals it once it is complete under its final name. Each future
+//! ends in an [`Arrival`] for the coordinator, which alone decides what happens next. All of
+//! them talk to the service through [`TaskService`].
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
+use sora_batch_api::{ApiError, CreateTaskError, ErrorKind, TaskCreation};
+use tokio::time::Instant;
+
+use super::TaskService;
+use crate::batch::{self, FileSink};
+use crate::job::{JobId, JobKey, TaskId};
+use crate::journal::{DownloadedFile, JournalError, JournalWriter, Record};
+
+/// What came back to the coordinator.
+#[derive(Debug)]
+pub(super) enum Arrival {
+    Created {
+        job: usize,
+        result: Result<TaskId, CreateTaskError>,
+        /// When the create limiter let the call through, and when the request actually left
+        /// (after the intent was made durable).
+        granted_at: Instant,
+        sent_at: Instant,
+    },
+    /// A task's record, or why it could not be had. Keyed by the task, not by who asked:
+    /// a record pushed by the service (a callback receiver) arrives the same way as one
+    /// this run polled for, and the coordinator handles both alike.
+    Record {
+        task_id: TaskId,
+        result: Result<RecordInfo, ApiError>,
+    },
+    Downloaded {
+        job: usize,
+        index: usize,
+        result: Result<DownloadedFile, DownloadFailure>,
+    },
+    /// The journal could not take a record the guarantee needs: the run stops.
+    JournalFailed(JournalError),
+}
+
+/// Why a result file is not in the batch folder.
+#[derive(Debug)]
+pub(super) enum DownloadFailure {
+    /// Our side: the batch folder could not take the file (a full disk, a read-only file
+    /// system, permissions). No later attempt in this run can do better.
+    Local { path: PathBuf, error: io::Error },
+    /// The file host or the service; the next run tries again.
+    Remote(String),
+}
+
+/// What a createTask needs of its job.
+#[derive(Debug, Clone)]
+pub(super) struct Submission {
+    pub job: usize,
+    pub id: JobId,
+    pub key: JobKey,
+    pub take: u32,
+    pub request: CreateTaskRequest,
+}
+
+/// One createTask, journaled: intent durable before sending, outcome durable after.
+pub(super) fn create(
+    service: Arc<dyn TaskService>,
+    journal: JournalWriter,
+    clock: Clock,
+    submission: Submission,
+    granted_at: Instant,
+) -> BoxFuture<'static, Arrival> {
+    Box::pin(async move {
+        let Submission {
+            job,
+            id,
+            key,
+            take,
+            request,
+        } = submission;
+        let intent = Record::Intent {
+            key: key.clone(),
+            id,
+            take,
+            model: request.model.clone(),
+            at_ms: clock.now_ms(),
+        };
+        if let Err(error) = journal.append_durable(&intent).await {
+            return Arrival::JournalFailed(error);
+        }
+        let sent_at = clock.now();
+        let result = service.create_task(&request).await;
+        let outcome = match &result {
+            Ok(task_id) => Record::Submitted {
+                key,
+                task_id: task_id.clone(),
+                at_ms: clock.now_ms(),
+            },
+            Err(failure) if failure.creation == TaskCreation::NotCreated => Record::NotCreated {
+                key,
+                error: failure.error.to_string(),
+                code: failure.error.code,
+                job_failed: super::condemns_job(&failure.error),
+                at_ms: clock.now_ms(),
+            },
+            Err(failure) => Record::Uncertain {
+                key,
+                error: failure.to_string(),
+                at_ms: clock.now_ms(),
+            },
+        };
+        if let Err(error) = journal.append_durable(&outcome).await {
+            return Arrival::JournalFailed(error);
+        }
+        Arrival::Created {
+            job,
+            result,
+            granted_at,
+            sent_at,
+        }
+    })
+}
+
+/// One recordInfo of `task_id` (the client retries transient trouble itself).
+pub(super) fn poll(service: Arc<dyn TaskService>, task_id: TaskId) -> BoxFuture<'static, Arrival> {
+    Box::pin(async move {
+        let result = service.record_info(&task_id).await;
+        Arrival::Record { task_id, result }
+    })
+}
+
+/// What a download needs of its job.
+#[derive(Debug, Clone)]
+pub(super) struct Fetch {
+    pub job: usize,
+    pub index: usize,
+    pub key: JobKey,
+    pub url: String,
+    pub file_name: String,
+}
+
+/// Result file `fetch.index` of a job into the batch folder at `root`, journaled once it
+/// is complete under its final name.
+pub(super) fn download(
+    service: Arc<dyn TaskService>,
+    journal: JournalWriter,
+    clock: Clock,
+    root: PathBuf,
+    fetch: Fetch,
+) -> BoxFuture<'static, Arrival> {
+    Box::pin(async move {
+        let Fetch {
+            job,
+            index,
+            key,
+            url,
+            file_name,
+        } = fetch;
+        let result = fetch_file(service.as_ref(), &root, &url, &file_name)
+            .await
+            .map(|done| DownloadedFile {
+                path: done.file_name,
+                url,
+                sha256: done.sha256,
+                bytes: done.bytes,
+                modified_ns: done.modified_ns,
+            });
+        if let Ok(file) = &result {
+            let record = Record::downloaded(key, index, file, clock.now_ms());
+            if let Err(error) = journal.append_durable(&record).await {
+                return Arrival::JournalFailed(error);
+            }
+        }
+        Arrival::Downloaded { job, index, result }
+    })
+}
+
+/// Downloads one result file into the batch folder; a refused (expired) URL is replaced
+/// by a fresh one from download-url. A failure to write is told apart from the host's.
+async fn fetch_file(
+    service: &dyn TaskService,
+    root: &Path,
+    url: &str,
+    file_name: &str,
+) -> Result<batch::CompletedFile, DownloadFailure> {
+    let path = root.join(file_name);
+    let local = |error: io::Error| DownloadFailure::Local {
+        path: path.clone(),
+        error,
+    };
+    let mut sink = FileSink::create(root, file_name).await.map_err(local)?;
+    let mut outcome = service.download(url, &mut sink).await;
+    if let Err(error) = &outcome
+        && error.kind == ErrorKind::ResultUrlRefused
+    {
+        match service.download_url(url).await {
+            Ok(fresh) => outcome = service.download(&fresh, &mut sink).await,
+            Err(fresh_error) => {
+                sink.discard().await;
+                return Err(DownloadFailure::Remote(format!(
+                    "{error}; and no fresh link: {fresh_error}"
+                )));
+            }
+        }
+    }
+    match outcome {
+        Ok(_) => sink.complete().await.map_err(local),
+        Err(error) => {
+            sink.discard().await;
+            match &error.kind {
+                ErrorKind::Sink(failure) => Err(local(failure.to_io_error())),
+                _ => Err(DownloadFailure::Remote(error.to_string())),
+            }
+        }
+    }
+}
+
+/// The run's one clock: tokio's monotonic time, which tests pause and advance, and the
+/// wall time derived from it for the journal's `at_ms` and the ages of tasks submitted by
+/// earlier runs. Nothing in the run reads the system clock but [`Clock::start`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clock {
+    started: Instant,
+    started_ms: i64,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        let started_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Clock {
+            started: Instant::now(),
+            started_ms,
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        let elapsed = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.started_ms.saturating_add(elapsed)
+    }
+
+    /// How long ago `at_ms` (milliseconds since the epoch) was; zero for a time ahead.
+    pub fn since_ms(&self, at_ms: i64) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            u64::try_from(self.now_ms().saturating_sub(at_ms)).unwrap_or(0),
+        )
+    }
+}

@@ -1,0 +1,74 @@
+//! The service a run talks to, as a trait: Kie's jobs API in production, a script in tests.
+//!
+//! Read [`TaskService`]. The run's operations (`ops.rs`) are written against it, never
+//! against `api::Client` directly, so that the engine's scheduling, journaling and money
+//! rules can be tested on tokio's paused clock with a scripted service: no HTTP, no sleeps.
+//! Each method keeps the contract of the [`Client`] method of the same name; in particular
+//! `create_task` sends at most one request and says whether a task may exist after a failure.
+
+use futures::future::BoxFuture;
+use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
+use sora_batch_api::{ApiError, Client, CreateTaskError, DownloadSummary, TaskId};
+
+use crate::batch::FileSink;
+
+/// What a run needs of the service. Object safe: the run holds an `Arc<dyn TaskService>`.
+pub trait TaskService: Send + Sync + 'static {
+    /// One createTask: never retried here, see [`Client::create_task`].
+    fn create_task<'a>(
+        &'a self,
+        request: &'a CreateTaskRequest,
+    ) -> BoxFuture<'a, Result<TaskId, CreateTaskError>>;
+
+    /// The task's record (recordInfo), retried as the client's policy says.
+    fn record_info<'a>(
+        &'a self,
+        task_id: &'a TaskId,
+    ) -> BoxFuture<'a, Result<RecordInfo, ApiError>>;
+
+    /// The account's balance in credits.
+    fn credit_balance(&self) -> BoxFuture<'_, Result<f64, ApiError>>;
+
+    /// A fresh link for a result URL whose link expired (download-url).
+    fn download_url<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ApiError>>;
+
+    /// Streams the file at `url` into `sink`; a write that fails on our side is
+    /// `ErrorKind::Sink` with the OS's error.
+    fn download<'a>(
+        &'a self,
+        url: &'a str,
+        sink: &'a mut FileSink,
+    ) -> BoxFuture<'a, Result<DownloadSummary, ApiError>>;
+}
+
+impl TaskService for Client {
+    fn create_task<'a>(
+        &'a self,
+        request: &'a CreateTaskRequest,
+    ) -> BoxFuture<'a, Result<TaskId, CreateTaskError>> {
+        Box::pin(Client::create_task(self, request))
+    }
+
+    fn record_info<'a>(
+        &'a self,
+        task_id: &'a TaskId,
+    ) -> BoxFuture<'a, Result<RecordInfo, ApiError>> {
+        Box::pin(Client::record_info(self, task_id))
+    }
+
+    fn credit_balance(&self) -> BoxFuture<'_, Result<f64, ApiError>> {
+        Box::pin(Client::credit_balance(self))
+    }
+
+    fn download_url<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ApiError>> {
+        Box::pin(Client::download_url(self, url))
+    }
+
+    fn download<'a>(
+        &'a self,
+        url: &'a str,
+        sink: &'a mut FileSink,
+    ) -> BoxFuture<'a, Result<DownloadSummary, ApiError>> {
+        Box::pin(Client::download(self, url, sink))
+    }
+}

@@ -1,0 +1,222 @@
+//! The run's public types: what goes in ([`RunJob`], [`RunOptions`]) and what comes out
+//! ([`RunOutcome`] with a [`JobOutcome`] per job, [`StopReason`], [`RunError`]).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sora_batch_api::RetryPolicy;
+use sora_batch_api::wire::CreateTaskRequest;
+
+use crate::batch::BatchFolderError;
+use crate::job::{Credits, JobId, JobKey, JobState, TaskId};
+use crate::journal::{DownloadedFile, JournalError, WriterStats};
+use crate::manifest::Job;
+use crate::prices::PriceTable;
+use crate::settings::{PollTuning, RateLimit, RunSettings};
+
+/// One job as the run needs it: who it is and exactly what to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunJob {
+    pub id: JobId,
+    pub key: JobKey,
+    pub take: u32,
+    pub request: CreateTaskRequest,
+    /// What the job will likely cost, for the spending cap; `None` when unknown.
+    pub estimated_credits: Option<Credits>,
+}
+
+impl RunJob {
+    /// The run's form of a manifest's job, moved rather than copied (the run gives the
+    /// request back with the job's outcome), priced from `prices` for the spending cap.
+    pub fn from_manifest(job: Job, prices: &PriceTable) -> RunJob {
+        let estimated_credits = prices.estimate(&job.model, &job.input);
+        RunJob {
+            id: job.id,
+            key: job.key,
+            take: job.take,
+            request: CreateTaskRequest {
+                model: job.model,
+                input: job.input,
+                call_back_url: job.call_back_url,
+            },
+            estimated_credits,
+        }
+    }
+}
+
+/// How a run behaves; resolved by the caller from the manifest's `run` section and flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// Tasks submitted and not yet finished, at most.
+    pub concurrency: usize,
+    /// Per task, counted from its submission (or from this run's start for a task submitted
+    /// by an earlier run).
+    pub task_timeout: Duration,
+    pub create_limit: RateLimit,
+    pub poll_limit: RateLimit,
+    pub poll: PollTuning,
+    /// Downloads running at once.
+    pub download_concurrency: usize,
+    /// Resubmit jobs the service failed.
+    pub retry_failed: bool,
+    /// Resubmit jobs whose createTask may have created a task (it may be charged twice).
+    pub resubmit_uncertain: bool,
+    /// Hash every recorded file, rather than taking one whose size and modification time
+    /// are as recorded as intact.
+    pub verify_files: bool,
+    /// After an interrupt, how long calls under way may take to settle before the run ends.
+    pub settle_time: Duration,
+    /// Waits between createTask attempts that certainly created nothing.
+    pub create_retry: RetryPolicy,
+    /// The spending cap of the batch: nothing is submitted that would take committed spend
+    /// above it.
+    pub max_credits: Option<Credits>,
+}
+
+impl RunOptions {
+    /// What a manifest's `run:` section says; the caller applies its flags on top.
+    pub fn from_settings(settings: &RunSettings) -> RunOptions {
+        RunOptions {
+            concurrency: usize::try_from(settings.concurrency).unwrap_or(1),
+            task_timeout: settings.timeout,
+            create_limit: settings.create_limit,
+            poll_limit: settings.poll_limit,
+            poll: settings.poll.clone(),
+            download_concurrency: 4,
+            retry_failed: false,
+            resubmit_uncertain: false,
+            verify_files: false,
+            settle_time: Duration::from_secs(5),
+            create_retry: settings.retry.apply_to(RetryPolicy::default()),
+            max_credits: settings.max_credits,
+        }
+    }
+}
+
+impl Default for RunOptions {
+    /// The defaults of a manifest's `run:` section, which document them.
+    fn default() -> Self {
+        RunOptions::from_settings(&RunSettings::default())
+    }
+}
+
+/// One job at the end of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutcome {
+    pub id: JobId,
+    pub key: JobKey,
+    pub take: u32,
+    pub task_id: Option<TaskId>,
+    pub state: JobState,
+    /// Complete files in the batch folder, in result order.
+    pub files: Vec<DownloadedFile>,
+    /// Result URLs the service returned, downloaded or not.
+    pub result_urls: Vec<String>,
+    pub fail_code: Option<String>,
+    pub fail_msg: Option<String>,
+    pub credits: Option<Credits>,
+    /// From the task's creation to its completion on the service (`duration_ms` in reports).
+    pub generation_ms: Option<u64>,
+    /// The job's request, given back for the report.
+    pub request: CreateTaskRequest,
+}
+
+impl JobOutcome {
+    /// Succeeded on the service and every result file is in the batch folder.
+    pub fn is_complete(&self) -> bool {
+        self.state == JobState::Succeeded && self.files.len() == self.result_urls.len()
+    }
+
+    /// A further run would still work on it: not submitted, running, past its deadline,
+    /// uncertain, or succeeded with files not yet downloaded.
+    pub fn is_outstanding(&self) -> bool {
+        match self.state {
+            JobState::Pending | JobState::Running | JobState::TimedOut | JobState::Uncertain => {
+                true
+            }
+            JobState::Succeeded => !self.is_complete(),
+            JobState::Failed => false,
+        }
+    }
+}
+
+/// A job the journal knows that the manifest no longer has. Its files are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanedJob {
+    pub id: JobId,
+    pub key: JobKey,
+    pub task_id: Option<TaskId>,
+    pub files: Vec<String>,
+}
+
+/// Why a run stopped before doing all it could.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    /// 401: the key was refused; everything stopped at once.
+    Unauthorized { message: String },
+    /// 402 or 433: no more submissions; tasks in flight were finished.
+    AccountExhausted { message: String },
+    /// SIGINT or SIGTERM.
+    Interrupted,
+    /// The next submission would have taken committed spend above `max_credits`.
+    SpendingCap {
+        max_credits: Credits,
+        committed: Credits,
+        next: Credits,
+    },
+    /// This machine could not keep what the run produced (a full disk, a read-only file
+    /// system, permissions): everything stopped at once; nothing was recorded for it.
+    LocalFailure {
+        path: PathBuf,
+        /// The OS's error kind, when the failure came from the OS.
+        kind: Option<std::io::ErrorKind>,
+        message: String,
+    },
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Unauthorized { message } | StopReason::AccountExhausted { message } => {
+                f.write_str(message)
+            }
+            StopReason::Interrupted => f.write_str("interrupted"),
+            StopReason::SpendingCap {
+                max_credits,
+                committed,
+                next,
+            } => write!(
+                f,
+                "the spending cap of {max_credits} credits is reached ({committed} committed, \
+                 the next job would cost about {next})"
+            ),
+            StopReason::LocalFailure { path, message, .. } => {
+                write!(f, "cannot write {}: {message}", path.display())
+            }
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub jobs: Vec<JobOutcome>,
+    pub orphaned: Vec<OrphanedJob>,
+    pub stop: Option<StopReason>,
+    pub journal: WriterStats,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Folder(#[from] BatchFolderError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("two jobs share the key {key}: {first} and {second}")]
+    DuplicateKey {
+        key: JobKey,
+        first: JobId,
+        second: JobId,
+    },
+}

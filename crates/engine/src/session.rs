@@ -1,0 +1,330 @@
+//! A run session: a manifest, a batch folder and a run request taken to a finished batch
+//! folder with its reports — everything `sora-batch run` does but flags, signals, printing
+//! and exit codes.
+//!
+//! Read [`EarlyFolder::open`], [`Session::prepare`] and [`Session::run`], in the order a
+//! caller uses them:
+//! 1. before the manifest is read, a batch folder named by the caller that already has a
+//!    journal is locked, and its journal read on a second thread while the manifest loads
+//!    (resuming a 100,000-job batch spends a few hundred milliseconds on each);
+//! 2. with the manifest loaded, the folder is chosen (`--out`, or `out/<name>/` beside the
+//!    manifest, one per shard), locked, and the jobs and options resolved;
+//! 3. the run, then the reports: the batch folder's three, rewritten only when the outcome
+//!    changed, and the JUnit file and CI summary the caller asked for.
+//!
+//! The outcome's [`Verdict`] follows SPEC's precedence; the caller turns it into an exit code.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::batch::{BatchFolder, BatchFolderError};
+use crate::durable::WriteError;
+use crate::job::{Credits, JobState};
+use crate::journal::{self, JournalError, Replay, WriterStats};
+use crate::manifest::Manifest;
+use crate::render;
+use crate::report::{REPORT_JSON_FILE_NAME, Report, Summary};
+use crate::run::{self, JobOutcome, Reporter, RunError, RunJob, RunOptions, StopReason};
+use crate::shard::Shard;
+
+/// What the caller asks of a run, beyond the manifest: `run`'s flags.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// The manifest's path as the user typed it, for the reports.
+    pub manifest_as_given: String,
+    /// `--out`: the batch folder; `None` for `out/<name>/` beside the manifest.
+    pub out: Option<PathBuf>,
+    pub shard: Option<Shard>,
+    pub concurrency: Option<u32>,
+    pub max_credits: Option<Credits>,
+    pub retry_failed: bool,
+    pub resubmit_uncertain: bool,
+    pub verify_files: bool,
+    /// Where to write a JUnit report.
+    pub junit: Option<PathBuf>,
+    /// A Markdown file to append the summary to (GitHub Actions' `$GITHUB_STEP_SUMMARY`).
+    pub step_summary: Option<PathBuf>,
+}
+
+/// Why a session could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Folder(#[from] BatchFolderError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Report(#[from] WriteError),
+    /// A defect of sora-batch (a thread that died, two jobs with one key).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<RunError> for SessionError {
+    fn from(error: RunError) -> SessionError {
+        match error {
+            RunError::Folder(error) => SessionError::Folder(error),
+            RunError::Journal(error) => SessionError::Journal(error),
+            error @ RunError::DuplicateKey { .. } => SessionError::Internal(error.to_string()),
+        }
+    }
+}
+
+/// How a run ended, in SPEC's order of precedence: the first that applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The account stopped the run (401, 402, 433).
+    AccountStopped,
+    /// The spending cap stopped submissions.
+    SpendingCapReached,
+    /// This machine could not keep the run's work (disk full, permissions).
+    LocalFailure,
+    Interrupted,
+    /// Jobs running, past their deadline, uncertain or not downloaded: run again to collect.
+    WorkOutstanding,
+    SomeFailed,
+    AllDone,
+}
+
+/// The batch folder as known before the manifest is read.
+#[derive(Debug)]
+pub struct EarlyFolder {
+    folder: Option<BatchFolder>,
+    replay: Option<JoinHandle<Result<Replay, JournalError>>>,
+}
+
+impl EarlyFolder {
+    /// Locks `out` when it is a batch folder with a journal (a resume), and starts reading
+    /// its journal. Any other folder waits for the manifest, so that a broken manifest
+    /// leaves it as it was; and a folder another run holds is reported as locked before a
+    /// broken manifest is.
+    pub fn open(out: Option<&Path>) -> Result<EarlyFolder, SessionError> {
+        let Some(out) = out.filter(|out| out.join(journal::JOURNAL_FILE_NAME).is_file()) else {
+            return Ok(EarlyFolder {
+                folder: None,
+                replay: None,
+            });
+        };
+        let folder = BatchFolder::lock(out)?;
+        // Read only under the lock, so no other run is appending to it.
+        let journal_path = folder.journal_path();
+        let replay = std::thread::Builder::new()
+            .name("journal-replay".into())
+            .spawn(move || journal::replay(&journal_path))
+            .map_err(|error| {
+                SessionError::Internal(format!(
+                    "cannot start a thread to read the journal: {error}"
+                ))
+            })?;
+        Ok(EarlyFolder {
+            folder: Some(folder),
+            replay: Some(replay),
+        })
+    }
+}
+
+/// A run ready to start: its folder locked, its jobs and options resolved.
+#[derive(Debug)]
+pub struct Session {
+    folder: BatchFolder,
+    replay: Option<JoinHandle<Result<Replay, JournalError>>>,
+    jobs: Vec<RunJob>,
+    options: RunOptions,
+    manifest_name: String,
+    request: RunRequest,
+}
+
+impl Session {
+    /// Chooses and locks the batch folder for `manifest` (a shard's own under `--shard`),
+    /// keeps the shard's jobs, and resolves the run's options from the manifest's `run:`
+    /// section and the request.
+    pub fn prepare(
+        early: EarlyFolder,
+        mut manifest: Manifest,
+        request: RunRequest,
+    ) -> Result<Session, SessionError> {
+        let folder_path = match (&request.out, request.shard) {
+            (Some(out), _) => out.clone(),
+            (None, None) => manifest.default_batch_folder(),
+            (None, Some(shard)) => manifest
+                .default_batch_folder()
+                .with_file_name(shard.folder_name(&manifest.name)),
+        };
+        if let Some(shard) = request.shard {
+            // From here on the batch is this shard's jobs: the run, its journal and reports.
+            manifest.jobs.retain(|job| shard.contains(&job.key));
+        }
+        let folder = match early.folder {
+            Some(folder) => folder,
+            None => BatchFolder::lock(&folder_path)?,
+        };
+        let mut options = RunOptions::from_settings(&manifest.run);
+        if let Some(concurrency) = request.concurrency {
+            options.concurrency = usize::try_from(concurrency).unwrap_or(1);
+        }
+        options.retry_failed = request.retry_failed;
+        options.resubmit_uncertain = request.resubmit_uncertain;
+        options.verify_files = request.verify_files;
+        options.max_credits = request.max_credits.or(options.max_credits);
+        let prices = std::mem::take(&mut manifest.prices);
+        let jobs = std::mem::take(&mut manifest.jobs)
+            .into_iter()
+            .map(|job| RunJob::from_manifest(job, &prices))
+            .collect();
+        Ok(Session {
+            folder,
+            replay: early.replay,
+            jobs,
+            options,
+            manifest_name: manifest.name,
+            request,
+        })
+    }
+
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    pub fn folder(&self) -> &Path {
+        self.folder.root()
+    }
+
+    /// Runs the batch, then writes its reports.
+    pub async fn run(
+        self,
+        service: Arc<dyn run::TaskService>,
+        reporter: Arc<dyn Reporter>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<SessionOutcome, SessionError> {
+        let Session {
+            folder,
+            replay,
+            jobs,
+            options,
+            manifest_name,
+            request,
+        } = self;
+        let replay = match replay {
+            Some(replaying) => replaying.join().map_err(|_| {
+                SessionError::Internal("the thread reading the journal stopped unexpectedly".into())
+            })??,
+            None => journal::replay(&folder.journal_path())?,
+        };
+        let outcome =
+            run::run_batch_replayed(&folder, replay, jobs, service, options, reporter, stop)
+                .await?;
+
+        let summary = Summary::of_outcomes(&outcome.jobs);
+        let verdict = verdict_of(outcome.stop.as_ref(), &outcome.jobs, &summary);
+        let not_downloaded = outcome
+            .jobs
+            .iter()
+            .filter(|job| job.state == JobState::Succeeded && !job.is_complete())
+            .count();
+        let stop = outcome.stop.clone();
+        let journal = outcome.journal;
+        // A run that changed nothing (a resume of a finished batch) leaves the reports as
+        // they are: for 100,000 jobs they are 176 MB to render, write and fsync.
+        let fingerprint =
+            render::reports_fingerprint(&manifest_name, &request.manifest_as_given, &outcome);
+        let reports_current = render::reports_are_current(folder.root(), &fingerprint);
+        let leftovers =
+            if !reports_current || request.junit.is_some() || request.step_summary.is_some() {
+                let report = Report::of_run(&manifest_name, &request.manifest_as_given, outcome);
+                if !reports_current {
+                    render::write_batch_reports(folder.root(), &report, &fingerprint).map_err(
+                        |error| WriteError {
+                            path: error.path,
+                            source: error.source,
+                        },
+                    )?;
+                }
+                write_ci_reports(
+                    &report,
+                    request.junit.as_deref(),
+                    request.step_summary.as_deref(),
+                )?;
+                Leftovers::Report(Box::new(report))
+            } else {
+                Leftovers::Outcome(outcome.jobs)
+            };
+        Ok(SessionOutcome {
+            verdict,
+            summary,
+            stop,
+            not_downloaded,
+            report_path: folder.root().join(REPORT_JSON_FILE_NAME),
+            folder: folder.root().to_owned(),
+            journal,
+            leftovers,
+        })
+    }
+}
+
+/// What a session did, for the caller to tell the user.
+#[derive(Debug)]
+pub struct SessionOutcome {
+    pub verdict: Verdict,
+    pub summary: Summary,
+    pub stop: Option<StopReason>,
+    /// Succeeded jobs with files not yet in the batch folder.
+    pub not_downloaded: usize,
+    pub folder: PathBuf,
+    pub report_path: PathBuf,
+    pub journal: WriterStats,
+    /// The run's per-job data: a process about to exit may leak it rather than free a large
+    /// batch one allocation at a time.
+    pub leftovers: Leftovers,
+}
+
+/// See [`SessionOutcome::leftovers`].
+#[derive(Debug)]
+pub enum Leftovers {
+    Report(Box<Report>),
+    Outcome(Vec<JobOutcome>),
+}
+
+/// SPEC's precedence: account, spending cap, local failure, interrupt, outstanding work,
+/// failures.
+pub fn verdict_of(stop: Option<&StopReason>, jobs: &[JobOutcome], summary: &Summary) -> Verdict {
+    match stop {
+        Some(StopReason::Unauthorized { .. } | StopReason::AccountExhausted { .. }) => {
+            Verdict::AccountStopped
+        }
+        Some(StopReason::SpendingCap { .. }) => Verdict::SpendingCapReached,
+        Some(StopReason::LocalFailure { .. }) => Verdict::LocalFailure,
+        Some(StopReason::Interrupted) => Verdict::Interrupted,
+        None if jobs.iter().any(JobOutcome::is_outstanding) => Verdict::WorkOutstanding,
+        None if summary.failed > 0 => Verdict::SomeFailed,
+        None => Verdict::AllDone,
+    }
+}
+
+/// JUnit where asked, and the Markdown summary appended to `step_summary`.
+fn write_ci_reports(
+    report: &Report,
+    junit: Option<&Path>,
+    step_summary: Option<&Path>,
+) -> Result<(), WriteError> {
+    if let Some(path) = junit {
+        std::fs::write(path, render::junit::render(report)).map_err(|source| WriteError {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    if let Some(path) = step_summary {
+        let markdown = render::markdown::render(report);
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(format!("{markdown}\n").as_bytes()))
+            .map_err(|source| WriteError {
+                path: path.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
+}
