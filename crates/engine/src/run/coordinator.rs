@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use sora_batch_api::wire::{RecordInfo, TaskState};
-use sora_batch_api::{ApiError, CreateTaskError, ErrorClass, ErrorKind, TaskCreation};
+use sora_batch_api::{CreateTaskError, ErrorKind, TaskCreation};
 use tokio::time::Instant;
 
 use super::budgets::{Slots, SpendingCap};
@@ -24,7 +23,7 @@ use super::polling::PollPlanner;
 use super::state::{JobSlot, Polling, Stage};
 use super::{Reporter, RunEvent, RunOptions, StopReason, TaskService, condemns_job};
 use crate::batch;
-use crate::job::{Credits, TASK_UNKNOWN_REASON, TaskId};
+use crate::job::{Credits, TaskId};
 use crate::journal::{JournalError, JournalWriter, Record};
 
 pub(super) struct Coordinator {
@@ -102,7 +101,7 @@ impl Coordinator {
     }
 
     /// No more submissions in this run; tasks in flight are still finished and downloaded.
-    fn stop_submissions(&mut self, reason: StopReason) {
+    pub(super) fn stop_submissions(&mut self, reason: StopReason) {
         if !self.submissions_stopped {
             self.submissions_stopped = true;
             self.emit(RunEvent::SubmissionsStopped {
@@ -280,7 +279,7 @@ impl Coordinator {
         ));
     }
 
-    fn release_slot(&mut self, index: usize) {
+    pub(super) fn release_slot(&mut self, index: usize) {
         let slot = &mut self.jobs[index];
         if slot.holds_slot {
             slot.holds_slot = false;
@@ -289,7 +288,7 @@ impl Coordinator {
     }
 
     /// Leaves `Stage::Polling` for `stage`, and the polled set with it.
-    fn leave_polling(&mut self, index: usize, stage: Stage) {
+    pub(super) fn leave_polling(&mut self, index: usize, stage: Stage) {
         if let Some(task_id) = self.jobs[index].stage.task_id() {
             self.polling.remove(task_id);
         }
@@ -320,7 +319,7 @@ impl Coordinator {
         self.emit(RunEvent::TimedOut { id, task_id });
     }
 
-    fn append(&mut self, record: &Record) {
+    pub(super) fn append(&mut self, record: &Record) {
         if let Err(error) = self.journal.append(record) {
             self.fail_journal(error);
         }
@@ -473,166 +472,6 @@ impl Coordinator {
                 }
             }
         }
-    }
-
-    /// A task's record, whether this run polled for it or not.
-    fn handle_record(&mut self, index: usize, result: Result<RecordInfo, ApiError>) {
-        let now = self.clock.now();
-        let id = self.jobs[index].job.id.clone();
-        let record = match result {
-            Ok(record) => record,
-            Err(error) => return self.handle_record_error(index, error),
-        };
-        let Some(polling) = self.jobs[index].stage.polling_mut() else {
-            return;
-        };
-        if polling.last_state.as_ref() != Some(&record.state) {
-            // A known state is a plain enum value: no string kept per job.
-            polling.last_state = Some(record.state.clone());
-            self.emit(RunEvent::StateChanged {
-                id,
-                state: record.state.clone(),
-            });
-        }
-        if let TaskState::Unknown(name) = &record.state
-            && self.unknown_states_seen.insert(name.clone())
-        {
-            self.emit(RunEvent::Warning {
-                message: format!(
-                    "the service reported an undocumented task state {name:?}; \
-                     treating it as running until the task's deadline"
-                ),
-            });
-        }
-        if record.state.is_terminal() {
-            self.finish(index, &record);
-        } else if let Some(polling) = self.jobs[index].stage.polling_mut() {
-            let elapsed = self.clock.since_ms(polling.submitted_at_ms);
-            polling.next_poll_at = now + self.planner.delay_until_next_poll(elapsed, polling.polls);
-        }
-    }
-
-    fn handle_record_error(&mut self, index: usize, error: ApiError) {
-        let now = self.clock.now();
-        let id = self.jobs[index].job.id.clone();
-        match error.class() {
-            ErrorClass::TaskUnknown => {
-                let Some(task_id) = self.jobs[index].stage.task_id().cloned() else {
-                    return;
-                };
-                self.leave_polling(
-                    index,
-                    Stage::Failed {
-                        task_id: Some(task_id.clone()),
-                    },
-                );
-                self.jobs[index].fail_msg = Some(TASK_UNKNOWN_REASON.into());
-                let record = Record::TaskUnknown {
-                    key: self.jobs[index].job.key.clone(),
-                    task_id,
-                    at_ms: self.clock.now_ms(),
-                };
-                self.release_slot(index);
-                self.append(&record);
-                self.emit(RunEvent::Finished {
-                    id,
-                    success: false,
-                    message: Some(TASK_UNKNOWN_REASON.into()),
-                    credits: None,
-                    generation: None,
-                });
-            }
-            ErrorClass::AccountFatal if error.kind == ErrorKind::Unauthorized => {
-                self.stop_with(StopReason::Unauthorized {
-                    message: error.to_string(),
-                });
-            }
-            _ => {
-                // Transient trouble survived the client's own retries: try this task again
-                // later; its deadline bounds how long.
-                if let ErrorKind::RateLimited { .. } = error.kind {
-                    self.poll_limiter.back_off(now);
-                }
-                if let Some(polling) = self.jobs[index].stage.polling_mut() {
-                    polling.next_poll_at = now + self.options.poll.max_interval;
-                }
-                self.emit(RunEvent::Warning {
-                    message: format!("{id}: {error}"),
-                });
-            }
-        }
-    }
-
-    fn finish(&mut self, index: usize, record: &RecordInfo) {
-        let Some(task_id) = self.jobs[index].stage.task_id().cloned() else {
-            return;
-        };
-        let generation_ms = record.generation_millis();
-        if let Some(millis) = generation_ms {
-            self.planner.observe(Duration::from_millis(millis));
-        }
-        let result_urls = record.result_urls().to_vec();
-        let succeeded = record.state == TaskState::Success && !result_urls.is_empty();
-        let fail_msg = if succeeded {
-            None
-        } else if record.state == TaskState::Success {
-            Some("the task succeeded without result URLs".to_owned())
-        } else {
-            Some(
-                record
-                    .fail_msg
-                    .clone()
-                    .filter(|m| !m.trim().is_empty())
-                    .unwrap_or_else(|| "the service failed the task without a message".into()),
-            )
-        };
-        let fail_code = if record.state == TaskState::Success {
-            None
-        } else {
-            record.fail_code.as_deref().map(str::to_owned)
-        };
-        let stage = if succeeded {
-            Stage::Succeeded {
-                task_id: task_id.clone(),
-            }
-        } else {
-            Stage::Failed {
-                task_id: Some(task_id.clone()),
-            }
-        };
-        self.leave_polling(index, stage);
-        let slot = &mut self.jobs[index];
-        slot.generation_ms = generation_ms;
-        slot.credits = record.credits_consumed.map(Credits);
-        slot.result_urls = result_urls;
-        slot.fail_code = fail_code;
-        slot.fail_msg = fail_msg;
-        let journal_record = Record::Finished {
-            key: slot.job.key.clone(),
-            task_id,
-            success: succeeded,
-            result_urls: slot.result_urls.clone(),
-            fail_code: slot.fail_code.clone(),
-            fail_msg: slot.fail_msg.clone(),
-            credits: slot.credits,
-            generation_ms,
-            at_ms: self.clock.now_ms(),
-        };
-        let event = RunEvent::Finished {
-            id: slot.job.id.clone(),
-            success: succeeded,
-            message: slot.fail_msg.clone(),
-            credits: slot.credits,
-            generation: generation_ms.map(Duration::from_millis),
-        };
-        if succeeded {
-            let files = slot.result_urls.len();
-            self.downloads
-                .extend((0..files).map(|result_index| (index, result_index)));
-        }
-        self.release_slot(index);
-        self.append(&journal_record);
-        self.emit(event);
     }
 }
 

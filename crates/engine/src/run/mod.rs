@@ -20,6 +20,7 @@ mod events;
 mod limiter;
 mod ops;
 mod polling;
+mod records;
 mod resume;
 mod service;
 mod state;

@@ -1,0 +1,181 @@
+//! Tasks' records: what the coordinator does with a task's state, however it arrived.
+//!
+//! Read [`Coordinator::handle_record`]. A record is taken to the job that holds its task
+//! (`Coordinator::polling`, keyed by task id), so the same handling serves a record this
+//! run polled for and one a second source delivers (a callback receiver): such a source
+//! only needs to hand [`super::ops::Arrival::Record`]s to the coordinator. A final record
+//! is journaled, frees the job's slot, teaches the poll planner the model's generation
+//! time and queues the result files for download.
+
+use std::time::Duration;
+
+use sora_batch_api::wire::{RecordInfo, TaskState};
+use sora_batch_api::{ApiError, ErrorClass, ErrorKind};
+
+use super::coordinator::Coordinator;
+use super::state::Stage;
+use super::{RunEvent, StopReason};
+use crate::job::{Credits, TASK_UNKNOWN_REASON};
+use crate::journal::Record;
+
+impl Coordinator {
+    /// A task's record, whether this run polled for it or not.
+    pub(super) fn handle_record(&mut self, index: usize, result: Result<RecordInfo, ApiError>) {
+        let now = self.clock.now();
+        let id = self.jobs[index].job.id.clone();
+        let record = match result {
+            Ok(record) => record,
+            Err(error) => return self.handle_record_error(index, error),
+        };
+        let Some(polling) = self.jobs[index].stage.polling_mut() else {
+            return;
+        };
+        if polling.last_state.as_ref() != Some(&record.state) {
+            // A known state is a plain enum value: no string kept per job.
+            polling.last_state = Some(record.state.clone());
+            self.emit(RunEvent::StateChanged {
+                id,
+                state: record.state.clone(),
+            });
+        }
+        if let TaskState::Unknown(name) = &record.state
+            && self.unknown_states_seen.insert(name.clone())
+        {
+            self.emit(RunEvent::Warning {
+                message: format!(
+                    "the service reported an undocumented task state {name:?}; \
+                     treating it as running until the task's deadline"
+                ),
+            });
+        }
+        if record.state.is_terminal() {
+            self.finish(index, &record);
+        } else if let Some(polling) = self.jobs[index].stage.polling_mut() {
+            let elapsed = self.clock.since_ms(polling.submitted_at_ms);
+            polling.next_poll_at = now + self.planner.delay_until_next_poll(elapsed, polling.polls);
+        }
+    }
+
+    fn handle_record_error(&mut self, index: usize, error: ApiError) {
+        let now = self.clock.now();
+        let id = self.jobs[index].job.id.clone();
+        match error.class() {
+            ErrorClass::TaskUnknown => {
+                let Some(task_id) = self.jobs[index].stage.task_id().cloned() else {
+                    return;
+                };
+                self.leave_polling(
+                    index,
+                    Stage::Failed {
+                        task_id: Some(task_id.clone()),
+                    },
+                );
+                self.jobs[index].fail_msg = Some(TASK_UNKNOWN_REASON.into());
+                let record = Record::TaskUnknown {
+                    key: self.jobs[index].job.key.clone(),
+                    task_id,
+                    at_ms: self.clock.now_ms(),
+                };
+                self.release_slot(index);
+                self.append(&record);
+                self.emit(RunEvent::Finished {
+                    id,
+                    success: false,
+                    message: Some(TASK_UNKNOWN_REASON.into()),
+                    credits: None,
+                    generation: None,
+                });
+            }
+            ErrorClass::AccountFatal if error.kind == ErrorKind::Unauthorized => {
+                self.stop_with(StopReason::Unauthorized {
+                    message: error.to_string(),
+                });
+            }
+            _ => {
+                // Transient trouble survived the client's own retries: try this task again
+                // later; its deadline bounds how long.
+                if let ErrorKind::RateLimited { .. } = error.kind {
+                    self.poll_limiter.back_off(now);
+                }
+                if let Some(polling) = self.jobs[index].stage.polling_mut() {
+                    polling.next_poll_at = now + self.options.poll.max_interval;
+                }
+                self.emit(RunEvent::Warning {
+                    message: format!("{id}: {error}"),
+                });
+            }
+        }
+    }
+
+    fn finish(&mut self, index: usize, record: &RecordInfo) {
+        let Some(task_id) = self.jobs[index].stage.task_id().cloned() else {
+            return;
+        };
+        let generation_ms = record.generation_millis();
+        if let Some(millis) = generation_ms {
+            self.planner.observe(Duration::from_millis(millis));
+        }
+        let result_urls = record.result_urls().to_vec();
+        let succeeded = record.state == TaskState::Success && !result_urls.is_empty();
+        let fail_msg = if succeeded {
+            None
+        } else if record.state == TaskState::Success {
+            Some("the task succeeded without result URLs".to_owned())
+        } else {
+            Some(
+                record
+                    .fail_msg
+                    .clone()
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| "the service failed the task without a message".into()),
+            )
+        };
+        let fail_code = if record.state == TaskState::Success {
+            None
+        } else {
+            record.fail_code.as_deref().map(str::to_owned)
+        };
+        let stage = if succeeded {
+            Stage::Succeeded {
+                task_id: task_id.clone(),
+            }
+        } else {
+            Stage::Failed {
+                task_id: Some(task_id.clone()),
+            }
+        };
+        self.leave_polling(index, stage);
+        let slot = &mut self.jobs[index];
+        slot.generation_ms = generation_ms;
+        slot.credits = record.credits_consumed.map(Credits);
+        slot.result_urls = result_urls;
+        slot.fail_code = fail_code;
+        slot.fail_msg = fail_msg;
+        let journal_record = Record::Finished {
+            key: slot.job.key.clone(),
+            task_id,
+            success: succeeded,
+            result_urls: slot.result_urls.clone(),
+            fail_code: slot.fail_code.clone(),
+            fail_msg: slot.fail_msg.clone(),
+            credits: slot.credits,
+            generation_ms,
+            at_ms: self.clock.now_ms(),
+        };
+        let event = RunEvent::Finished {
+            id: slot.job.id.clone(),
+            success: succeeded,
+            message: slot.fail_msg.clone(),
+            credits: slot.credits,
+            generation: generation_ms.map(Duration::from_millis),
+        };
+        if succeeded {
+            let files = slot.result_urls.len();
+            self.downloads
+                .extend((0..files).map(|result_index| (index, result_index)));
+        }
+        self.release_slot(index);
+        self.append(&journal_record);
+        self.emit(event);
+    }
+}
