@@ -16,6 +16,7 @@ use sora_batch_api::DownloadSink;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::durable::{hex, is_partial_file_name, partial_file_name, sync_folder};
+use crate::job::JobId;
 use crate::journal::JOURNAL_FILE_NAME;
 
 const LOCK_FILE_NAME: &str = ".lock";
@@ -97,7 +98,7 @@ impl BatchFolder {
 
 /// The name of result file `index` (0-based) of job `id`: `<id>.mp4`, then `<id>-2.mp4`, ...
 /// Ids are checked to be safe file names when the manifest is loaded.
-pub fn video_file_name(id: &str, index: usize) -> String {
+pub fn video_file_name(id: &JobId, index: usize) -> String {
     if index == 0 {
         format!("{id}.mp4")
     } else {
@@ -162,7 +163,10 @@ impl FileSink {
     /// Makes the file durable and gives it its final name (the one given to
     /// [`create`](Self::create)), atomically.
     pub async fn complete(mut self) -> io::Result<CompletedFile> {
-        self.file.flush().await?;
+        if let Err(error) = self.file.flush().await {
+            self.discard().await;
+            return Err(error);
+        }
         let file = self.file.into_std().await;
         let partial = self.partial;
         let final_path = self.folder.join(&self.file_name);
@@ -170,9 +174,17 @@ impl FileSink {
         // One trip to the blocking pool for the whole sequence, not one per step: each trip
         // is a thread hand-off, and a batch of small files is made of little else.
         let modified_ns = tokio::task::spawn_blocking(move || -> io::Result<Option<u64>> {
-            file.sync_all()?;
+            if let Err(error) = file.sync_all() {
+                // A full disk should not also keep the half-written copy taking its space.
+                drop(file);
+                let _ = std::fs::remove_file(&partial);
+                return Err(error);
+            }
             drop(file);
-            std::fs::rename(&partial, &final_path)?;
+            if let Err(error) = std::fs::rename(&partial, &final_path) {
+                let _ = std::fs::remove_file(&partial);
+                return Err(error);
+            }
             let modified_ns = std::fs::metadata(&final_path)
                 .ok()
                 .and_then(|metadata| modified_nanos(&metadata));
@@ -275,8 +287,9 @@ mod tests {
 
     #[test]
     fn file_names_number_further_results() {
-        assert_eq!(video_file_name("intro", 0), "intro.mp4");
-        assert_eq!(video_file_name("intro", 1), "intro-2.mp4");
+        let id = JobId::new_unchecked("intro".into());
+        assert_eq!(video_file_name(&id, 0), "intro.mp4");
+        assert_eq!(video_file_name(&id, 1), "intro-2.mp4");
     }
 
     #[tokio::test]

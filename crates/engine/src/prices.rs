@@ -15,7 +15,7 @@ pub use crate::job::Credits;
 /// Credits per clip: model, then a price key (see [`PriceTable::estimate`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PriceTable {
-    models: BTreeMap<String, BTreeMap<String, f64>>,
+    models: BTreeMap<String, BTreeMap<String, Credits>>,
 }
 
 /// Whether a price key is well formed: `*`, a duration in seconds (`10`), or a duration and
@@ -45,20 +45,20 @@ impl PriceTable {
             "sora-2-text-to-video-stable",
             "sora-2-image-to-video-stable",
         ] {
-            table.set(model, "10", 30.0);
-            table.set(model, "15", 45.0);
+            table.set(model, "10", Credits(30.0));
+            table.set(model, "15", Credits(45.0));
         }
         for model in ["sora-2-pro-text-to-video", "sora-2-pro-image-to-video"] {
-            table.set(model, "10", 90.0);
-            table.set(model, "15", 135.0);
-            table.set(model, "10-high", 200.0);
-            table.set(model, "15-high", 300.0);
+            table.set(model, "10", Credits(90.0));
+            table.set(model, "15", Credits(135.0));
+            table.set(model, "10-high", Credits(200.0));
+            table.set(model, "15-high", Credits(300.0));
         }
         table
     }
 
     /// Sets (or overrides) one price.
-    pub fn set(&mut self, model: &str, key: &str, credits: f64) {
+    pub fn set(&mut self, model: &str, key: &str, credits: Credits) {
         self.models
             .entry(model.to_owned())
             .or_default()
@@ -82,7 +82,7 @@ impl PriceTable {
         candidates
             .iter()
             .find_map(|key| prices.get(key.as_str()))
-            .map(|credits| Credits(*credits))
+            .copied()
     }
 }
 

@@ -99,12 +99,11 @@ pub(super) async fn check_account(
         estimate = estimate.min((max_credits - committed).max(Credits::ZERO));
     }
     match service.credit_balance().await {
-        Ok(balance) if Credits(balance) < estimate => warnings.push(format!(
+        Ok(balance) if balance < estimate => warnings.push(format!(
             "the account has {} credits, and the jobs left to submit are estimated at {}: \
              the run will likely stop at a 402 before the end (top up, then run the same \
              command again)",
-            Credits(balance),
-            estimate
+            balance, estimate
         )),
         Ok(_) => {}
         Err(error) if error.kind == ErrorKind::Unauthorized => {

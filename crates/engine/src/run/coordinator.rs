@@ -268,7 +268,7 @@ impl Coordinator {
             index: result_index,
             key: slot.job.key.clone(),
             url,
-            file_name: batch::video_file_name(slot.job.id.as_str(), result_index),
+            file_name: batch::video_file_name(&slot.job.id, result_index),
         };
         self.ops.push(ops::download(
             self.service.clone(),

@@ -11,6 +11,7 @@ use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
 use sora_batch_api::{ApiError, Client, CreateTaskError, DownloadSummary, TaskId};
 
 use crate::batch::FileSink;
+use crate::job::Credits;
 
 /// What a run needs of the service. Object safe: the run holds an `Arc<dyn TaskService>`.
 pub trait TaskService: Send + Sync + 'static {
@@ -26,8 +27,8 @@ pub trait TaskService: Send + Sync + 'static {
         task_id: &'a TaskId,
     ) -> BoxFuture<'a, Result<RecordInfo, ApiError>>;
 
-    /// The account's balance in credits.
-    fn credit_balance(&self) -> BoxFuture<'_, Result<f64, ApiError>>;
+    /// The account's balance.
+    fn credit_balance(&self) -> BoxFuture<'_, Result<Credits, ApiError>>;
 
     /// A fresh link for a result URL whose link expired (download-url).
     fn download_url<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ApiError>>;
@@ -56,8 +57,8 @@ impl TaskService for Client {
         Box::pin(Client::record_info(self, task_id))
     }
 
-    fn credit_balance(&self) -> BoxFuture<'_, Result<f64, ApiError>> {
-        Box::pin(Client::credit_balance(self))
+    fn credit_balance(&self) -> BoxFuture<'_, Result<Credits, ApiError>> {
+        Box::pin(async move { Client::credit_balance(self).await.map(Credits) })
     }
 
     fn download_url<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ApiError>> {

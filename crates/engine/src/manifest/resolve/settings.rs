@@ -228,7 +228,7 @@ impl<'a> Resolver<'a> {
                         .expected("a number of credits, 0 or more");
                     self.push(diagnostic);
                 } else {
-                    table.set(&model.value, &key.value, credits.value);
+                    table.set(&model.value, &key.value, crate::job::Credits(credits.value));
                 }
             }
         }
