@@ -6,6 +6,7 @@
 mod bench;
 mod chaos;
 mod check_deps;
+mod check_layers;
 mod demo;
 mod fake_server;
 mod workspace;
@@ -20,6 +21,8 @@ tasks:
   demo          build the CLI and run manifests/demo.yaml against a fake Kie.ai on loopback
   fake-server   serve a fake Kie.ai (API and file host) on loopback until ctrl-c
   check-deps    check that crate dependencies point the way ARCHITECTURE.md says
+  check-layers  check that the engine's modules depend on each other without cycles,
+                the way ARCHITECTURE.md says
   chaos         kill `sora-batch run` at many random instants; check nothing is paid twice
 
 Run `cargo xtask <task> --help` for a task's options.";
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("check-layers") => check_layers::check_layers(&task_args),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
