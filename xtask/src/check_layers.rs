@@ -989,7 +989,6 @@ fn only_in_tests() -> crate::c::Other { todo!() }
     }
 
     #[test]
-    #[ignore = "the engine is being reshaped; enabled once its cycles are gone"]
     fn the_engine_keeps_its_module_layering() {
         let root = crate::workspace::root();
         let architecture = root.join("ARCHITECTURE.md");

@@ -16,15 +16,18 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use sora_batch_api::{CreateTaskError, ErrorKind, TaskCreation};
 use tokio::time::Instant;
 
+use super::budgets::{self, AccountCheck};
 use super::budgets::{Slots, SpendingCap};
 use super::limiter::SlidingWindowLimiter;
+use super::ops::condemns_job;
 use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
 use super::polling::PollPlanner;
 use super::state::{JobSlot, Polling, Stage};
-use super::{Reporter, RunEvent, RunOptions, StopReason, TaskService, condemns_job};
+use super::{Reporter, RunEvent, RunOptions, StopReason, TaskService};
 use crate::batch;
 use crate::job::{Credits, TaskId};
 use crate::journal::{JournalError, JournalWriter, Record};
+use crate::prices::Estimate;
 
 pub(super) struct Coordinator {
     pub root: PathBuf,
@@ -89,6 +92,31 @@ impl Coordinator {
                         Ok(()) => {}
                         Err(_) => stop_open = false,
                     }
+                }
+            }
+        }
+    }
+
+    /// The account check before the first submission, applied: a refused key stops the run
+    /// before anything is sent; anything else is a warning.
+    pub async fn check_account(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut to_submit = Estimate::default();
+        for index in &self.pending {
+            to_submit.add(self.jobs[*index].job.estimated_credits);
+        }
+        let committed = self.committed_spend();
+        let check =
+            budgets::check_account(self.service.as_ref(), to_submit, self.cap, committed).await;
+        match check {
+            AccountCheck::Refused(message) => {
+                self.stop_with(StopReason::Unauthorized { message });
+            }
+            AccountCheck::Warnings(warnings) => {
+                for message in warnings {
+                    self.emit(RunEvent::Warning { message });
                 }
             }
         }

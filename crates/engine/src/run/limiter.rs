@@ -115,6 +115,11 @@ impl SlidingWindowLimiter {
     }
 }
 
+/// A rate-limit window lengthened by 5%, for the time requests take to reach the service.
+pub(super) fn with_latency_guard(window: std::time::Duration) -> std::time::Duration {
+    window + window / 20
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,12 +30,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::stream::FuturesUnordered;
-use sora_batch_api::{ApiError, ErrorClass};
 
 use crate::batch::BatchFolder;
 use crate::journal::{self, JournalWriter};
-use crate::prices::Estimate;
-use budgets::{AccountCheck, Slots, SpendingCap};
+use budgets::{Slots, SpendingCap};
 use coordinator::Coordinator;
 pub use events::{Reporter, RunEvent};
 use limiter::SlidingWindowLimiter;
@@ -127,13 +125,13 @@ pub async fn run_batch_replayed(
         // window from landing inside the previous one there.
         create_limiter: SlidingWindowLimiter::new(
             options.create_limit.requests,
-            with_latency_guard(options.create_limit.per),
+            limiter::with_latency_guard(options.create_limit.per),
         ),
         // Polls need no bursts (a batch polls steadily), and half-window bursts leave room
         // for a burst that the network delayed into the service's next window.
         poll_limiter: SlidingWindowLimiter::smoothed(
             options.poll_limit.requests,
-            with_latency_guard(options.poll_limit.per),
+            limiter::with_latency_guard(options.poll_limit.per),
         ),
         planner: PollPlanner::new(options.poll.clone()),
         polling: HashMap::new(),
@@ -159,7 +157,7 @@ pub async fn run_batch_replayed(
             coordinator.polling.insert(task_id.clone(), index);
         }
     }
-    check_account(&mut coordinator).await;
+    coordinator.check_account().await;
     coordinator.drive(stop).await;
     let Coordinator {
         jobs,
@@ -179,48 +177,4 @@ pub async fn run_batch_replayed(
         stop: stop_reason,
         journal: journal_stats,
     })
-}
-
-/// The account check before the first submission, applied: a refused key stops the run
-/// before anything is sent; anything else is a warning.
-async fn check_account(coordinator: &mut Coordinator) {
-    if coordinator.pending.is_empty() {
-        return;
-    }
-    let mut to_submit = Estimate::default();
-    for index in &coordinator.pending {
-        to_submit.add(coordinator.jobs[*index].job.estimated_credits);
-    }
-    let committed = coordinator.committed_spend();
-    let check = budgets::check_account(
-        coordinator.service.as_ref(),
-        to_submit,
-        coordinator.cap,
-        committed,
-    )
-    .await;
-    match check {
-        AccountCheck::Refused(message) => {
-            coordinator.stop_with(StopReason::Unauthorized { message });
-        }
-        AccountCheck::Warnings(warnings) => {
-            for message in warnings {
-                coordinator.emit(RunEvent::Warning { message });
-            }
-        }
-    }
-}
-
-/// A rate-limit window lengthened by 5%, for the time requests take to reach the service.
-fn with_latency_guard(window: std::time::Duration) -> std::time::Duration {
-    window + window / 20
-}
-
-/// 400, 422, 501, 505 and the like: the service refused this job as written. A client bug
-/// (Cloudflare's 1010) or an unreadable answer also ends the job rather than looping.
-fn condemns_job(error: &ApiError) -> bool {
-    matches!(
-        error.class(),
-        ErrorClass::JobFatal | ErrorClass::Permanent | ErrorClass::ClientBug
-    )
 }

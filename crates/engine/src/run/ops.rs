@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
-use sora_batch_api::{ApiError, CreateTaskError, ErrorKind, TaskCreation};
+use sora_batch_api::{ApiError, CreateTaskError, ErrorClass, ErrorKind, TaskCreation};
 use tokio::time::Instant;
 
 use super::TaskService;
@@ -108,7 +108,7 @@ pub(super) fn create(
                 key,
                 error: failure.error.to_string(),
                 code: failure.error.code,
-                job_failed: super::condemns_job(&failure.error),
+                job_failed: condemns_job(&failure.error),
                 at_ms: clock.now_ms(),
             },
             Err(failure) => Record::Uncertain {
@@ -221,6 +221,15 @@ async fn fetch_file(
             }
         }
     }
+}
+
+/// 400, 422, 501, 505 and the like: the service refused this job as written. A client bug
+/// (Cloudflare's 1010) or an unreadable answer also ends the job rather than looping.
+pub(super) fn condemns_job(error: &ApiError) -> bool {
+    matches!(
+        error.class(),
+        ErrorClass::JobFatal | ErrorClass::Permanent | ErrorClass::ClientBug
+    )
 }
 
 /// The run's one clock: tokio's monotonic time, which tests pause and advance, and the
