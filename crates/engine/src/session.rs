@@ -10,7 +10,8 @@
 //! 2. with the manifest loaded, the folder is chosen (`--out`, or `out/<name>/` beside the
 //!    manifest, one per shard), locked, and the jobs and options resolved;
 //! 3. the run, then the reports: the batch folder's three, rewritten only when the outcome
-//!    changed, and the JUnit file and CI summary the caller asked for.
+//!    changed, and the JUnit file and CI summary the caller asked for. A report that cannot
+//!    be written (a full disk) does not hide what the run did: the outcome says both.
 //!
 //! The outcome's [`Verdict`] follows SPEC's precedence; the caller turns it into an exit code.
 
@@ -229,26 +230,45 @@ impl Session {
         let fingerprint =
             render::reports_fingerprint(&manifest_name, &request.manifest_as_given, &outcome);
         let reports_current = render::reports_are_current(folder.root(), &fingerprint);
+        let mut report_failure = None;
         let leftovers =
             if !reports_current || request.junit.is_some() || request.step_summary.is_some() {
                 let report = Report::of_run(&manifest_name, &request.manifest_as_given, outcome);
-                if !reports_current {
+                let written = if reports_current {
+                    Ok(())
+                } else {
                     render::write_batch_reports(folder.root(), &report, &fingerprint).map_err(
                         |error| WriteError {
                             path: error.path,
                             source: error.source,
                         },
-                    )?;
-                }
-                write_ci_reports(
-                    &report,
-                    request.junit.as_deref(),
-                    request.step_summary.as_deref(),
-                )?;
+                    )
+                };
+                report_failure = written
+                    .and_then(|()| {
+                        write_ci_reports(
+                            &report,
+                            request.junit.as_deref(),
+                            request.step_summary.as_deref(),
+                        )
+                    })
+                    .err();
                 Leftovers::Report(Box::new(report))
             } else {
                 Leftovers::Outcome(outcome.jobs)
             };
+        // Reports that cannot be written are a local failure too, below what the run
+        // itself already stopped for in SPEC's precedence.
+        let verdict = match (&report_failure, verdict) {
+            (
+                Some(_),
+                Verdict::Interrupted
+                | Verdict::WorkOutstanding
+                | Verdict::SomeFailed
+                | Verdict::AllDone,
+            ) => Verdict::LocalFailure,
+            (_, verdict) => verdict,
+        };
         Ok(SessionOutcome {
             verdict,
             summary,
@@ -257,6 +277,7 @@ impl Session {
             report_path: folder.root().join(REPORT_JSON_FILE_NAME),
             folder: folder.root().to_owned(),
             journal,
+            report_failure,
             leftovers,
         })
     }
@@ -273,6 +294,9 @@ pub struct SessionOutcome {
     pub folder: PathBuf,
     pub report_path: PathBuf,
     pub journal: WriterStats,
+    /// A report that could not be written (the run's own work is in the journal and the
+    /// batch folder; the next run writes the reports again).
+    pub report_failure: Option<WriteError>,
     /// The run's per-job data: a process about to exit may leak it rather than free a large
     /// batch one allocation at a time.
     pub leftovers: Leftovers,

@@ -98,6 +98,9 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
             &outcome.report_path,
         );
     }
+    if let Some(failure) = &outcome.report_failure {
+        eprintln!("error: {failure}; the next run writes the reports again");
+    }
     let verdict = outcome.verdict;
     forget_at_exit(outcome);
     Ok(Outcome::Run(verdict))
