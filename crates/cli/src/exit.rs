@@ -120,3 +120,46 @@ pub fn usage_exit_code(error: &clap::Error) -> ExitCode {
         ExitCode::from(SUCCESS)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_a_usage_error_and_what_this_machine_failed_at_is_a_local_failure() {
+        let locked = BatchFolderError::Locked {
+            path: "out/demo".into(),
+        };
+        assert_eq!(
+            error_code(&CliError::BatchFolder(locked)),
+            USAGE_OR_MANIFEST_ERROR
+        );
+        let unwritable = BatchFolderError::Io {
+            path: "out/demo".into(),
+            source: std::io::Error::from_raw_os_error(30),
+        };
+        assert_eq!(
+            error_code(&CliError::Session(SessionError::Folder(unwritable))),
+            LOCAL_FAILURE
+        );
+        let full = JournalError::Io {
+            path: "out/demo/journal.jsonl".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        assert_eq!(error_code(&CliError::Journal(full)), LOCAL_FAILURE);
+        assert_eq!(
+            error_code(&CliError::Session(SessionError::Internal(
+                "a thread died".into()
+            ))),
+            LOCAL_FAILURE
+        );
+        assert_eq!(
+            error_code(&CliError::Local("no runtime".into())),
+            LOCAL_FAILURE
+        );
+        assert_eq!(
+            error_code(&CliError::MissingApiKey),
+            USAGE_OR_MANIFEST_ERROR
+        );
+    }
+}

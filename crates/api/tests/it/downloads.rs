@@ -136,10 +136,8 @@ async fn a_failing_sink_stops_the_download_at_once() {
             Ok(())
         }
         async fn write_chunk(&mut self, _chunk: &[u8]) -> std::io::Result<()> {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::StorageFull,
-                "no space left on device",
-            ))
+            // ENOSPC, as the OS reports a full disk.
+            Err(std::io::Error::from_raw_os_error(28))
         }
     }
     let fake = FakeKie::start().await;
@@ -149,6 +147,19 @@ async fn a_failing_sink_stops_the_download_at_once() {
         .download(&urls[0], &mut FullDisk)
         .await
         .expect_err("disk full");
-    assert!(matches!(error.kind, ErrorKind::Sink(_)));
+    let ErrorKind::Sink(failure) = &error.kind else {
+        panic!("a sink failure, not {:?}", error.kind);
+    };
+    // The OS's error survives, so the engine can tell a full disk from an expired link.
+    assert_eq!(failure.kind, std::io::ErrorKind::StorageFull);
+    assert_eq!(failure.os_code, Some(28));
+    assert_eq!(
+        failure.to_io_error().kind(),
+        std::io::ErrorKind::StorageFull
+    );
+    assert!(
+        error.to_string().contains("No space left on device"),
+        "{error}"
+    );
     assert_eq!(error.attempts, 1, "no retry helps a full disk");
 }
