@@ -222,7 +222,9 @@ pub struct ApiError {
 const MAX_RAW_BODY_CHARS: usize = 2048;
 
 impl ApiError {
-    pub(crate) fn new(operation: Operation, kind: ErrorKind) -> Self {
+    /// An error of `kind` from `operation`, with no evidence from the service yet: for the
+    /// client, and for test doubles of the service that must fail the way it does.
+    pub fn new(operation: Operation, kind: ErrorKind) -> Self {
         ApiError {
             operation,
             kind,

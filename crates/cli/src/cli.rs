@@ -73,6 +73,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Show one task as the service reports it (one recordInfo call). Needs KIE_API_KEY.
     Task(TaskArgs),
+    /// Rebuild a lost journal from the batch folder's report.json. No network.
+    ///
+    /// Every task id the report names is recorded, so that the next `run` polls those tasks
+    /// instead of paying for their jobs again; every file whose sha256 still matches is kept.
+    Recover(RecoverArgs),
     /// Print the JSON Schema of the manifest format, for editors.
     Schema(SchemaArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -92,6 +97,7 @@ const RUN_EXIT_CODES: &str = "\
 Exit codes (the first that applies):
   3    the account stopped the run: key refused (401), credits out (402), usage cap (433)
   4    the spending cap stopped submissions
+  6    a local failure stopped the run (disk full, permissions); fix it and run again
   130  interrupted (SIGINT, SIGTERM); run the same command to resume
   5    work outstanding (running, timed out, uncertain or not downloaded); run again to collect
   1    some jobs failed
@@ -153,6 +159,16 @@ pub struct StatusArgs {
     /// Print the state as JSON (the report.json format).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The manifest of the batch.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// The batch folder. Default: out/<name>/ beside the manifest.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

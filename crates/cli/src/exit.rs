@@ -98,6 +98,8 @@ fn error_code(error: &CliError) -> u8 {
         CliError::BatchFolder(folder) | CliError::Session(SessionError::Folder(folder)) => {
             folder_code(folder)
         }
+        // Refused before anything was sent: the user has to choose (recover or start over).
+        CliError::Session(SessionError::JournalMissing { .. }) => USAGE_OR_MANIFEST_ERROR,
         CliError::Local(_) | CliError::Journal(_) | CliError::Session(_) => LOCAL_FAILURE,
         CliError::Output(_)
         | CliError::MissingApiKey

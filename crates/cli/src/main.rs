@@ -44,6 +44,7 @@ fn run(cli: &cli::Cli) -> Result<exit::Outcome, exit::CliError> {
         cli::Command::Run(args) => commands::run::run(&cli.global, args, &mut output),
         cli::Command::Status(args) => commands::status::run(args, &mut output),
         cli::Command::Task(args) => commands::task::run(&cli.global, args, &mut output),
+        cli::Command::Recover(args) => commands::recover::run(args, &mut output),
         cli::Command::Schema(args) => commands::schema::run(args, &mut output),
         cli::Command::Completions(args) => commands::completions::run(args, &mut output),
     }

@@ -114,6 +114,22 @@ pub fn describe(event: &RunEvent) -> Vec<(Detail, String)> {
             Detail::Quiet,
             format!("uncertain  {id}: {message}; not resubmitted without --resubmit-uncertain"),
         ),
+        RunEvent::Hurrying {
+            creates_in_flight,
+            within,
+        } => one(
+            Detail::Quiet,
+            if *creates_in_flight == 0 {
+                "interrupted again: no createTask awaits an answer; stopping now".to_owned()
+            } else {
+                format!(
+                    "interrupted again: waiting up to {} for the answers to {creates_in_flight} \
+                     createTask(s) already sent, so that their tasks are recorded \
+                     (interrupt once more to exit at once; they would be uncertain)",
+                    duration_text(*within)
+                )
+            },
+        ),
         RunEvent::StateChanged { id, state } => {
             one(Detail::Verbose, format!("{:<10} {id}", state.as_str()))
         }

@@ -21,6 +21,7 @@ pub mod job;
 pub mod journal;
 pub mod manifest;
 pub mod prices;
+pub mod recover;
 pub mod render;
 pub mod report;
 pub mod run;

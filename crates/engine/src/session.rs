@@ -21,9 +21,10 @@ use std::thread::JoinHandle;
 
 use crate::batch::{BatchFolder, BatchFolderError};
 use crate::durable::WriteError;
-use crate::job::{Credits, JobState};
+use crate::job::{Credits, JobId, JobState};
 use crate::journal::{self, JournalError, Replay, WriterStats};
 use crate::manifest::Manifest;
+use crate::recover::{self, PaidWork};
 use crate::render;
 use crate::report::{REPORT_JSON_FILE_NAME, Report, Summary};
 use crate::run::{self, JobOutcome, Reporter, RunError, RunJob, RunOptions, StopReason};
@@ -57,6 +58,19 @@ pub enum SessionError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Report(#[from] WriteError),
+    /// The journal is missing or empty, yet the folder shows paid work: a run would pay for
+    /// it again.
+    #[error(
+        "{} has no journal, but {} task id(s) in report.json and {} output file(s) show work \
+         already paid for; a run now would pay for it again. Rebuild the journal from \
+         report.json with `sora-batch recover MANIFEST --out {}`, or move the folder away to \
+         start over",
+        folder.display(),
+        paid.task_ids,
+        paid.files,
+        folder.display()
+    )]
+    JournalMissing { folder: PathBuf, paid: PaidWork },
     /// A defect of sora-batch (a thread that died, two jobs with one key).
     #[error("internal error: {0}")]
     Internal(String),
@@ -196,7 +210,7 @@ impl Session {
         self,
         service: Arc<dyn run::TaskService>,
         reporter: Arc<dyn Reporter>,
-        stop: tokio::sync::watch::Receiver<bool>,
+        interrupts: tokio::sync::watch::Receiver<run::Interrupt>,
     ) -> Result<SessionOutcome, SessionError> {
         let Session {
             folder,
@@ -212,9 +226,16 @@ impl Session {
             })??,
             None => journal::replay(&folder.journal_path())?,
         };
-        let outcome =
-            run::run_batch_replayed(&folder, replay, jobs, service, options, reporter, stop)
-                .await?;
+        if let Some(paid) = recover::paid_work_without_journal(folder.root(), &replay) {
+            return Err(SessionError::JournalMissing {
+                folder: folder.root().to_owned(),
+                paid,
+            });
+        }
+        let outcome = run::run_batch_replayed(
+            &folder, replay, jobs, service, options, reporter, interrupts,
+        )
+        .await?;
 
         let summary = Summary::of_outcomes(&outcome.jobs);
         let verdict = verdict_of(outcome.stop.as_ref(), &outcome.jobs, &summary);
@@ -223,6 +244,12 @@ impl Session {
             .iter()
             .filter(|job| job.state == JobState::Succeeded && !job.is_complete())
             .count();
+        let uncertain = outcome
+            .jobs
+            .iter()
+            .filter(|job| job.state == JobState::Uncertain)
+            .map(|job| job.id.clone())
+            .collect();
         let stop = outcome.stop.clone();
         let journal = outcome.journal;
         // A run that changed nothing (a resume of a finished batch) leaves the reports as
@@ -274,6 +301,7 @@ impl Session {
             summary,
             stop,
             not_downloaded,
+            uncertain,
             report_path: folder.root().join(REPORT_JSON_FILE_NAME),
             folder: folder.root().to_owned(),
             journal,
@@ -291,6 +319,8 @@ pub struct SessionOutcome {
     pub stop: Option<StopReason>,
     /// Succeeded jobs with files not yet in the batch folder.
     pub not_downloaded: usize,
+    /// Jobs whose createTask may have created a task whose id is unknown.
+    pub uncertain: Vec<JobId>,
     pub folder: PathBuf,
     pub report_path: PathBuf,
     pub journal: WriterStats,

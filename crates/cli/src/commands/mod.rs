@@ -3,6 +3,7 @@
 
 pub mod completions;
 pub mod plan;
+pub mod recover;
 pub mod run;
 pub mod schema;
 pub mod status;

@@ -29,10 +29,30 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
         .clone()
         .unwrap_or_else(|| manifest.default_batch_folder());
     let replay = journal::replay_folder(&batch_folder)?;
+    warn_of_paid_work_without_journal(&batch_folder, &replay, output);
     let report = Report::plan(manifest, &manifest_as_given).with_journal(&replay);
     write_report(output.stdout(), &report, args.json, &batch_folder)?;
     output.flush()?;
     Ok(Outcome::Success)
+}
+
+/// A batch folder whose journal is gone beside outputs or a `report.json` naming tasks:
+/// its jobs show as pending, but a run would be refused (and `recover` says why).
+pub fn warn_of_paid_work_without_journal(
+    folder: &Path,
+    replay: &journal::Replay,
+    output: &mut Output,
+) {
+    if let Some(paid) = sora_batch_engine::recover::paid_work_without_journal(folder, replay) {
+        output.error_line(&format!(
+            "warning: {} has no journal, but {} task id(s) in report.json and {} output \
+             file(s) show work already paid for; `run` refuses this folder until \
+             `sora-batch recover` rebuilds the journal",
+            folder.display(),
+            paid.task_ids,
+            paid.files
+        ));
+    }
 }
 
 /// The report as the JSON document (`--json`) or as the table.

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sora_batch_engine::job::Credits;
-use sora_batch_engine::report::Summary;
-use sora_batch_engine::run::StopReason;
-use sora_batch_engine::session::{EarlyFolder, RunRequest, Session, Verdict};
+use sora_batch_engine::run::{Interrupt, StopReason};
+use sora_batch_engine::session::{EarlyFolder, RunRequest, Session, SessionOutcome, Verdict};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::{api_key, client, forget_at_exit, load_manifest, runtime};
@@ -27,17 +26,21 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
     let runtime = runtime()?;
     let mut interrupts = Interrupts::install(&runtime)
         .map_err(|e| CliError::Local(format!("cannot catch SIGINT and SIGTERM: {e}")))?;
-    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    let (interrupt_sender, interrupt_receiver) = tokio::sync::watch::channel(Interrupt::None);
     runtime.spawn(async move {
         interrupts.next().await;
         eprintln!(
             "interrupted: no new submissions; letting calls under way settle \
-             (interrupt again to exit at once)"
+             (interrupt again to stop sooner)"
         );
-        let _ = stop_sender.send(true);
+        let _ = interrupt_sender.send(Interrupt::Stop);
+        interrupts.next().await;
+        // The engine says how many createTasks it waits for (a `Hurrying` event).
+        let _ = interrupt_sender.send(Interrupt::Hurry);
         interrupts.next().await;
         eprintln!(
-            "interrupted again: exiting now; the journal is consistent, run the same command to resume"
+            "interrupted a third time: exiting now; the journal is consistent, run the same \
+             command to resume (a createTask sent and not answered is uncertain)"
         );
         crate::exit::exit_interrupted_again();
     });
@@ -76,7 +79,8 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         on_terminal,
         output.color(),
     ));
-    let outcome = runtime.block_on(session.run(Arc::new(client), reporter.clone(), stop_receiver));
+    let outcome =
+        runtime.block_on(session.run(Arc::new(client), reporter.clone(), interrupt_receiver));
     reporter.finish();
     // Calls abandoned after an interrupt must not hold the process.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -89,14 +93,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         );
     }
     if !output.quiet || outcome.verdict != Verdict::AllDone {
-        summarize(
-            &outcome.summary,
-            outcome.stop.as_ref(),
-            outcome.not_downloaded,
-            outcome.verdict,
-            &outcome.folder,
-            &outcome.report_path,
-        );
+        summarize(&outcome);
     }
     if let Some(failure) = &outcome.report_failure {
         eprintln!("error: {failure}; the next run writes the reports again");
@@ -113,14 +110,16 @@ fn step_summary_path() -> Option<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
 }
 
-fn summarize(
-    summary: &Summary,
-    stop: Option<&StopReason>,
-    not_downloaded: usize,
-    verdict: Verdict,
-    folder: &std::path::Path,
-    report_path: &std::path::Path,
-) {
+fn summarize(outcome: &SessionOutcome) {
+    let SessionOutcome {
+        summary,
+        not_downloaded,
+        verdict,
+        folder,
+        report_path,
+        ..
+    } = outcome;
+    let (stop, verdict, not_downloaded) = (outcome.stop.as_ref(), *verdict, *not_downloaded);
     eprintln!(
         "{} jobs: {} succeeded, {} failed, {} running, {} timed out, {} uncertain, {} pending; {} credits charged",
         summary.total,
@@ -140,6 +139,26 @@ fn summarize(
         folder.display(),
         report_path.display()
     );
+    if !outcome.uncertain.is_empty() {
+        const NAMED: usize = 10;
+        let mut names: Vec<&str> = outcome
+            .uncertain
+            .iter()
+            .take(NAMED)
+            .map(|id| id.as_str())
+            .collect();
+        if outcome.uncertain.len() > NAMED {
+            names.push("...");
+        }
+        eprintln!(
+            "{} job(s) are uncertain: a createTask was sent and not answered, so the service \
+             may have created (and will charge) a task whose id is unknown: {}\n\
+             check them on the Kie dashboard; to submit them again (they may be paid twice):\n  {} --resubmit-uncertain",
+            outcome.uncertain.len(),
+            names.join(", "),
+            resume_command()
+        );
+    }
     match (stop, verdict) {
         (Some(StopReason::Unauthorized { message }), _) => {
             eprintln!("stopped: the service refused the API key: {message}");
@@ -213,13 +232,17 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM (what CI systems send on cancel or timeout), caught from
-/// the moment [`Interrupts::install`] returns.
+/// SIGINT (Ctrl-C), SIGTERM (what CI systems send on cancel or timeout) and SIGHUP (a
+/// closed terminal), caught from the moment [`Interrupts::install`] returns.
 struct Interrupts {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    /// A closed terminal or a dropped SSH session: handled like SIGTERM, so that the run
+    /// ends the orderly way instead of leaving createTasks unanswered.
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Interrupts {
@@ -232,6 +255,7 @@ impl Interrupts {
             Ok(Interrupts {
                 interrupt: signal(SignalKind::interrupt())?,
                 terminate: signal(SignalKind::terminate())?,
+                hangup: signal(SignalKind::hangup())?,
             })
         }
         #[cfg(not(unix))]
@@ -240,13 +264,14 @@ impl Interrupts {
         }
     }
 
-    /// Resolves on the next SIGINT or SIGTERM.
+    /// Resolves on the next SIGINT, SIGTERM or SIGHUP.
     async fn next(&mut self) {
         #[cfg(unix)]
         {
             tokio::select! {
                 _ = self.interrupt.recv() => {}
                 _ = self.terminate.recv() => {}
+                _ = self.hangup.recv() => {}
             }
         }
         #[cfg(not(unix))]

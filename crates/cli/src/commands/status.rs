@@ -8,7 +8,8 @@ use sora_batch_engine::journal::{self, JOURNAL_FILE_NAME};
 use sora_batch_engine::report::Report;
 
 use crate::cli::StatusArgs;
-use crate::commands::{forget_at_exit, load_manifest, plan::write_report};
+use crate::commands::plan::{warn_of_paid_work_without_journal, write_report};
+use crate::commands::{forget_at_exit, load_manifest};
 use crate::exit::{CliError, Outcome};
 use crate::output::Output;
 
@@ -47,6 +48,11 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
     if !output.quiet {
         for warning in &replay.warnings {
             output.error_line(&format!("warning: {warning}"));
+        }
+    }
+    if replay.jobs.is_empty() {
+        for folder in &folders {
+            warn_of_paid_work_without_journal(folder, &replay, output);
         }
     }
     let report = Report::from_journal(manifest, &args.manifest.display().to_string(), &replay);

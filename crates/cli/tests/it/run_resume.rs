@@ -375,3 +375,62 @@ fn a_file_with_its_recorded_size_and_time_is_trusted_unless_verify_files_is_give
     assert_eq!(downloads(), before + 1);
     assert_eq!(read(&video), original);
 }
+
+#[test]
+fn a_lost_journal_beside_paid_work_is_refused_and_recover_lets_the_next_run_pay_nothing() {
+    let harness = Harness::start(FakeKie::builder().schedule(quick_schedule()));
+    harness.write_manifest(&manifest_with_jobs(&numbered_jobs(3), &fast_run(3, "30s")));
+    harness.run(&[]).assert_code(0, "first run");
+    let videos_before: Vec<Vec<u8>> = ["job-01.mp4", "job-02.mp4", "job-03.mp4"]
+        .iter()
+        .map(|name| read(&harness.out().join(name)))
+        .collect();
+    std::fs::remove_file(harness.out().join("journal.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let requests_before = harness.fake.log().requests().len();
+
+    let refused = harness.run(&[]);
+
+    refused.assert_code(2, "a run beside paid work without a journal");
+    assert!(
+        refused.stderr.contains("has no journal") && refused.stderr.contains("sora-batch recover"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        harness.fake.log().requests().len(),
+        requests_before,
+        "nothing is sent"
+    );
+
+    let recovered = Harness::finish({
+        let mut command = harness.command(&["recover"]);
+        command
+            .arg(harness.manifest_path())
+            .arg("--out")
+            .arg(harness.out());
+        command
+    });
+    recovered.assert_code(0, "recover");
+    assert!(
+        recovered.stderr.contains("3 task(s)") && recovered.stderr.contains("3 file(s) kept"),
+        "{}",
+        recovered.stderr
+    );
+
+    harness.run(&[]).assert_code(0, "run after recover");
+
+    assert_eq!(
+        harness.fake.log().tasks_created(),
+        3,
+        "no job paid for twice"
+    );
+    let after: Vec<Vec<u8>> = ["job-01.mp4", "job-02.mp4", "job-03.mp4"]
+        .iter()
+        .map(|name| read(&harness.out().join(name)))
+        .collect();
+    assert_eq!(
+        after, videos_before,
+        "the paid-for videos are kept as they were"
+    );
+    harness.assert_all_videos_complete(3);
+}

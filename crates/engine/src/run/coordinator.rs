@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -23,7 +24,7 @@ use super::ops::condemns_job;
 use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
 use super::polling::PollPlanner;
 use super::state::{JobSlot, Polling, Stage};
-use super::{Reporter, RunEvent, RunOptions, StopReason, TaskService};
+use super::{Interrupt, Reporter, RunEvent, RunOptions, StopReason, TaskService};
 use crate::batch;
 use crate::job::{Credits, TaskId};
 use crate::journal::{JournalError, JournalWriter, Record};
@@ -47,7 +48,12 @@ pub(super) struct Coordinator {
     pub create_limiter: SlidingWindowLimiter,
     pub poll_limiter: SlidingWindowLimiter,
     pub planner: PollPlanner,
+    /// createTasks launched and not yet answered (or failed to journal).
+    pub creating: usize,
     pub submissions_stopped: bool,
+    /// False once a stop other than the spending cap's: shared with createTasks whose intent
+    /// is being written, one that finds it false sends nothing.
+    pub submissions_open: Arc<AtomicBool>,
     pub draining: bool,
     pub stop_reason: Option<StopReason>,
     pub journal_failure: Option<JournalError>,
@@ -62,35 +68,62 @@ impl Coordinator {
 
     /// The main loop: launch what the budgets allow, then wait for an arrival, a due time
     /// or an interrupt.
-    pub async fn drive(&mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut stop_open = true;
+    pub async fn drive(&mut self, mut interrupts: tokio::sync::watch::Receiver<Interrupt>) {
+        let mut interrupts_open = true;
+        let mut settling = false;
         let mut settle_deadline: Option<Instant> = None;
+        let mut hurrying = false;
+        let mut hurry_deadline: Option<Instant> = None;
         loop {
-            if self.draining && settle_deadline.is_none() {
-                settle_deadline = Some(self.clock.now() + self.options.settle_time);
+            if self.draining && !settling {
+                settling = true;
+                // `None` when out of range: calls under way are then waited for as long
+                // as they take.
+                settle_deadline = self.clock.now().checked_add(self.options.settle_time);
+            }
+            if hurrying && self.creating == 0 {
+                // Every createTask sent has its answer recorded; the rest can be redone.
+                break;
             }
             let wake_at = self.step(self.clock.now());
             if self.ops.is_empty() && (self.draining || wake_at.is_none()) {
                 break;
             }
-            let sleep_until = match (wake_at, settle_deadline) {
-                (Some(wake), Some(settle)) => Some(wake.min(settle)),
-                (wake, settle) => wake.or(settle),
+            let deadline = match (settle_deadline, hurry_deadline) {
+                (Some(settle), Some(hurry)) => Some(settle.min(hurry)),
+                (settle, hurry) => settle.or(hurry),
+            };
+            let sleep_until = match (wake_at, deadline) {
+                (Some(wake), Some(deadline)) => Some(wake.min(deadline)),
+                (wake, deadline) => wake.or(deadline),
             };
             tokio::select! {
                 Some(arrival) = self.ops.next(), if !self.ops.is_empty() => self.handle(arrival),
                 () = sleep_until_or_forever(sleep_until) => {
-                    if settle_deadline.is_some_and(|settle| self.clock.now() >= settle) {
+                    if deadline.is_some_and(|deadline| self.clock.now() >= deadline) {
                         // Calls that have not settled are abandoned; the journal already says
                         // what is known of them (an intent without outcome is uncertain).
                         break;
                     }
                 }
-                changed = stop.changed(), if stop_open => {
-                    match changed {
-                        Ok(()) if *stop.borrow() => self.stop_with(StopReason::Interrupted),
-                        Ok(()) => {}
-                        Err(_) => stop_open = false,
+                changed = interrupts.changed(), if interrupts_open => {
+                    let interrupt = match changed {
+                        Ok(()) => *interrupts.borrow(),
+                        Err(_) => {
+                            interrupts_open = false;
+                            Interrupt::None
+                        }
+                    };
+                    if interrupt >= Interrupt::Stop {
+                        self.stop_with(StopReason::Interrupted);
+                    }
+                    if interrupt == Interrupt::Hurry && !hurrying {
+                        hurrying = true;
+                        hurry_deadline = self.clock.now().checked_add(self.options.hurry_time);
+                        self.emit(RunEvent::Hurrying {
+                            creates_in_flight: self.creating,
+                            within: self.options.hurry_time,
+                        });
                     }
                 }
             }
@@ -130,6 +163,13 @@ impl Coordinator {
 
     /// No more submissions in this run; tasks in flight are still finished and downloaded.
     pub(super) fn stop_submissions(&mut self, reason: StopReason) {
+        // A createTask the spending cap admitted is within the cap: it still goes. Any other
+        // stop (a refused key, an exhausted account, a full disk, an interrupt) withdraws
+        // those whose intent is still being written: sending them would be wasted, or paid
+        // for without a way to record it.
+        if !matches!(reason, StopReason::SpendingCap { .. }) {
+            self.submissions_open.store(false, Ordering::SeqCst);
+        }
         if !self.submissions_stopped {
             self.submissions_stopped = true;
             self.emit(RunEvent::SubmissionsStopped {
@@ -255,6 +295,7 @@ impl Coordinator {
         let slot = &mut self.jobs[index];
         slot.stage = Stage::Creating;
         slot.create_attempts += 1;
+        self.creating += 1;
         if !slot.holds_slot {
             slot.holds_slot = true;
             self.slots.take();
@@ -270,6 +311,7 @@ impl Coordinator {
             self.service.clone(),
             self.journal.clone(),
             self.clock,
+            self.submissions_open.clone(),
             submission,
             granted_at,
         ));
@@ -367,7 +409,20 @@ impl Coordinator {
 
     fn handle(&mut self, arrival: Arrival) {
         match arrival {
-            Arrival::JournalFailed(error) => self.fail_journal(error),
+            Arrival::Withdrawn { job } => {
+                self.creating = self.creating.saturating_sub(1);
+                self.release_slot(job);
+                self.jobs[job].stage = Stage::Pending {
+                    not_before: self.clock.now(),
+                };
+                self.pending.push_front(job);
+            }
+            Arrival::JournalFailed { creating, error } => {
+                if creating.is_some() {
+                    self.creating = self.creating.saturating_sub(1);
+                }
+                self.fail_journal(error);
+            }
             Arrival::Created {
                 job,
                 result,
@@ -378,6 +433,7 @@ impl Coordinator {
                 // time: count it from when it left, or the next window's burst can reach the
                 // service inside this one's window and meet a 429.
                 self.create_limiter.sent_later(granted_at, sent_at);
+                self.creating = self.creating.saturating_sub(1);
                 self.handle_created(job, result);
             }
             Arrival::Record { task_id, result } => {
@@ -404,6 +460,7 @@ impl Coordinator {
                     Err(DownloadFailure::Remote(message)) => {
                         self.emit(RunEvent::DownloadFailed { id, message });
                     }
+                    Err(DownloadFailure::Unusable(reason)) => self.fail_unusable(job, reason),
                     Err(DownloadFailure::Local { path, error }) => {
                         let message = format!("cannot write {}: {error}", path.display());
                         self.emit(RunEvent::DownloadFailed { id, message });

@@ -62,6 +62,12 @@ pub enum RunEvent {
         id: JobId,
         task_id: TaskId,
     },
+    /// The caller asked the run to end at once: it waits at most `within` for the answers
+    /// of the createTasks already sent, and abandons the rest.
+    Hurrying {
+        creates_in_flight: usize,
+        within: Duration,
+    },
     /// No more submissions in this run, and why.
     SubmissionsStopped {
         reason: String,

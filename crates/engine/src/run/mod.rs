@@ -40,23 +40,25 @@ use limiter::SlidingWindowLimiter;
 use ops::Clock;
 use polling::PollPlanner;
 pub use service::TaskService;
-pub use types::{JobOutcome, OrphanedJob, RunError, RunJob, RunOptions, RunOutcome, StopReason};
+pub use types::{
+    Interrupt, JobOutcome, OrphanedJob, RunError, RunJob, RunOptions, RunOutcome, StopReason,
+};
 
 pub use crate::settings::PollTuning;
 
 /// Runs `jobs` in the batch folder `folder` until each is done, the account or an interrupt
-/// stops the run, or nothing more can be done in this run. `stop` turns true on the first
-/// interrupt.
+/// stops the run, or nothing more can be done in this run. `interrupts` says when the caller
+/// wants it to stop ([`Interrupt`]).
 pub async fn run_batch(
     folder: &BatchFolder,
     jobs: Vec<RunJob>,
     service: Arc<dyn TaskService>,
     options: RunOptions,
     reporter: Arc<dyn Reporter>,
-    stop: tokio::sync::watch::Receiver<bool>,
+    interrupts: tokio::sync::watch::Receiver<Interrupt>,
 ) -> Result<RunOutcome, RunError> {
     let replay = journal::replay(&folder.journal_path())?;
-    run_batch_replayed(folder, replay, jobs, service, options, reporter, stop).await
+    run_batch_replayed(folder, replay, jobs, service, options, reporter, interrupts).await
 }
 
 /// [`run_batch`] with the folder's journal already replayed: a caller that holds the
@@ -70,7 +72,7 @@ pub async fn run_batch_replayed(
     service: Arc<dyn TaskService>,
     options: RunOptions,
     reporter: Arc<dyn Reporter>,
-    stop: tokio::sync::watch::Receiver<bool>,
+    interrupts: tokio::sync::watch::Receiver<Interrupt>,
 ) -> Result<RunOutcome, RunError> {
     let mut seen = HashMap::with_capacity(jobs.len());
     for job in &jobs {
@@ -144,7 +146,9 @@ pub async fn run_batch_replayed(
         reporter,
         journal: writer,
         clock,
+        creating: 0,
         submissions_stopped: false,
+        submissions_open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         draining: false,
         stop_reason: None,
         journal_failure: None,
@@ -158,16 +162,31 @@ pub async fn run_batch_replayed(
         }
     }
     coordinator.check_account().await;
-    coordinator.drive(stop).await;
+    coordinator.drive(interrupts).await;
     let Coordinator {
+        root,
         jobs,
         journal,
         stop_reason,
         journal_failure,
+        ops,
+        reporter,
         ..
     } = coordinator;
+    // Downloads abandoned at the end (an interrupt, a deadline) are dropped before their
+    // partial files are removed, while the folder is still locked.
+    drop(ops);
     drop(journal);
     let journal_stats = writer_handle.finish();
+    let leftovers = tokio::task::spawn_blocking(move || BatchFolder::remove_partial_files(&root))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|removed| removed);
+    if let Err(error) = leftovers {
+        reporter.on_event(&RunEvent::Warning {
+            message: format!("could not remove partial files: {error}"),
+        });
+    }
     if let Some(error) = journal_failure {
         return Err(RunError::Journal(error));
     }

@@ -11,6 +11,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -46,8 +47,15 @@ pub(super) enum Arrival {
         index: usize,
         result: Result<DownloadedFile, DownloadFailure>,
     },
-    /// The journal could not take a record the guarantee needs: the run stops.
-    JournalFailed(JournalError),
+    /// The createTask was not sent after all: submissions had stopped while its intent was
+    /// being made durable. Its `not_created` record is durable.
+    Withdrawn { job: usize },
+    /// The journal could not take a record the guarantee needs: the run stops. `creating`
+    /// names the job whose createTask this was, if it was one.
+    JournalFailed {
+        creating: Option<usize>,
+        error: JournalError,
+    },
 }
 
 /// Why a result file is not in the batch folder.
@@ -58,6 +66,10 @@ pub(super) enum DownloadFailure {
     Local { path: PathBuf, error: io::Error },
     /// The file host or the service; the next run tries again.
     Remote(String),
+    /// The result can never be fetched (a URL that is not http or https, even after asking
+    /// download-url for a fresh one): the job fails with this reason rather than being
+    /// outstanding on every later run.
+    Unusable(String),
 }
 
 /// What a createTask needs of its job.
@@ -75,6 +87,7 @@ pub(super) fn create(
     service: Arc<dyn TaskService>,
     journal: JournalWriter,
     clock: Clock,
+    submissions_open: Arc<AtomicBool>,
     submission: Submission,
     granted_at: Instant,
 ) -> BoxFuture<'static, Arrival> {
@@ -94,7 +107,28 @@ pub(super) fn create(
             at_ms: clock.now_ms(),
         };
         if let Err(error) = journal.append_durable(&intent).await {
-            return Arrival::JournalFailed(error);
+            return Arrival::JournalFailed {
+                creating: Some(job),
+                error,
+            };
+        }
+        // The run may have stopped submitting (a refused key, a full disk, an interrupt)
+        // while the intent was fsynced: then nothing may be sent, and paid for, after all.
+        if !submissions_open.load(Ordering::SeqCst) {
+            let withdrawn = Record::NotCreated {
+                key,
+                error: "not sent: the run had stopped submitting".into(),
+                code: None,
+                job_failed: false,
+                at_ms: clock.now_ms(),
+            };
+            return match journal.append_durable(&withdrawn).await {
+                Ok(()) => Arrival::Withdrawn { job },
+                Err(error) => Arrival::JournalFailed {
+                    creating: Some(job),
+                    error,
+                },
+            };
         }
         let sent_at = clock.now();
         let result = service.create_task(&request).await;
@@ -118,7 +152,10 @@ pub(super) fn create(
             },
         };
         if let Err(error) = journal.append_durable(&outcome).await {
-            return Arrival::JournalFailed(error);
+            return Arrival::JournalFailed {
+                creating: Some(job),
+                error,
+            };
         }
         Arrival::Created {
             job,
@@ -176,7 +213,10 @@ pub(super) fn download(
         if let Ok(file) = &result {
             let record = Record::downloaded(key, index, file, clock.now_ms());
             if let Err(error) = journal.append_durable(&record).await {
-                return Arrival::JournalFailed(error);
+                return Arrival::JournalFailed {
+                    creating: None,
+                    error,
+                };
             }
         }
         Arrival::Downloaded { job, index, result }
@@ -198,16 +238,22 @@ async fn fetch_file(
     };
     let mut sink = FileSink::create(root, file_name).await.map_err(local)?;
     let mut outcome = service.download(url, &mut sink).await;
+    // An expired link, or one this client will not fetch: the service may hand out another
+    // (download-url), once.
+    let unsupported = matches!(&outcome, Err(error) if error.kind == ErrorKind::UnsupportedUrl);
     if let Err(error) = &outcome
-        && error.kind == ErrorKind::ResultUrlRefused
+        && (unsupported || error.kind == ErrorKind::ResultUrlRefused)
     {
         match service.download_url(url).await {
             Ok(fresh) => outcome = service.download(&fresh, &mut sink).await,
             Err(fresh_error) => {
                 sink.discard().await;
-                return Err(DownloadFailure::Remote(format!(
-                    "{error}; and no fresh link: {fresh_error}"
-                )));
+                let reason = format!("{error}; and no fresh link: {fresh_error}");
+                return Err(if unsupported {
+                    DownloadFailure::Unusable(reason)
+                } else {
+                    DownloadFailure::Remote(reason)
+                });
             }
         }
     }
@@ -217,6 +263,9 @@ async fn fetch_file(
             sink.discard().await;
             match &error.kind {
                 ErrorKind::Sink(failure) => Err(local(failure.to_io_error())),
+                ErrorKind::UnsupportedUrl => Err(DownloadFailure::Unusable(format!(
+                    "{error} (also the fresh link from download-url)"
+                ))),
                 _ => Err(DownloadFailure::Remote(error.to_string())),
             }
         }

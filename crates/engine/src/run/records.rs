@@ -170,12 +170,52 @@ impl Coordinator {
             generation: generation_ms.map(Duration::from_millis),
         };
         if succeeded {
-            let files = slot.result_urls.len();
-            self.downloads
-                .extend((0..files).map(|result_index| (index, result_index)));
+            // Files already in the folder (recorded by an earlier run of this task, or by
+            // `recover`) are kept; only the others are fetched.
+            let missing: Vec<usize> = slot.missing_files().collect();
+            self.downloads.extend(
+                missing
+                    .into_iter()
+                    .map(|result_index| (index, result_index)),
+            );
         }
         self.release_slot(index);
         self.append(&journal_record);
+        self.emit(event);
+    }
+
+    /// A succeeded task whose result can never be fetched: the job fails with `reason`,
+    /// journaled, so that later runs do not count it as outstanding for ever. The charge
+    /// stays recorded; `--retry-failed` submits it again.
+    pub(super) fn fail_unusable(&mut self, index: usize, reason: String) {
+        let Stage::Succeeded { task_id } = &self.jobs[index].stage else {
+            return;
+        };
+        let task_id = task_id.clone();
+        let slot = &mut self.jobs[index];
+        slot.stage = Stage::Failed {
+            task_id: Some(task_id.clone()),
+        };
+        slot.fail_msg = Some(format!("the result cannot be downloaded: {reason}"));
+        let record = Record::Finished {
+            key: slot.job.key.clone(),
+            task_id,
+            success: false,
+            result_urls: slot.result_urls.clone(),
+            fail_code: None,
+            fail_msg: slot.fail_msg.clone(),
+            credits: slot.credits,
+            generation_ms: slot.generation_ms,
+            at_ms: self.clock.now_ms(),
+        };
+        let event = RunEvent::Finished {
+            id: slot.job.id.clone(),
+            success: false,
+            message: slot.fail_msg.clone(),
+            credits: slot.credits,
+            generation: None,
+        };
+        self.append(&record);
         self.emit(event);
     }
 }

@@ -67,6 +67,8 @@ pub struct RunOptions {
     pub verify_files: bool,
     /// After an interrupt, how long calls under way may take to settle before the run ends.
     pub settle_time: Duration,
+    /// After [`Interrupt::Hurry`], how long createTasks already sent may take to answer.
+    pub hurry_time: Duration,
     /// Waits between createTask attempts that certainly created nothing.
     pub create_retry: RetryPolicy,
     /// The spending cap of the batch: nothing is submitted that would take committed spend
@@ -88,6 +90,7 @@ impl RunOptions {
             resubmit_uncertain: false,
             verify_files: false,
             settle_time: Duration::from_secs(5),
+            hurry_time: Duration::from_secs(10),
             create_retry: settings.retry.apply_to(RetryPolicy::default()),
             max_credits: settings.max_credits,
         }
@@ -99,6 +102,20 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions::from_settings(&RunSettings::default())
     }
+}
+
+/// What the caller asks of a run under way, through the watch channel `run_batch` takes.
+/// Each is stronger than the one before; a run never goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Interrupt {
+    #[default]
+    None,
+    /// Stop submitting; let calls under way settle (within `settle_time`), then end.
+    Stop,
+    /// End as soon as the createTasks already sent have their answers (within `hurry_time`),
+    /// so that their tasks are recorded rather than left uncertain; polls and downloads
+    /// under way are abandoned (the next run does them again).
+    Hurry,
 }
 
 /// One job at the end of a run.

@@ -6,6 +6,8 @@ mod expansion;
 mod identity;
 mod properties;
 mod render;
+mod run_engine;
 mod schema;
+mod scripted;
 mod sharding;
 mod support;

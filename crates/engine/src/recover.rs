@@ -1,0 +1,253 @@
+//! When the journal is gone: what else in a batch folder says tasks were paid for, and how
+//! the journal is rebuilt from `report.json`.
+//!
+//! Read [`paid_work_without_journal`] first: a batch folder whose journal is missing or
+//! empty, but whose `report.json` names task ids or whose outputs are there, is one a run
+//! must refuse — starting over would submit (and pay for) every job again and overwrite the
+//! files. [`recover`] writes a new journal from the report: every task id it names, so that
+//! the next run polls those tasks rather than submitting their jobs; every file whose
+//! sha256 still matches, so that it is kept; every uncertain job as uncertain; every failed
+//! job as failed.
+
+use std::path::{Path, PathBuf};
+
+use crate::batch::{self, BatchFolder, FileCheck};
+use crate::job::{Credits, JobId, JobKey, JobState, TaskId};
+use crate::journal::{
+    self, DownloadedFile, JOURNAL_FILE_NAME, JournalError, JournalWriter, Record, Replay,
+};
+use crate::report::{JobReport, REPORT_JSON_FILE_NAME, Report};
+
+/// What a batch folder without a journal still holds of paid work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidWork {
+    /// Task ids named in `report.json`.
+    pub task_ids: usize,
+    /// Files in the folder that are not the journal, the reports or hidden.
+    pub files: usize,
+}
+
+/// Paid work in the batch folder `folder` that its journal (`replay`) does not know of: a
+/// journal missing or empty beside a `report.json` naming task ids, or beside outputs.
+/// `None` when the journal has jobs, or when the folder holds nothing of the kind.
+pub fn paid_work_without_journal(folder: &Path, replay: &Replay) -> Option<PaidWork> {
+    if !replay.jobs.is_empty() {
+        return None;
+    }
+    let task_ids = read_report(folder)
+        .map(|report| {
+            report
+                .jobs
+                .iter()
+                .filter(|job| job.task_id.is_some())
+                .count()
+                + report
+                    .orphaned
+                    .iter()
+                    .filter(|job| job.task_id.is_some())
+                    .count()
+        })
+        .unwrap_or(0);
+    let files = std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|entry| {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    !name.starts_with('.')
+                        && name != JOURNAL_FILE_NAME
+                        && !name.starts_with("report.")
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    (task_ids > 0 || files > 0).then_some(PaidWork { task_ids, files })
+}
+
+/// Why a journal could not be rebuilt.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error(
+        "{} already has a journal with {jobs} job(s); recover only rebuilds a missing one",
+        folder.display()
+    )]
+    JournalExists { folder: PathBuf, jobs: usize },
+    #[error("cannot read {}: {reason}", path.display())]
+    Report { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// What [`recover`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Recovered {
+    /// Jobs with a task id: polled (or kept as failed) by the next run.
+    pub tasks: usize,
+    /// Files whose sha256 matches the report: kept.
+    pub files_kept: usize,
+    /// Files named in the report that are missing or altered: downloaded again.
+    pub files_refetched: usize,
+    /// Jobs recorded as uncertain.
+    pub uncertain: usize,
+}
+
+/// Rebuilds the journal of the locked batch folder `folder` from its `report.json`. Refuses
+/// a folder whose journal has jobs. `at_ms` stamps the records.
+pub fn recover(folder: &BatchFolder, at_ms: i64) -> Result<Recovered, RecoverError> {
+    let existing = journal::replay(&folder.journal_path())?;
+    if !existing.jobs.is_empty() {
+        return Err(RecoverError::JournalExists {
+            folder: folder.root().to_owned(),
+            jobs: existing.jobs.len(),
+        });
+    }
+    let report_path = folder.root().join(REPORT_JSON_FILE_NAME);
+    let report = read_report(folder.root()).map_err(|reason| RecoverError::Report {
+        path: report_path,
+        reason,
+    })?;
+    let mut records = Vec::new();
+    let mut recovered = Recovered::default();
+    for job in &report.jobs {
+        recovered_job(folder.root(), job, at_ms, &mut records, &mut recovered);
+    }
+    for orphan in &report.orphaned {
+        // Kept on record so that its task id is not lost; never acted on (not in the
+        // manifest).
+        let Some(task_id) = &orphan.task_id else {
+            continue;
+        };
+        records.push(intent(&orphan.key, &orphan.id, 1, "unknown", at_ms));
+        records.push(Record::Submitted {
+            key: orphan.key.clone(),
+            task_id: task_id.clone(),
+            at_ms,
+        });
+        recovered.tasks += 1;
+    }
+    let (writer, handle) = JournalWriter::open(&folder.journal_path(), &existing)?;
+    for record in &records {
+        writer.append(record)?;
+    }
+    drop(writer);
+    handle.finish();
+    // Read back: what was written must replay, or nothing is claimed.
+    journal::replay(&folder.journal_path())?;
+    Ok(recovered)
+}
+
+/// The records of one job of the report.
+fn recovered_job(
+    root: &Path,
+    job: &JobReport,
+    at_ms: i64,
+    records: &mut Vec<Record>,
+    recovered: &mut Recovered,
+) {
+    let start = intent(&job.key, &job.id, job.take, &job.model, at_ms);
+    let Some(task_id) = &job.task_id else {
+        match job.state {
+            JobState::Uncertain => {
+                records.push(start);
+                recovered.uncertain += 1;
+            }
+            JobState::Failed => {
+                // Refused by the service before any task existed: nothing was charged.
+                records.push(start);
+                records.push(Record::NotCreated {
+                    key: job.key.clone(),
+                    error: job.fail_msg.clone().unwrap_or_default(),
+                    code: job.fail_code.as_deref().and_then(|code| code.parse().ok()),
+                    job_failed: true,
+                    at_ms,
+                });
+            }
+            _ => {}
+        }
+        return;
+    };
+    records.push(start);
+    records.push(Record::Submitted {
+        key: job.key.clone(),
+        task_id: task_id.clone(),
+        at_ms,
+    });
+    recovered.tasks += 1;
+    if job.state == JobState::Failed {
+        records.push(finished_failed(job, task_id.clone(), at_ms));
+        return;
+    }
+    // Succeeded or still running: the next run polls the task (free) and learns its result
+    // URLs again; the files recorded here are kept.
+    for file in &job.files {
+        let Some(index) = result_index(&job.id, &file.path) else {
+            recovered.files_refetched += 1;
+            continue;
+        };
+        let check = batch::check_file(&root.join(&file.path), file.bytes, &file.sha256, None)
+            .unwrap_or(FileCheck::Unverified);
+        if check != FileCheck::Intact {
+            recovered.files_refetched += 1;
+            continue;
+        }
+        let modified_ns = std::fs::metadata(root.join(&file.path))
+            .ok()
+            .and_then(|metadata| metadata.modified().ok())
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|since| u64::try_from(since.as_nanos()).ok());
+        let downloaded = DownloadedFile {
+            path: file.path.clone(),
+            url: file.url.clone(),
+            sha256: file.sha256.clone(),
+            bytes: file.bytes,
+            modified_ns,
+        };
+        records.push(Record::downloaded(
+            job.key.clone(),
+            index,
+            &downloaded,
+            at_ms,
+        ));
+        recovered.files_kept += 1;
+    }
+}
+
+fn intent(key: &JobKey, id: &JobId, take: u32, model: &str, at_ms: i64) -> Record {
+    Record::Intent {
+        key: key.clone(),
+        id: id.clone(),
+        take,
+        model: model.to_owned(),
+        at_ms,
+    }
+}
+
+fn finished_failed(job: &JobReport, task_id: TaskId, at_ms: i64) -> Record {
+    Record::Finished {
+        key: job.key.clone(),
+        task_id,
+        success: false,
+        result_urls: job.files.iter().map(|file| file.url.clone()).collect(),
+        fail_code: job.fail_code.clone(),
+        fail_msg: job.fail_msg.clone(),
+        credits: job.credits.or(Some(Credits::ZERO)),
+        generation_ms: job.duration_ms,
+        at_ms,
+    }
+}
+
+/// Which result of job `id` the file `path` is, from its name (`<id>.mp4` is the first,
+/// `<id>-2.mp4` the second, ...).
+fn result_index(id: &JobId, path: &str) -> Option<usize> {
+    (0..MAX_RESULTS_PER_JOB).find(|index| batch::video_file_name(id, *index) == path)
+}
+
+/// More results than any model of the jobs API returns for one task.
+const MAX_RESULTS_PER_JOB: usize = 64;
+
+fn read_report(folder: &Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(folder.join(REPORT_JSON_FILE_NAME))
+        .map_err(|error| error.to_string())?;
+    serde_json::from_str(&text).map_err(|error| error.to_string())
+}
