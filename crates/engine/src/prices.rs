@@ -94,6 +94,36 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
+/// Jobs whose requests should cost the same: one model, and the same input but for what
+/// cannot change a price (the prompt's words, the seed). Without a price rule for a model,
+/// the charge of one job of a class is the best estimate of the others. Conservative on
+/// purpose: any other difference (a duration, a resolution, an input file) makes another
+/// class, priced on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PriceClass(u64);
+
+impl PriceClass {
+    pub fn of(model: &str, input: &Map<String, Value>) -> PriceClass {
+        use std::hash::{Hash, Hasher};
+        let mut relevant: Vec<(&String, &Value)> = input
+            .iter()
+            .filter(|(key, _)| {
+                let key = key.to_ascii_lowercase();
+                !key.contains("prompt") && key != "seed" && key != "seeds"
+            })
+            .collect();
+        relevant.sort_unstable_by(|left, right| left.0.cmp(right.0));
+        // SipHash with fixed keys: the same request gives the same class in every run.
+        let mut hasher = std::hash::DefaultHasher::new();
+        model.hash(&mut hasher);
+        for (key, value) in relevant {
+            key.hash(&mut hasher);
+            value.to_string().hash(&mut hasher);
+        }
+        PriceClass(hasher.finish())
+    }
+}
+
 /// The sum of estimates over some jobs; jobs without a price are counted apart.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Estimate {
@@ -145,6 +175,20 @@ mod tests {
             Some(Credits(135.0))
         );
         assert_eq!(table.estimate("veo3", &ten), None);
+    }
+
+    #[test]
+    fn jobs_differing_in_prompt_or_seed_share_a_price_class_and_no_others() {
+        let one = input(json!({"prompt": "a cat", "duration": "5", "seed": 1}));
+        let other_words = input(json!({"prompt": "a dog", "duration": "5", "seed": 7}));
+        let longer = input(json!({"prompt": "a cat", "duration": "10", "seed": 1}));
+        let class = PriceClass::of("kling-2.6/text-to-video", &one);
+        assert_eq!(
+            class,
+            PriceClass::of("kling-2.6/text-to-video", &other_words)
+        );
+        assert_ne!(class, PriceClass::of("kling-2.6/text-to-video", &longer));
+        assert_ne!(class, PriceClass::of("kling-3.0/text-to-video", &one));
     }
 
     #[test]

@@ -346,7 +346,9 @@ pub fn verdict_of(stop: Option<&StopReason>, jobs: &[JobOutcome], summary: &Summ
         Some(StopReason::Unauthorized { .. } | StopReason::AccountExhausted { .. }) => {
             Verdict::AccountStopped
         }
-        Some(StopReason::SpendingCap { .. }) => Verdict::SpendingCapReached,
+        Some(StopReason::SpendingCap { .. } | StopReason::UnknownCost { .. }) => {
+            Verdict::SpendingCapReached
+        }
         Some(StopReason::LocalFailure { .. }) => Verdict::LocalFailure,
         Some(StopReason::Interrupted) => Verdict::Interrupted,
         None if jobs.iter().any(JobOutcome::is_outstanding) => Verdict::WorkOutstanding,

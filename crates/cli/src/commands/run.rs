@@ -177,6 +177,11 @@ fn summarize(outcome: &SessionOutcome) {
             "stopped submitting at the spending cap: {committed} of {max_credits} credits committed\n\
              raise run.max_credits or pass --max-credits, then run the same command to submit the rest"
         ),
+        (Some(reason @ StopReason::UnknownCost { .. }), _) => eprintln!(
+            "stopped submitting: {reason}\n\
+             set the model's price under `prices:` in the manifest, or raise the cap, then run \
+             the same command to submit the rest"
+        ),
         (Some(StopReason::LocalFailure { path, message, .. }), _) => eprintln!(
             "stopped: cannot write {}: {message}\nnothing more was submitted; fix this, then run the same command to carry on:\n  {}",
             path.display(),

@@ -91,8 +91,9 @@ pub(super) async fn check_account(
     if let Some(max_credits) = cap.max_credits {
         if to_submit.unpriced_jobs > 0 {
             warnings.push(format!(
-                "{} job(s) have no known price; the spending cap counts them as free \
-                 (set their price under `prices:` in the manifest)",
+                "{} job(s) have no known price: under the spending cap each goes alone, with \
+                 nothing else submitted until its charge is known, and that charge then prices \
+                 the jobs like it (set prices under `prices:` in the manifest to go faster)",
                 to_submit.unpriced_jobs
             ));
         }

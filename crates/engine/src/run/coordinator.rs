@@ -28,7 +28,7 @@ use super::{Interrupt, Reporter, RunEvent, RunOptions, StopReason, TaskService};
 use crate::batch;
 use crate::job::{Credits, TaskId};
 use crate::journal::{JournalError, JournalWriter, Record};
-use crate::prices::Estimate;
+use crate::prices::{Estimate, PriceClass};
 
 pub(super) struct Coordinator {
     pub root: PathBuf,
@@ -58,6 +58,8 @@ pub(super) struct Coordinator {
     pub stop_reason: Option<StopReason>,
     pub journal_failure: Option<JournalError>,
     pub unknown_states_seen: BTreeSet<String>,
+    /// Charges of finished tasks of unknown price, by class: the estimate of the others.
+    pub learned_prices: HashMap<PriceClass, Credits>,
     pub ops: FuturesUnordered<BoxFuture<'static, Arrival>>,
 }
 
@@ -138,7 +140,7 @@ impl Coordinator {
         }
         let mut to_submit = Estimate::default();
         for index in &self.pending {
-            to_submit.add(self.jobs[*index].job.estimated_credits);
+            to_submit.add(self.estimate_of(&self.jobs[*index]));
         }
         let committed = self.committed_spend();
         let check =
@@ -181,9 +183,46 @@ impl Coordinator {
         }
     }
 
+    /// A job's estimate: its price, else the charge learned from a job of its class.
+    pub fn estimate_of(&self, slot: &JobSlot) -> Option<Credits> {
+        slot.job
+            .estimated_credits
+            .or_else(|| self.learned_prices.get(&slot.job.price_class).copied())
+    }
+
     /// What the batch has spent or may have spent; see [`JobSlot::committed_spend`].
     pub fn committed_spend(&self) -> Credits {
-        self.jobs.iter().map(JobSlot::committed_spend).sum()
+        self.spend().committed
+    }
+
+    /// Committed spend, and the jobs whose cost is unknown. One pass over the batch; only
+    /// under a spending cap.
+    fn spend(&self) -> Spend {
+        let mut spend = Spend::default();
+        for slot in &self.jobs {
+            let estimate = self.estimate_of(slot);
+            spend.committed += slot.committed_spend(estimate);
+            match slot.unknown_cost(estimate) {
+                Some(true) => spend.unknown_resolving += 1,
+                Some(false) if spend.unknown_for_good.is_none() => {
+                    spend.unknown_for_good = Some(slot.job.id.clone());
+                }
+                _ => {}
+            }
+        }
+        spend
+    }
+
+    /// The charge of a finished task of unknown price prices the jobs of its class.
+    pub(super) fn learn_price(&mut self, index: usize) {
+        let slot = &self.jobs[index];
+        if slot.job.estimated_credits.is_none()
+            && let Some(credits) = slot.credits
+        {
+            self.learned_prices
+                .entry(slot.job.price_class)
+                .or_insert(credits);
+        }
     }
 
     /// Launches everything the budgets allow at `now`; returns when something may become
@@ -251,7 +290,7 @@ impl Coordinator {
     /// Submissions, as many as the slots, the spending cap and the create limiter allow.
     fn submit(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
         // Summed once per step, then kept up to date with each submission.
-        let mut committed: Option<Credits> = None;
+        let mut spend: Option<Spend> = None;
         while self.slots.free() {
             let ready = |index: &usize| match self.jobs[*index].stage {
                 Stage::Pending { not_before } => not_before <= now,
@@ -270,10 +309,20 @@ impl Coordinator {
                 }
                 return;
             };
-            let next = self.jobs[self.pending[position]].job.estimated_credits;
-            if self.cap.max_credits.is_some() {
-                let committed = *committed.get_or_insert_with(|| self.committed_spend());
-                if let Err(reason) = self.cap.admits(committed, next) {
+            let next = self.estimate_of(&self.jobs[self.pending[position]]);
+            if let Some(max_credits) = self.cap.max_credits {
+                let spend = spend.get_or_insert_with(|| self.spend());
+                // A task whose cost is unknown may take all that is left under the cap:
+                // nothing more goes until its charge is known, and nothing at all when it
+                // cannot become known in this run.
+                if let Some(job) = spend.unknown_for_good.clone() {
+                    self.stop_submissions(StopReason::UnknownCost { max_credits, job });
+                    return;
+                }
+                if spend.unknown_resolving > 0 {
+                    return;
+                }
+                if let Err(reason) = self.cap.admits(spend.committed, next) {
                     self.stop_submissions(reason);
                     return;
                 }
@@ -284,8 +333,11 @@ impl Coordinator {
             }
             if let Some(index) = self.pending.remove(position) {
                 self.launch_create(index, now);
-                if let Some(committed) = committed.as_mut() {
-                    *committed += next.unwrap_or(Credits::ZERO);
+                if let Some(spend) = spend.as_mut() {
+                    match next {
+                        Some(next) => spend.committed += next,
+                        None => spend.unknown_resolving += 1,
+                    }
                 }
             }
         }
@@ -558,6 +610,16 @@ impl Coordinator {
             }
         }
     }
+}
+
+/// What the batch has committed under its spending cap.
+#[derive(Debug, Clone, Default)]
+struct Spend {
+    committed: Credits,
+    /// Jobs of unknown cost whose charge may become known in this run.
+    unknown_resolving: usize,
+    /// A job of unknown cost whose charge cannot become known in this run.
+    unknown_for_good: Option<crate::job::JobId>,
 }
 
 async fn sleep_until_or_forever(at: Option<Instant>) {

@@ -153,8 +153,13 @@ pub async fn run_batch_replayed(
         stop_reason: None,
         journal_failure: None,
         unknown_states_seen: BTreeSet::new(),
+        learned_prices: HashMap::new(),
         ops: FuturesUnordered::new(),
     };
+    // Charges recorded by earlier runs price the jobs of their class in this one.
+    for index in 0..coordinator.jobs.len() {
+        coordinator.learn_price(index);
+    }
     for index in resumed.polling {
         coordinator.slots.take();
         if let Some(task_id) = coordinator.jobs[index].stage.task_id() {

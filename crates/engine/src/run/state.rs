@@ -132,10 +132,10 @@ impl JobSlot {
     }
 
     /// What the batch has spent or may have spent on this job: the service's charge of a
-    /// finished task (failed ones included), and the estimate of a task that may be running
+    /// finished task (failed ones included), and `estimate` for a task that may be running
     /// or whose createTask may have reached the service.
-    pub fn committed_spend(&self) -> Credits {
-        let estimate = self.job.estimated_credits.unwrap_or(Credits::ZERO);
+    pub fn committed_spend(&self, estimate: Option<Credits>) -> Credits {
+        let estimate = estimate.unwrap_or(Credits::ZERO);
         match self.stage {
             Stage::Pending { .. } => Credits::ZERO,
             Stage::Succeeded { .. } => self.credits.unwrap_or(estimate),
@@ -143,6 +143,22 @@ impl JobSlot {
             Stage::Creating | Stage::Polling(_) | Stage::TimedOut { .. } | Stage::Uncertain => {
                 estimate
             }
+        }
+    }
+
+    /// Whether this job's cost to the batch is unknown with `estimate` as its estimate:
+    /// `Some(true)` while it may still become known in this run (its createTask or its task
+    /// under way), `Some(false)` when it cannot (uncertain, past its deadline, or succeeded
+    /// without a reported charge), `None` when it is known or nothing was spent.
+    pub fn unknown_cost(&self, estimate: Option<Credits>) -> Option<bool> {
+        if estimate.is_some() {
+            return None;
+        }
+        match self.stage {
+            Stage::Creating | Stage::Polling(_) => Some(true),
+            Stage::Uncertain | Stage::TimedOut { .. } => Some(false),
+            Stage::Succeeded { .. } if self.credits.is_none() => Some(false),
+            Stage::Pending { .. } | Stage::Succeeded { .. } | Stage::Failed { .. } => None,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::batch::BatchFolderError;
 use crate::job::{Credits, JobId, JobKey, JobState, TaskId};
 use crate::journal::{DownloadedFile, JournalError, WriterStats};
 use crate::manifest::Job;
-use crate::prices::PriceTable;
+use crate::prices::{PriceClass, PriceTable};
 use crate::settings::{PollTuning, RateLimit, RunSettings};
 
 /// One job as the run needs it: who it is and exactly what to send.
@@ -24,6 +24,9 @@ pub struct RunJob {
     pub request: CreateTaskRequest,
     /// What the job will likely cost, for the spending cap; `None` when unknown.
     pub estimated_credits: Option<Credits>,
+    /// Jobs that should cost the same: a job of unknown price is estimated from the charge
+    /// of another of its class once one is known.
+    pub price_class: PriceClass,
 }
 
 impl RunJob {
@@ -31,6 +34,7 @@ impl RunJob {
     /// request back with the job's outcome), priced from `prices` for the spending cap.
     pub fn from_manifest(job: Job, prices: &PriceTable) -> RunJob {
         let estimated_credits = prices.estimate(&job.model, &job.input);
+        let price_class = PriceClass::of(&job.model, &job.input);
         RunJob {
             id: job.id,
             key: job.key,
@@ -41,6 +45,7 @@ impl RunJob {
                 call_back_url: job.call_back_url,
             },
             estimated_credits,
+            price_class,
         }
     }
 }
@@ -182,6 +187,10 @@ pub enum StopReason {
         committed: Credits,
         next: Credits,
     },
+    /// Under the spending cap, the cost of job `job` cannot be known in this run (its
+    /// createTask may have created a task, or it ran past its deadline, and its model has
+    /// no price): nothing more is submitted, since it may have taken what is left.
+    UnknownCost { max_credits: Credits, job: JobId },
     /// This machine could not keep what the run produced (a full disk, a read-only file
     /// system, permissions): everything stopped at once; nothing was recorded for it.
     LocalFailure {
@@ -207,6 +216,11 @@ impl fmt::Display for StopReason {
                 f,
                 "the spending cap of {max_credits} credits is reached ({committed} committed, \
                  the next job would cost about {next})"
+            ),
+            StopReason::UnknownCost { max_credits, job } => write!(
+                f,
+                "the spending cap of {max_credits} credits cannot be kept: what {job} costs is \
+                 unknown (no price for its model, and its task's charge is not known yet)"
             ),
             StopReason::LocalFailure { path, message, .. } => {
                 write!(f, "cannot write {}: {message}", path.display())

@@ -11,6 +11,7 @@
 mod endings;
 mod resume;
 mod stops;
+mod unpriced;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
