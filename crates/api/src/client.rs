@@ -9,15 +9,20 @@
 //! The key travels only in the `Authorization` header of requests to the API's base URL.
 //! Result files are fetched by a second HTTP client that has no key at all, so no redirect,
 //! URL or host mix-up can hand it to a file host.
+//!
+//! Nothing the network sends is trusted to be small or quick. Every answer read into memory
+//! is read as a stream up to [`ClientConfig::max_answer_bytes`] (`read_capped`), and a
+//! download is cut when it falls silent or below a progress floor ([`Client::download`]):
+//! what a hostile or broken host can cost is bounded in memory and in time.
 
 use std::fmt;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use futures::StreamExt;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use tokio::time::Instant;
 use url::Url;
 
 use crate::error::{
@@ -34,6 +39,18 @@ pub const DEFAULT_BASE_URL: &str = "https://api.kie.ai";
 
 /// Cloudflare answers a request without User-Agent with a 403; every request carries this.
 pub const USER_AGENT: &str = concat!("sora-batch/", env!("CARGO_PKG_VERSION"));
+
+/// The default of [`ClientConfig::max_answer_bytes`]: 8 MiB.
+///
+/// The largest answers the service gives are recordInfo's: the request echoed in `param`
+/// (a prompt of a few KiB) and the result URLs twice (`resultJson` and `response`), about
+/// 200 bytes each. A task with a thousand outputs stays under half a MiB; 8 MiB leaves that
+/// room many times over while keeping what one call can hold small.
+pub const DEFAULT_MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Of a file host's error page only the first words are kept as evidence (the status
+/// decides what the error is): no more than this is read of it.
+const MAX_ERROR_PAGE_BYTES: u64 = 64 * 1024;
 
 /// An API key. It cannot be printed: `Debug` shows a placeholder and there is no `Display`.
 #[derive(Clone)]
@@ -94,9 +111,29 @@ pub struct ClientConfig {
     /// Time for a whole API call's answer. The service answers in well under a second when
     /// healthy; a long wait is a stall worth retrying (or, for createTask, reporting).
     pub request_timeout: Duration,
-    /// Longest silence while a download streams. There is no bound on a whole download:
-    /// files are large and links may be slow, but a stalled one is cut and retried.
-    pub download_read_timeout: Duration,
+    /// The most bytes read into memory for one answer: API answers (download-url's
+    /// included) and a file host's error pages, which are read up to the smaller of this and
+    /// 64 KiB and then cut without error. An API answer that announces more in its
+    /// Content-Length is refused before a byte of it is read; one that streams more is cut
+    /// as soon as it crosses the cap. Both are [`ErrorKind::AnswerTooLarge`]. Default
+    /// [`DEFAULT_MAX_ANSWER_BYTES`]. Result files are not held in memory and not capped.
+    pub max_answer_bytes: u64,
+    /// Longest silence in a download, waiting for the headers or for the next byte, before
+    /// the attempt is cut as stalled and retried from the start.
+    pub download_idle_timeout: Duration,
+    /// The progress floor, in bytes per second, averaged over `download_rate_window`: an
+    /// attempt that receives less than `download_min_rate × download_rate_window` bytes in
+    /// a window is cut as stalled. There is no bound on a whole download (files are large
+    /// and links may be slow); this is what stops a host that trickles a byte at a time.
+    /// Zero (here or in the window) turns the floor off.
+    pub download_min_rate: u64,
+    /// The window over which `download_min_rate` is averaged.
+    pub download_rate_window: Duration,
+    /// The time one [`Client::download`] may spend on attempts that stalled, and on the
+    /// waits after them, before it gives up with [`ErrorKind::Stalled`]. The last attempt
+    /// may start just before the budget is spent, so a call can spend up to one attempt
+    /// more: an idle timeout or a rate window.
+    pub download_stall_budget: Duration,
     pub retry: RetryPolicy,
     pub download_retry: RetryPolicy,
 }
@@ -124,7 +161,23 @@ impl ClientConfig {
             user_agent: USER_AGENT.to_owned(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
-            download_read_timeout: Duration::from_secs(60),
+            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
+            // The download limits must never cut a healthy slow link, only a dead or
+            // hostile one. 30 s without a single byte is far beyond the pauses of a live
+            // connection, whose lost segments are sent again within a second or two. The
+            // floor, 8 KiB/s (64 kbit/s) averaged over a whole minute, is what a 256 kbit/s
+            // link, a small fraction of any broadband or 3G connection, gives each of the
+            // engine's four parallel downloads (its default); the minute smooths out TCP's
+            // slow start, a Wi-Fi hand-over and congestion dips. Below it a 20 MB video
+            // would take over 40 minutes: cutting and retrying (possibly from another edge
+            // of the CDN) is the better bet. The budget, 4 minutes, lets about eight
+            // silent attempts or four trickling ones go by, so a stalled file costs at most
+            // about 5 minutes before the engine hears of it, instead of the 12 it took when
+            // only a per-read timeout of 60 s applied.
+            download_idle_timeout: Duration::from_secs(30),
+            download_min_rate: 8 * 1024,
+            download_rate_window: Duration::from_secs(60),
+            download_stall_budget: Duration::from_secs(240),
             retry: RetryPolicy::default(),
             download_retry: RetryPolicy::for_downloads(),
         })
@@ -186,10 +239,11 @@ impl Client {
             .timeout(config.request_timeout)
             .build()
             .map_err(ClientBuildError::Http)?;
+        // No read timeout here: `download_once` applies its own idle timeout and progress
+        // floor, which also cover the wait for the headers.
         let files = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
-            .read_timeout(config.download_read_timeout)
             .build()
             .map_err(ClientBuildError::Http)?;
         Ok(Client {
@@ -209,6 +263,8 @@ impl Client {
     /// On failure, [`CreateTaskError::creation`] says whether a task may exist. The service
     /// has no idempotency key and no way to list tasks, so a task whose id is lost cannot be
     /// found again: only a [`TaskCreation::NotCreated`] failure may be sent again safely.
+    /// An answer over [`ClientConfig::max_answer_bytes`] came after the request was
+    /// delivered, so it leaves [`TaskCreation::MayHaveBeenCreated`].
     pub async fn create_task(
         &self,
         request: &CreateTaskRequest,
@@ -334,6 +390,14 @@ impl Client {
     /// No key is sent: result files live on other hosts. A refusal (401, 403, 404, 410) is
     /// [`ErrorKind::ResultUrlRefused`], not retried: the link has likely expired, and
     /// [`Client::download_url`] gives a fresh one.
+    ///
+    /// An attempt that falls silent for [`ClientConfig::download_idle_timeout`] or below the
+    /// progress floor ([`ClientConfig::download_min_rate`] over
+    /// [`ClientConfig::download_rate_window`]) is cut and retried from the start. Stalled
+    /// attempts, and the waits after them, may take [`ClientConfig::download_stall_budget`]
+    /// in all (plus the one attempt under way when it ran out); then the call fails with
+    /// [`ErrorKind::Stalled`]. With the defaults a stalled file costs at most about 5
+    /// minutes.
     pub async fn download<S: DownloadSink + Send>(
         &self,
         url: &str,
@@ -346,7 +410,12 @@ impl Client {
             .ok_or_else(|| ApiError::new(operation, ErrorKind::UnsupportedUrl))?;
         let policy = &self.config.download_retry;
         let mut attempt = 1;
+        // Time spent on attempts that stalled and on the waits after them. Other failures
+        // are bounded by the retry policy's attempts and fail fast; a stall is slow by
+        // nature, so its time is bounded too.
+        let mut stalled_for = Duration::ZERO;
         loop {
+            let attempt_started = Instant::now();
             match self.download_once(&parsed, sink).await {
                 Ok((bytes, content_type)) => {
                     return Ok(DownloadSummary {
@@ -355,48 +424,82 @@ impl Client {
                         attempts: attempt,
                     });
                 }
-                Err(mut error) => match policy.delay_before_retry(&error.kind, attempt) {
-                    Some(wait) => {
-                        tracing::debug!(%error, attempt, ?wait, "download failed; retrying");
-                        tokio::time::sleep(wait).await;
-                        attempt += 1;
+                Err(mut error) => {
+                    let stalled = matches!(error.kind, ErrorKind::Stalled { .. });
+                    if stalled {
+                        stalled_for += attempt_started.elapsed();
                     }
-                    None => {
-                        error.attempts = attempt;
-                        return Err(error);
+                    let retry = policy
+                        .delay_before_retry(&error.kind, attempt)
+                        .filter(|wait| {
+                            !stalled || stalled_for + *wait < self.config.download_stall_budget
+                        });
+                    match retry {
+                        Some(wait) => {
+                            tracing::debug!(%error, attempt, ?wait, "download failed; retrying");
+                            if stalled {
+                                stalled_for += wait;
+                            }
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                        }
+                        None => {
+                            error.attempts = attempt;
+                            return Err(error);
+                        }
                     }
-                },
+                }
             }
         }
     }
 
+    /// One attempt: the request, then the body into `sink` under the idle timeout and the
+    /// progress floor.
     async fn download_once<S: DownloadSink + Send>(
         &self,
         url: &Url,
         sink: &mut S,
     ) -> Result<(u64, Option<String>), ApiError> {
         let operation = Operation::Download;
+        let idle_timeout = self.config.download_idle_timeout;
         let sink_error = |e: std::io::Error| {
             ApiError::new(operation, ErrorKind::Sink(LocalWriteFailure::of(&e)))
         };
         sink.restart().await.map_err(sink_error)?;
-        let response = self
-            .files
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| transport_error(operation, e))?;
+        let started = Instant::now();
+        let stalled = |received: u64| {
+            ApiError::new(
+                operation,
+                ErrorKind::Stalled {
+                    received,
+                    elapsed: started.elapsed(),
+                },
+            )
+        };
+        // A host that accepts the connection and never answers is as stalled as one that
+        // stops in the middle of the body.
+        let mut response =
+            match tokio::time::timeout(idle_timeout, self.files.get(url.clone()).send()).await {
+                Ok(sent) => sent.map_err(|e| transport_error(operation, e))?,
+                Err(_) => return Err(stalled(0)),
+            };
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after_of(response.headers());
-            let body = response.text().await.unwrap_or_default();
+            // The status decides the error; the page is only evidence. Whatever arrived
+            // before the cap, the end of the page or the idle timeout is kept, and a page
+            // that breaks off is no worse evidence for it.
+            let mut page = Vec::new();
+            let cap = self.config.max_answer_bytes.min(MAX_ERROR_PAGE_BYTES);
+            let _ = tokio::time::timeout(idle_timeout, read_capped(&mut response, cap, &mut page))
+                .await;
             let kind = match status.as_u16() {
                 401 | 403 | 404 | 410 => ErrorKind::ResultUrlRefused,
                 429 => ErrorKind::RateLimited { retry_after },
                 500..=599 => ErrorKind::ServerError,
                 other => ErrorKind::UnexpectedAnswer(format!("HTTP {other} from the file host")),
             };
-            let mut error = ApiError::new(operation, kind).with_raw_body(&body);
+            let mut error = ApiError::new(operation, kind).with_raw_body(&text_of(&page));
             error.http_status = Some(status.as_u16());
             return Err(error);
         }
@@ -410,12 +513,46 @@ impl Client {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        // Past the headers, a stall keeps the status as evidence that the host did answer.
+        let stalled = |received: u64| {
+            let mut error = stalled(received);
+            error.http_status = Some(status.as_u16());
+            error
+        };
         let mut received: u64 = 0;
-        let mut chunks = response.bytes_stream();
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|e| transport_error(operation, e))?;
-            sink.write_chunk(&chunk).await.map_err(sink_error)?;
-            received += chunk.len() as u64;
+        let mut last_byte = Instant::now();
+        let mut floor = ProgressFloor::new(
+            self.config.download_min_rate,
+            self.config.download_rate_window,
+            last_byte,
+        );
+        loop {
+            let idle_deadline = last_byte + idle_timeout;
+            let deadline = floor
+                .window_end()
+                .map_or(idle_deadline, |end| end.min(idle_deadline));
+            let next = tokio::time::timeout_at(deadline, response.chunk()).await;
+            let now = Instant::now();
+            match next {
+                Ok(Ok(Some(chunk))) if !chunk.is_empty() => {
+                    received += chunk.len() as u64;
+                    sink.write_chunk(&chunk).await.map_err(sink_error)?;
+                    let written = Instant::now();
+                    // A slow disk is not the host's fault: the clocks that judge the host
+                    // stop while the sink writes.
+                    floor.postpone(written - now);
+                    last_byte = written;
+                }
+                Ok(Ok(Some(_))) => {}
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => return Err(transport_error(operation, e)),
+                Err(_) if now >= idle_deadline => return Err(stalled(received)),
+                // The window ended first: the floor judges it below.
+                Err(_) => {}
+            }
+            if !floor.holds(Instant::now(), received) {
+                return Err(stalled(received));
+            }
         }
         if let Some(expected) = expected.filter(|expected| *expected != received) {
             return Err(ApiError::new(
@@ -481,21 +618,128 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| transport_error(operation, e))?;
         let status = response.status();
         let retry_after = retry_after_of(response.headers());
-        let body = response
-            .text()
+        let cap = self.config.max_answer_bytes;
+        let too_large = |prefix: &[u8]| {
+            let mut error = ApiError::new(operation, ErrorKind::AnswerTooLarge { limit: cap })
+                .with_raw_body(&text_of(prefix));
+            error.http_status = Some(status.as_u16());
+            error
+        };
+        // Refused on its word: nothing of an answer announced beyond the cap is read, and
+        // dropping the response closes the connection rather than draining it.
+        if response.content_length().is_some_and(|length| length > cap) {
+            return Err(too_large(&[]));
+        }
+        let mut body = Vec::new();
+        let fill = read_capped(&mut response, cap, &mut body)
             .await
             .map_err(|e| transport_error(operation, e))?;
+        if fill == Fill::OverCap {
+            return Err(too_large(&body));
+        }
+        let body = String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Ok(Answer {
             status,
             retry_after,
             body,
         })
+    }
+}
+
+/// How a [`read_capped`] read ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// The whole body, within the cap.
+    Whole,
+    /// The body went on past the cap; reading stopped there.
+    OverCap,
+}
+
+/// Appends `response`'s body to `body` as it streams in, stopping as soon as it would pass
+/// `cap` bytes: a body that never ends costs `cap` bytes of memory, not all there is.
+///
+/// `body` is the caller's so that what arrived survives a timeout around this future.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: u64,
+    body: &mut Vec<u8>,
+) -> Result<Fill, reqwest::Error> {
+    while let Some(chunk) = response.chunk().await? {
+        let room = usize::try_from(cap.saturating_sub(body.len() as u64)).unwrap_or(usize::MAX);
+        if chunk.len() > room {
+            // The part that fits is kept as evidence of what the answer was.
+            body.extend_from_slice(&chunk[..room]);
+            return Ok(Fill::OverCap);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fill::Whole)
+}
+
+/// Enough of a body's start, as text, for [`ApiError::with_raw_body`], which keeps 2048
+/// characters: at most 4 bytes each in UTF-8.
+fn text_of(body: &[u8]) -> String {
+    const EVIDENCE_BYTES: usize = 4 * 2048;
+    String::from_utf8_lossy(&body[..body.len().min(EVIDENCE_BYTES)]).into_owned()
+}
+
+/// The progress floor of one download attempt: at least `min_bytes` must arrive in every
+/// window of `window`, counted from when the body begins.
+///
+/// Windows follow each other rather than slide: the floor is judged once a window has
+/// passed, so a short pause inside one costs nothing as long as the window's total is
+/// enough, and a trickle is cut at the end of the first window it fails.
+#[derive(Debug)]
+struct ProgressFloor {
+    /// `None` when the floor is off (a zero rate or window).
+    window: Option<Duration>,
+    min_bytes: u64,
+    window_start: Instant,
+    received_at_start: u64,
+}
+
+impl ProgressFloor {
+    fn new(min_rate: u64, window: Duration, now: Instant) -> ProgressFloor {
+        let min_bytes = u128::from(min_rate) * window.as_millis() / 1000;
+        ProgressFloor {
+            window: Some(window).filter(|w| !w.is_zero() && min_rate > 0),
+            min_bytes: u64::try_from(min_bytes).unwrap_or(u64::MAX),
+            window_start: now,
+            received_at_start: 0,
+        }
+    }
+
+    /// When the current window ends, if the floor is on.
+    fn window_end(&self) -> Option<Instant> {
+        self.window.map(|window| self.window_start + window)
+    }
+
+    /// Moves the current window later by `by`: time that does not count against the host.
+    fn postpone(&mut self, by: Duration) {
+        self.window_start += by;
+    }
+
+    /// Whether the download keeps to the floor at `now`, `received` bytes in. When a window
+    /// has ended with enough in it, the next one begins.
+    fn holds(&mut self, now: Instant, received: u64) -> bool {
+        match self.window_end() {
+            Some(end) if now >= end => {
+                if received.saturating_sub(self.received_at_start) < self.min_bytes {
+                    return false;
+                }
+                self.window_start = now;
+                self.received_at_start = received;
+                true
+            }
+            _ => true,
+        }
     }
 }
 
@@ -628,6 +872,29 @@ mod tests {
         assert_eq!(
             contradictory.map_err(|e| e.kind).err(),
             Some(ErrorKind::ServerError)
+        );
+    }
+
+    #[test]
+    fn the_progress_floor_judges_whole_windows() {
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut floor = ProgressFloor::new(100, 10 * second, start);
+        assert_eq!(floor.window_end(), Some(start + 10 * second));
+        // Inside a window nothing is judged, however little has come yet.
+        assert!(floor.holds(start + 9 * second, 0));
+        // A window with enough in it: the next one begins where it was judged.
+        assert!(floor.holds(start + 10 * second, 1000));
+        assert_eq!(floor.window_end(), Some(start + 20 * second));
+        // Time postponed (the sink writing) does not count against the host.
+        floor.postpone(5 * second);
+        assert!(floor.holds(start + 20 * second, 1000));
+        assert!(!floor.holds(start + 25 * second, 1999));
+        // A zero rate or window turns the floor off.
+        assert_eq!(ProgressFloor::new(0, 10 * second, start).window_end(), None);
+        assert_eq!(
+            ProgressFloor::new(100, Duration::ZERO, start).window_end(),
+            None
         );
     }
 

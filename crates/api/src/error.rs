@@ -136,6 +136,23 @@ pub enum ErrorKind {
     Sink(LocalWriteFailure),
     /// A code or answer the documentation does not describe.
     UnexpectedAnswer(String),
+    /// An answer larger than `limit` bytes (`ClientConfig::max_answer_bytes`), refused on its
+    /// Content-Length or cut as soon as it streamed past the limit. No answer of the service
+    /// comes near that size: a broken proxy or a hostile host sent it, and the next try may
+    /// reach a sound one, hence transient and retried for idempotent calls. A createTask that
+    /// gets one was delivered, so its task may exist ([`TaskCreation::MayHaveBeenCreated`]).
+    AnswerTooLarge { limit: u64 },
+    /// A download made too little progress: no byte for `ClientConfig::download_idle_timeout`
+    /// (before the headers or in the body), or less than `download_min_rate` bytes per second
+    /// over a `download_rate_window`. Each such attempt was cut and the download retried from
+    /// the start until `download_stall_budget` was spent; `received` and `elapsed` describe
+    /// the last attempt.
+    ///
+    /// Transient: the host answers but serves this link too slowly. The engine should ask
+    /// download-url for a fresh link **once** (it may be served from elsewhere) and download
+    /// that; should it stall too, the file is left for a later run rather than retried
+    /// without end, since each such call already spent up to the stall budget.
+    Stalled { received: u64, elapsed: Duration },
 }
 
 impl ErrorKind {
@@ -153,7 +170,9 @@ impl ErrorKind {
             | ErrorKind::ServerError
             | ErrorKind::Timeout
             | ErrorKind::Connection
-            | ErrorKind::Truncated { .. } => ErrorClass::Transient,
+            | ErrorKind::Truncated { .. }
+            | ErrorKind::AnswerTooLarge { .. }
+            | ErrorKind::Stalled { .. } => ErrorClass::Transient,
             ErrorKind::NotFound
             | ErrorKind::ResultUrlRefused
             | ErrorKind::UnsupportedUrl
@@ -193,6 +212,11 @@ impl ErrorKind {
             }
             ErrorKind::Sink(failure) => format!("could not write the download: {failure}"),
             ErrorKind::UnexpectedAnswer(what) => format!("unexpected answer: {what}"),
+            ErrorKind::AnswerTooLarge { limit } => format!("answer larger than {limit} bytes"),
+            ErrorKind::Stalled { received, elapsed } => format!(
+                "the file host stalled: {received} bytes in {:.1} s of the last attempt",
+                elapsed.as_secs_f64()
+            ),
         }
     }
 }

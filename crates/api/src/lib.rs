@@ -19,8 +19,8 @@ mod retry;
 pub mod wire;
 
 pub use client::{
-    ApiKey, Client, ClientConfig, DEFAULT_BASE_URL, DownloadSink, DownloadSummary, TaskId,
-    USER_AGENT,
+    ApiKey, Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, DownloadSink,
+    DownloadSummary, TaskId, USER_AGENT,
 };
 pub use error::{
     ApiError, ClientBuildError, CreateTaskError, ErrorClass, ErrorKind, LocalWriteFailure,

@@ -2,12 +2,15 @@
 //!
 //! Every test talks HTTP on loopback to `sora-batch-testkit`'s fake, which behaves like the
 //! live service in `kie-api-notes.md`, and asserts on the fake's request log rather than on
-//! the clock.
+//! the clock. `hostile` is the exception: answers no honest server sends (endless,
+//! oversized, trickling, silent) come from the raw HTTP/1.1 server of `hostile_server`.
 
 mod classification;
 mod create_task;
 mod downloads;
 mod fixtures;
+mod hostile;
+mod hostile_server;
 mod retries;
 mod secrets;
 mod support;
