@@ -166,6 +166,12 @@ pub fn describe(event: &RunEvent) -> Vec<(Detail, String)> {
             Detail::Normal,
             format!("downloaded {file_name} ({})", bytes_text(*bytes)),
         ),
+        RunEvent::Downloading { id, file_name } => {
+            one(Detail::Verbose, format!("downloading {file_name} ({id})"))
+        }
+        RunEvent::ResultUnusable { id, message } => {
+            one(Detail::Quiet, format!("failed     {id}: {message}"))
+        }
         RunEvent::DownloadFailed { id, message } => one(
             Detail::Quiet,
             format!("download failed for {id}: {message}; the next run fetches it again"),
@@ -187,6 +193,8 @@ struct Tally {
     total: u64,
     done: u64,
     in_flight: u64,
+    /// Result files being downloaded now.
+    downloading: u64,
     failed: u64,
     credits: Credits,
     /// Generation times seen in this run, for the ETA.
@@ -236,6 +244,14 @@ impl Tally {
                 self.done += 1;
                 self.in_flight = self.in_flight.saturating_sub(1);
             }
+            RunEvent::Downloading { .. } => self.downloading += 1,
+            RunEvent::Downloaded { .. } | RunEvent::DownloadFailed { .. } => {
+                self.downloading = self.downloading.saturating_sub(1);
+            }
+            RunEvent::ResultUnusable { .. } => {
+                self.downloading = self.downloading.saturating_sub(1);
+                self.failed += 1;
+            }
             _ => {}
         }
     }
@@ -254,10 +270,15 @@ impl Tally {
     }
 
     fn figures(&self, concurrency: u64) -> String {
-        let mut text = format!(
-            "{} in flight · {} failed · {} credits",
-            self.in_flight, self.failed, self.credits
-        );
+        let mut text = format!("{} in flight", self.in_flight);
+        // What the run may be waiting for once nothing is generating: a slow file host.
+        if self.downloading > 0 {
+            text.push_str(&format!(" · {} downloading", self.downloading));
+        }
+        text.push_str(&format!(
+            " · {} failed · {} credits",
+            self.failed, self.credits
+        ));
         if let Some(eta) = self.eta(concurrency).filter(|_| self.done < self.total) {
             text.push_str(&format!(" · ETA {}", duration_text(eta)));
         }
@@ -301,6 +322,7 @@ impl ProgressReporter {
                 in_flight: 0,
                 failed: 0,
                 credits: Credits::ZERO,
+                downloading: 0,
                 generation_ms: Vec::new(),
                 last_status_line: Instant::now(),
             }),
@@ -372,6 +394,7 @@ mod tests {
             total: 10,
             done: 2,
             in_flight: 4,
+            downloading: 0,
             failed: 1,
             credits: Credits(30.0),
             generation_ms: vec![100_000, 120_000, 140_000],
@@ -385,5 +408,14 @@ mod tests {
         );
         tally.done = 10;
         assert_eq!(tally.figures(4), "4 in flight · 1 failed · 30 credits");
+        // A file host that keeps the run waiting shows.
+        tally.count(&RunEvent::Downloading {
+            id: serde_json::from_str("\"a\"").expect("an id"),
+            file_name: "a.mp4".into(),
+        });
+        assert_eq!(
+            tally.figures(4),
+            "4 in flight · 1 downloading · 1 failed · 30 credits"
+        );
     }
 }

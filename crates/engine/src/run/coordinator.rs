@@ -392,6 +392,10 @@ impl Coordinator {
             url,
             file_name: batch::video_file_name(&slot.job.id, result_index),
         };
+        self.emit(RunEvent::Downloading {
+            id: slot.job.id.clone(),
+            file_name: fetch.file_name.clone(),
+        });
         self.ops.push(ops::download(
             self.service.clone(),
             self.journal.clone(),

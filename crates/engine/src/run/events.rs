@@ -49,12 +49,23 @@ pub enum RunEvent {
         credits: Option<Credits>,
         generation: Option<Duration>,
     },
+    /// A result file's download has started (it may take minutes for a large file).
+    Downloading {
+        id: JobId,
+        file_name: String,
+    },
     Downloaded {
         id: JobId,
         file_name: String,
         bytes: u64,
     },
+    /// The download failed this time; the next run tries again.
     DownloadFailed {
+        id: JobId,
+        message: String,
+    },
+    /// A succeeded task's result can never be downloaded: the job failed with `message`.
+    ResultUnusable {
         id: JobId,
         message: String,
     },

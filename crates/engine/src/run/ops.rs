@@ -238,11 +238,15 @@ async fn fetch_file(
     };
     let mut sink = FileSink::create(root, file_name).await.map_err(local)?;
     let mut outcome = service.download(url, &mut sink).await;
-    // An expired link, or one this client will not fetch: the service may hand out another
-    // (download-url), once.
+    // An expired link, one this client will not fetch, or a host that stalled: the service
+    // may hand out another (download-url), once.
     let unsupported = matches!(&outcome, Err(error) if error.kind == ErrorKind::UnsupportedUrl);
     if let Err(error) = &outcome
-        && (unsupported || error.kind == ErrorKind::ResultUrlRefused)
+        && (unsupported
+            || matches!(
+                error.kind,
+                ErrorKind::ResultUrlRefused | ErrorKind::Stalled { .. }
+            ))
     {
         match service.download_url(url).await {
             Ok(fresh) => outcome = service.download(&fresh, &mut sink).await,

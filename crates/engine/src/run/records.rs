@@ -210,12 +210,9 @@ impl Coordinator {
             generation_ms: slot.generation_ms,
             at_ms: self.clock.now_ms(),
         };
-        let event = RunEvent::Finished {
+        let event = RunEvent::ResultUnusable {
             id: slot.job.id.clone(),
-            success: false,
-            message: slot.fail_msg.clone(),
-            credits: slot.credits,
-            generation: None,
+            message: slot.fail_msg.clone().unwrap_or_default(),
         };
         self.append(&record);
         self.emit(event);

@@ -159,6 +159,8 @@ pub enum Fetch {
     },
     /// A URL the client will not fetch (not http or https).
     Unsupported,
+    /// The host sent too little for too long, on every attempt the client made.
+    Stalled,
 }
 
 /// A call the service received.
@@ -645,6 +647,13 @@ impl TaskService for ScriptedService {
                 Fetch::Unsupported => {
                     Err(api_error(Operation::Download, ErrorKind::UnsupportedUrl))
                 }
+                Fetch::Stalled => Err(api_error(
+                    Operation::Download,
+                    ErrorKind::Stalled {
+                        received: 1,
+                        elapsed: std::time::Duration::from_secs(60),
+                    },
+                )),
             }
         })
     }

@@ -134,3 +134,41 @@ async fn a_hurried_run_waits_for_the_create_tasks_already_sent_and_no_more() {
     assert_eq!(service.calls_after(&hurrying()), []);
     assert_eq!(outcome_of(&outcome, "a").state, JobState::Running);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_download_is_tried_once_through_a_fresh_link_then_left_for_the_next_run() {
+    let batch = Batch::new();
+    let jobs = jobs(&["a", "b"]);
+    let service = ScriptedService::new();
+    let stalls = result_url(&task_id("a", 1));
+    let recovers = result_url(&task_id("b", 1));
+    service
+        .fetch(&stalls, [Fetch::Stalled])
+        .fetch(&fresh_url(&stalls), [Fetch::Stalled])
+        .fetch(&recovers, [Fetch::Stalled]);
+
+    let outcome = batch.run(&jobs, &service, options(|_| {})).await;
+
+    let downloads: Vec<Call> = service
+        .calls()
+        .into_iter()
+        .filter(|call| matches!(call, Call::Download { .. } | Call::DownloadUrl { .. }))
+        .collect();
+    for url in [&stalls, &recovers] {
+        let asked_fresh = downloads
+            .iter()
+            .filter(|call| matches!(call, Call::DownloadUrl { url: asked } if asked == url))
+            .count();
+        assert_eq!(asked_fresh, 1, "one fresh link for {url}: {downloads:#?}");
+    }
+    // The fresh link of `b` worked; `a` is left for the next run, not failed.
+    let a = outcome_of(&outcome, "a");
+    assert_eq!(a.state, JobState::Succeeded);
+    assert!(a.is_outstanding() && a.files.is_empty(), "{a:#?}");
+    assert!(outcome_of(&outcome, "b").is_complete());
+    assert!(
+        batch.partial_files().is_empty(),
+        "{:?}",
+        batch.partial_files()
+    );
+}
