@@ -11,8 +11,8 @@ use std::time::Duration;
 use sora_batch_testkit::{Endpoint, FakeKie, Fault, Schedule, Times};
 
 use crate::run_support::{
-    Harness, SENTINEL_KEY, fast_run, file_names, manifest_with_jobs, numbered_jobs, quick_schedule,
-    read,
+    Harness, Running, SENTINEL_KEY, fast_run, file_names, manifest_with_jobs, numbered_jobs,
+    quick_schedule, read,
 };
 
 /// What the journal says of each job: its id, and its task id once one was recorded.
@@ -232,6 +232,15 @@ fn killed_at_random_instants_then_run_to_completion_nothing_is_paid_twice_or_los
 
 #[test]
 fn sigint_exits_130_and_the_same_command_resumes_cleanly() {
+    an_orderly_signal_exits_130_and_the_same_command_resumes_cleanly(Running::interrupt);
+}
+
+#[test]
+fn sighup_is_an_orderly_stop_as_sigterm_is() {
+    an_orderly_signal_exits_130_and_the_same_command_resumes_cleanly(Running::hang_up);
+}
+
+fn an_orderly_signal_exits_130_and_the_same_command_resumes_cleanly(signal: fn(&Running)) {
     let harness = Harness::start(FakeKie::builder().schedule(Schedule::Polls {
         waiting: 1,
         queuing: 1,
@@ -243,10 +252,10 @@ fn sigint_exits_130_and_the_same_command_resumes_cleanly() {
     let mut running = harness.spawn_run(&[]);
     let submitted = harness.wait_for_log(&mut running, |log| log.tasks_created() >= 2);
     assert!(submitted, "the run ended before two tasks were submitted");
-    running.interrupt();
+    signal(&running);
     let interrupted = running.wait();
 
-    interrupted.assert_code(130, "SIGINT");
+    interrupted.assert_code(130, "an orderly signal");
     assert!(
         interrupted.stderr.contains("run the same command again"),
         "{}",
@@ -305,7 +314,8 @@ fn a_second_run_on_a_folder_in_use_exits_2_and_sends_nothing() {
 }
 
 #[test]
-fn a_second_signal_exits_at_once_and_the_journal_stays_consistent() {
+fn a_second_signal_waits_briefly_for_answers_a_third_exits_at_once_and_the_journal_stays_consistent()
+ {
     let harness = Harness::start(FakeKie::builder().schedule(quick_schedule()));
     let jobs = numbered_jobs(3);
     harness.write_manifest(&manifest_with_jobs(&jobs, &fast_run(1, "30s")));
@@ -328,13 +338,20 @@ fn a_second_signal_exits_at_once_and_the_journal_stays_consistent() {
         "{}",
         running.stderr_so_far()
     );
-    // Then Ctrl-C: out at once, without waiting for the slow call.
+    // Then Ctrl-C: the run says it waits (briefly) for the one createTask on the wire...
+    running.interrupt();
+    assert!(
+        running.wait_for_stderr("for the answers to 1 createTask(s) already sent"),
+        "{}",
+        running.stderr_so_far()
+    );
+    // ...and a third is out at once, without waiting for the slow call.
     running.interrupt();
     let finished = running.wait();
 
-    finished.assert_code(130, "a second signal");
+    finished.assert_code(130, "a third signal");
     assert!(
-        finished.stderr.contains("interrupted again"),
+        finished.stderr.contains("interrupted a third time"),
         "{}",
         finished.stderr
     );

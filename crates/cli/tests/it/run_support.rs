@@ -244,6 +244,11 @@ impl Running {
         self.signal("-TERM");
     }
 
+    /// Sends SIGHUP, as a closed terminal or a dropped SSH session does.
+    pub fn hang_up(&self) {
+        self.signal("-HUP");
+    }
+
     fn signal(&self, which: &str) {
         let status = Command::new("kill")
             .arg(which)
