@@ -85,11 +85,13 @@ pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
     }
 }
 
-/// The code of a command that stopped on an error: a lock held by another run or a usage
-/// mistake is 2 (nothing was submitted); what this machine failed to do is 6.
+/// The code of a command that stopped on an error: a lock held by another run, a batch
+/// folder refused (a symbolic link where its journal belongs, a journal another program
+/// replaced) or a usage mistake is 2 (nothing was submitted); what this machine failed to
+/// do is 6.
 fn error_code(error: &CliError) -> u8 {
     let folder_code = |error: &BatchFolderError| match error {
-        BatchFolderError::Locked { .. } => USAGE_OR_MANIFEST_ERROR,
+        BatchFolderError::Locked { .. } | BatchFolderError::Link(_) => USAGE_OR_MANIFEST_ERROR,
         BatchFolderError::Io { .. } => LOCAL_FAILURE,
     };
     match error {
@@ -100,6 +102,10 @@ fn error_code(error: &CliError) -> u8 {
         }
         // Refused before anything was sent: the user has to choose (recover or start over).
         CliError::Session(SessionError::JournalMissing { .. }) => USAGE_OR_MANIFEST_ERROR,
+        CliError::Journal(JournalError::Link(_) | JournalError::Replaced { .. })
+        | CliError::Session(SessionError::Journal(
+            JournalError::Link(_) | JournalError::Replaced { .. },
+        )) => USAGE_OR_MANIFEST_ERROR,
         CliError::Local(_) | CliError::Journal(_) | CliError::Session(_) => LOCAL_FAILURE,
         CliError::Output(_)
         | CliError::MissingApiKey
@@ -163,5 +169,22 @@ mod tests {
             error_code(&CliError::MissingApiKey),
             USAGE_OR_MANIFEST_ERROR
         );
+    }
+
+    #[test]
+    fn a_refused_batch_folder_is_a_usage_error() {
+        let link = || sora_batch_engine::durable::LinkRefused {
+            path: "out/demo/journal.jsonl".into(),
+        };
+        for refused in [
+            CliError::BatchFolder(BatchFolderError::Link(link())),
+            CliError::Session(SessionError::Folder(BatchFolderError::Link(link()))),
+            CliError::Journal(JournalError::Link(link())),
+            CliError::Session(SessionError::Journal(JournalError::Replaced {
+                path: "out/demo/journal.jsonl".into(),
+            })),
+        ] {
+            assert_eq!(error_code(&refused), USAGE_OR_MANIFEST_ERROR, "{refused}");
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! The batch folder: where a run keeps its journal, videos and reports, under a lock.
 //!
 //! Read [`BatchFolder::lock`] first. One run at a time may work in a folder: the lock is an
-//! exclusive OS file lock on `.lock`, released by the OS however the process ends, so a
-//! killed run never leaves a stale lock behind. Videos arrive through [`FileSink`]: streamed
+//! exclusive OS lock on the folder itself, released by the OS however the process ends, so
+//! a killed run never leaves a stale lock behind, and there is no lock file that deleting
+//! could let a second run in beside the first. Videos arrive through [`FileSink`]: streamed
 //! into a hidden partial file in the same folder, hashed on the way, fsynced, then renamed to
-//! their final name — so a video file that exists under its final name is complete.
+//! their final name — so a video file that exists under its final name is complete. No
+//! symbolic link inside the folder is followed (see [`crate::durable::open_in_folder`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -15,16 +17,25 @@ use sha2::{Digest, Sha256};
 use sora_batch_api::DownloadSink;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use crate::durable::{hex, is_partial_file_name, partial_file_name, sync_folder};
+use crate::durable::{
+    LinkRefused, create_partial_file, hex, is_link, is_link_refusal, is_partial_file_name,
+    open_in_folder, partial_file_name, sync_folder,
+};
 use crate::job::JobId;
 use crate::journal::JOURNAL_FILE_NAME;
 
+/// The lock file, where the folder itself cannot be locked: on Windows, and on a file
+/// system that refuses to lock a directory. A `.lock` left by an earlier version elsewhere
+/// is ignored.
 const LOCK_FILE_NAME: &str = ".lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchFolderError {
-    #[error("another sora-batch run is using the batch folder {path} (it holds {path}/.lock)")]
+    #[error("another sora-batch run is using the batch folder {path} (it holds the folder's lock)")]
     Locked { path: PathBuf },
+    /// A symbolic link where the folder's own file belongs: the folder is refused.
+    #[error(transparent)]
+    Link(#[from] LinkRefused),
     #[error("cannot use the batch folder {path}: {source}")]
     Io {
         path: PathBuf,
@@ -37,35 +48,28 @@ pub enum BatchFolderError {
 #[derive(Debug)]
 pub struct BatchFolder {
     root: PathBuf,
-    /// Held for the lifetime of the value; the OS releases the lock when the file closes.
+    /// Held for the lifetime of the value: the folder opened as a directory (or the lock
+    /// file); the OS releases the lock when it closes.
     _lock: File,
 }
 
 impl BatchFolder {
     /// Creates the folder if needed and takes its lock, failing at once if another run
-    /// holds it. The run removes partial downloads left by a killed run while it sets up
-    /// the journal's jobs: listing a folder of 100,000 videos takes a while.
+    /// holds it; refuses a folder whose journal is a symbolic link. The run removes partial
+    /// downloads left by a killed run while it sets up the journal's jobs: listing a folder
+    /// of 100,000 videos takes a while.
     pub fn lock(root: &Path) -> Result<BatchFolder, BatchFolderError> {
-        let io_error = |source| BatchFolderError::Io {
+        std::fs::create_dir_all(root).map_err(|source| BatchFolderError::Io {
             path: root.to_owned(),
             source,
-        };
-        std::fs::create_dir_all(root).map_err(io_error)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(root.join(LOCK_FILE_NAME))
-            .map_err(io_error)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(BatchFolderError::Locked {
-                    path: root.to_owned(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(error)),
+        })?;
+        let lock = lock_folder(root)?;
+        // Refused before anything reads or writes through it: whatever it points to would
+        // become the batch's record of what was paid for. (The journal's opens do not follow
+        // a link either; this is the clear, early refusal.)
+        let journal = root.join(JOURNAL_FILE_NAME);
+        if is_link(&journal) {
+            return Err(BatchFolderError::Link(LinkRefused { path: journal }));
         }
         Ok(BatchFolder {
             root: root.to_owned(),
@@ -93,6 +97,62 @@ impl BatchFolder {
             }
         }
         Ok(())
+    }
+}
+
+/// Takes the exclusive lock of the batch folder at `root`, or says who holds it.
+///
+/// What is locked is the folder itself, opened as a directory: a second run cannot make a
+/// new one behind the first run's back, as it could a lock file someone deleted. The lock is
+/// `flock`'s (std's `try_lock` on Linux, macOS and the BSDs), held by this open file: other
+/// opens of the folder, such as [`sync_folder`]'s, do not release it when they close.
+fn lock_folder(root: &Path) -> Result<File, BatchFolderError> {
+    let locked = || BatchFolderError::Locked {
+        path: root.to_owned(),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let folder = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_DIRECTORY)
+            .open(root)
+            .map_err(|source| BatchFolderError::Io {
+                path: root.to_owned(),
+                source,
+            })?;
+        match folder.try_lock() {
+            Ok(()) => return Ok(folder),
+            Err(std::fs::TryLockError::WouldBlock) => return Err(locked()),
+            // A file system that cannot lock a directory (some network file systems): the
+            // lock file below is the best left. Every run on it falls back alike.
+            Err(std::fs::TryLockError::Error(_)) => {}
+        }
+    }
+    let path = root.join(LOCK_FILE_NAME);
+    let io_error = |source: io::Error| {
+        if is_link_refusal(&source) {
+            BatchFolderError::Link(LinkRefused { path: path.clone() })
+        } else {
+            BatchFolderError::Io {
+                path: root.to_owned(),
+                source,
+            }
+        }
+    };
+    let lock = open_in_folder(
+        &path,
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true),
+    )
+    .map_err(io_error)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(locked()),
+        Err(std::fs::TryLockError::Error(error)) => Err(io_error(error)),
     }
 }
 
@@ -149,7 +209,11 @@ impl FileSink {
     /// Streams a download into a partial file beside `file_name` in `folder`.
     pub async fn create(folder: &Path, file_name: &str) -> io::Result<FileSink> {
         let partial = folder.join(partial_file_name(file_name));
-        let file = tokio::fs::File::create(&partial).await?;
+        let creating = partial.clone();
+        let file = tokio::task::spawn_blocking(move || create_partial_file(&creating))
+            .await
+            .map_err(io::Error::other)??;
+        let file = tokio::fs::File::from_std(file);
         Ok(FileSink {
             file,
             folder: folder.to_owned(),
@@ -185,7 +249,7 @@ impl FileSink {
                 let _ = std::fs::remove_file(&partial);
                 return Err(error);
             }
-            let modified_ns = std::fs::metadata(&final_path)
+            let modified_ns = std::fs::symlink_metadata(&final_path)
                 .ok()
                 .and_then(|metadata| modified_nanos(&metadata));
             sync_folder(&folder)?;
@@ -233,7 +297,9 @@ pub fn check_file(
     sha256: &str,
     modified_ns: Option<u64>,
 ) -> io::Result<FileCheck> {
-    let metadata = match std::fs::metadata(path) {
+    // The entry itself: a link, even to an identical copy, is not the batch's file (it is
+    // fetched again, and the download's rename replaces the link).
+    let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(FileCheck::Missing),
         Err(error) => return Err(error),
@@ -248,7 +314,12 @@ pub fn check_file(
     if modified_ns.is_some() && modified_nanos(&metadata) == modified_ns {
         return Ok(FileCheck::Intact);
     }
-    let mut file = File::open(path)?;
+    let mut file = match open_in_folder(path, OpenOptions::new().read(true)) {
+        Ok(file) => file,
+        // Put in place since the look above.
+        Err(error) if is_link_refusal(&error) => return Ok(FileCheck::Altered),
+        Err(error) => return Err(error),
+    };
     let mut hasher = Sha256::new();
     // Sized to the file: a resume checks every recorded file, and a fixed large buffer per
     // file would cost more than reading small ones.
@@ -283,6 +354,134 @@ mod tests {
         );
         drop(first);
         BatchFolder::lock(temp.path()).expect("free again once the first is gone");
+    }
+
+    /// Deleting `.lock` (or putting a fresh one in its place), as someone clearing what looks
+    /// like a stale lock would, must not let a second run into a folder in use.
+    #[test]
+    fn deleting_or_replacing_the_lock_file_does_not_admit_a_second_run() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let lock_file = temp.path().join(".lock");
+        let first = BatchFolder::lock(temp.path()).expect("first lock");
+        for put_back in [false, true] {
+            match std::fs::remove_file(&lock_file) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => panic!("cannot remove {}: {error}", lock_file.display()),
+            }
+            if put_back {
+                std::fs::write(&lock_file, b"").expect("writes a fresh .lock");
+            }
+            let second = BatchFolder::lock(temp.path()).expect_err("the folder is in use");
+            assert!(
+                matches!(second, BatchFolderError::Locked { .. }),
+                "{second}"
+            );
+        }
+        drop(first);
+        BatchFolder::lock(temp.path()).expect("free again once the first is gone");
+    }
+
+    /// A link planted as the journal is refused before anything is read or written through
+    /// it, whether its target exists or not.
+    #[cfg(unix)]
+    #[test]
+    fn a_journal_planted_as_a_link_is_refused_and_its_target_left_alone() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let outside = tempfile::tempdir().expect("temp dir");
+        let existing = outside.path().join("existing.jsonl");
+        std::fs::write(&existing, b"").expect("writes");
+        let dangling = outside.path().join("dangling.jsonl");
+        let journal = temp.path().join(JOURNAL_FILE_NAME);
+        for target in [&existing, &dangling] {
+            let _ = std::fs::remove_file(&journal);
+            std::os::unix::fs::symlink(target, &journal).expect("plants a link");
+            let refused = BatchFolder::lock(temp.path()).map(|_| ());
+            let Err(error) = refused else {
+                panic!("a journal linked to {} was accepted", target.display());
+            };
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!(
+                    "{} is a symbolic link; sora-batch does not follow links inside a batch folder",
+                    journal.display()
+                )),
+                "{message}"
+            );
+        }
+        assert_eq!(std::fs::read(&existing).expect("reads"), b"");
+        assert!(!dangling.exists(), "nothing is created through a link");
+    }
+
+    /// `.lock` planted as a link to a path outside: nothing is created there.
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_file_planted_as_a_link_creates_nothing_outside() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let outside = tempfile::tempdir().expect("temp dir");
+        let dangling = outside.path().join("lock-target");
+        std::os::unix::fs::symlink(&dangling, temp.path().join(".lock")).expect("plants");
+        // Taking the lock may succeed (the folder itself is locked) or refuse the link;
+        // either way nothing may appear outside the folder.
+        let _ = BatchFolder::lock(temp.path());
+        assert!(
+            !dangling.exists(),
+            "the lock followed a link out of the folder"
+        );
+    }
+
+    /// A partial download name planted as a link (after the run removed the leftovers), a
+    /// symbolic or a hard one, is not written through: the download goes into a new file,
+    /// and what the link led to keeps its bytes.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_partial_file_planted_as_a_link_is_not_written_through() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let outside = tempfile::tempdir().expect("temp dir");
+        let target = outside.path().join("victim");
+        std::fs::write(&target, b"precious").expect("writes");
+        let partial = temp.path().join(partial_file_name("a.mp4"));
+        for hard in [false, true] {
+            if hard {
+                std::fs::hard_link(&target, &partial).expect("plants");
+            } else {
+                std::os::unix::fs::symlink(&target, &partial).expect("plants");
+            }
+            let mut sink = FileSink::create(temp.path(), "a.mp4").await.expect("sink");
+            sink.write_chunk(b"video").await.expect("writes");
+            sink.complete().await.expect("completes");
+            assert_eq!(std::fs::read(&target).expect("reads"), b"precious");
+            let final_path = temp.path().join("a.mp4");
+            assert!(
+                std::fs::symlink_metadata(&final_path)
+                    .expect("exists")
+                    .is_file()
+            );
+            assert_eq!(std::fs::read(&final_path).expect("reads"), b"video");
+        }
+    }
+
+    /// A recorded file replaced by a link to an identical copy elsewhere is not trusted: it
+    /// is fetched again, and the download's rename replaces the link.
+    #[cfg(unix)]
+    #[test]
+    fn a_recorded_file_replaced_by_a_link_is_not_intact() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let outside = tempfile::tempdir().expect("temp dir");
+        let copy = outside.path().join("copy.mp4");
+        std::fs::write(&copy, b"hello world").expect("writes");
+        let path = temp.path().join("a.mp4");
+        std::os::unix::fs::symlink(&copy, &path).expect("plants");
+        let sha256 = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+        let modified_ns = std::fs::metadata(&copy)
+            .ok()
+            .and_then(|metadata| modified_nanos(&metadata));
+        for recorded in [modified_ns, None] {
+            assert_eq!(
+                check_file(&path, 11, sha256, recorded).expect("checks"),
+                FileCheck::Altered
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ mod progress;
 mod run_basics;
 mod run_faults;
 mod run_kill;
+#[cfg(unix)]
+mod run_links;
 mod run_money;
 mod run_reports;
 mod run_resume;

@@ -313,6 +313,82 @@ fn a_second_run_on_a_folder_in_use_exits_2_and_sends_nothing() {
     assert_eq!(first.code, None, "the first run was still working");
 }
 
+/// Someone clears what looks like a stale `.lock` while a run works, and starts a second run
+/// on the same folder: it is refused all the same, nothing is paid twice, and the journal is
+/// the first run's alone, so the batch resumes.
+#[test]
+fn deleting_the_lock_file_during_a_run_does_not_let_a_second_run_in() {
+    let harness = Harness::start(FakeKie::builder().schedule(quick_schedule()));
+    let jobs = numbered_jobs(12);
+    harness.write_manifest(&manifest_with_jobs(&jobs, &fast_run(3, "30s")));
+    // The first createTask creates its task at once but is answered only much later: the
+    // first run cannot end while the test works, whatever else it finishes meanwhile.
+    harness.fake.inject(
+        Endpoint::CreateTask,
+        Fault::Slow {
+            delay: Duration::from_secs(30),
+        },
+        Times::Once,
+    );
+    let mut first = harness.spawn_run(&[]);
+    // An intent is durable before its createTask leaves: a task at the fake means the
+    // journal holds an intent, and the first run holds the folder.
+    let working = harness.wait_for_log(&mut first, |log| log.tasks_created() >= 1);
+    assert!(working, "the first run ended before submitting");
+
+    let lock_file = harness.out().join(".lock");
+    match std::fs::remove_file(&lock_file) {
+        Ok(()) => {}
+        // Nothing to delete when the lock is not a file in the folder.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => panic!("cannot remove {}: {error}", lock_file.display()),
+    }
+    let mut second = harness.run_command(&[]);
+    second.env("KIE_API_KEY", "sk-second-run-key");
+    let refused = Harness::finish(second);
+
+    let per_prompt = harness.fake.log().created_per_prompt();
+    let paid_twice = per_prompt.values().filter(|n| **n > 1).count();
+    assert_eq!(
+        refused.code,
+        Some(2),
+        "the second run was let in; {paid_twice} of 12 jobs paid twice so far\n--- stderr\n{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("another sora-batch run") && refused.stderr.contains("lock"),
+        "{}",
+        refused.stderr
+    );
+    let log = harness.fake.log();
+    assert!(
+        log.header_values("authorization")
+            .iter()
+            .all(|value| value == &format!("Bearer {SENTINEL_KEY}")),
+        "the second run sent requests"
+    );
+    // Still working after the second run came and went: it was refused by a live lock.
+    let first = first.kill_9();
+    assert_eq!(first.code, None, "the first run was still working");
+
+    // The journal reads back and the same command carries on: the abandoned createTask's
+    // job is uncertain, every other job done, none submitted twice.
+    harness.status_json();
+    harness
+        .run(&[])
+        .assert_code(5, "the resumed run leaves the uncertain job alone");
+    let mut intents = BTreeMap::<String, usize>::new();
+    for record in harness.journal() {
+        if record["type"] == "intent" {
+            let key = record["key"].as_str().unwrap_or_default().to_owned();
+            *intents.entry(key).or_default() += 1;
+        }
+    }
+    assert_eq!(intents.len(), 12, "{intents:#?}");
+    assert!(intents.values().all(|n| *n == 1), "{intents:#?}");
+    harness.assert_each_prompt_created_once(12);
+}
+
 #[test]
 fn a_second_signal_waits_briefly_for_answers_a_third_exits_at_once_and_the_journal_stays_consistent()
  {

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::durable::{FileIdentity, LinkRefused};
 pub use crate::job::Phase;
 use crate::job::{Credits, JobId, JobKey, TaskId};
 
@@ -255,6 +256,9 @@ pub struct Replay {
     pub warnings: Vec<String>,
     /// Bytes of the file that hold complete records; anything after is a torn tail.
     pub valid_len: u64,
+    /// The file read, `None` when there was none: the writer appends to this very file or
+    /// to none (see [`JournalWriter::open`]).
+    pub file: Option<FileIdentity>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -283,6 +287,17 @@ pub enum JournalError {
     },
     #[error("the journal writer stopped: {0}")]
     WriterGone(String),
+    /// The journal is a symbolic link: nothing is read or written through it.
+    #[error(transparent)]
+    Link(#[from] LinkRefused),
+    /// Another file is under the journal's name than the one this run read (or one appeared
+    /// where there was none): something else is writing in the batch folder.
+    #[error(
+        "the journal {path} was replaced or created by another program after this run read \
+         it, and nothing was written to it: make sure nothing else works in the batch folder \
+         and run again"
+    )]
+    Replaced { path: PathBuf },
 }
 
 impl JournalError {
@@ -292,7 +307,9 @@ impl JournalError {
             JournalError::Io { path, .. }
             | JournalError::Unencodable { path, .. }
             | JournalError::NewerFormat { path, .. }
-            | JournalError::Corrupt { path, .. } => path,
+            | JournalError::Corrupt { path, .. }
+            | JournalError::Link(LinkRefused { path })
+            | JournalError::Replaced { path } => path,
             JournalError::WriterGone(_) => std::path::Path::new(JOURNAL_FILE_NAME),
         }
     }

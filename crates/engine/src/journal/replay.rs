@@ -4,11 +4,12 @@
 //! speed) and folded into each job's [`JobHistory`] by [`apply`], later records winning.
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{JOURNAL_FILE_NAME, JOURNAL_FORMAT, JobHistory, JournalError, Record, Replay, flat};
+use crate::durable::{FileIdentity, LinkRefused, is_link_refusal, open_in_folder};
 use crate::job::{JobKey, Phase};
 use crate::journal::DownloadedFile;
 
@@ -21,11 +22,19 @@ pub fn replay(path: &Path) -> Result<Replay, JournalError> {
         path: path.to_owned(),
         source,
     };
-    match File::open(path) {
-        // Read line by line through one buffer, not whole: a 100,000-job journal is about
-        // 100 MB, and holding it would double what a resume needs in memory.
-        Ok(file) => replay_lines(path, io::BufReader::with_capacity(1 << 20, file)),
+    match open_in_folder(path, OpenOptions::new().read(true)) {
+        Ok(file) => {
+            let identity = FileIdentity::of(&file).map_err(io_error)?;
+            // Read line by line through one buffer, not whole: a 100,000-job journal is
+            // about 100 MB, and holding it would double what a resume needs in memory.
+            let mut replay = replay_lines(path, io::BufReader::with_capacity(1 << 20, file))?;
+            replay.file = Some(identity);
+            Ok(replay)
+        }
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Replay::default()),
+        Err(error) if is_link_refusal(&error) => Err(JournalError::Link(LinkRefused {
+            path: path.to_owned(),
+        })),
         Err(error) => Err(io_error(error)),
     }
 }
@@ -36,7 +45,8 @@ pub fn replay_folder(folder: &Path) -> Result<Replay, JournalError> {
 }
 
 /// The journals of several batch folders together: shards keep disjoint jobs in their own
-/// folders, so their histories add up.
+/// folders, so their histories add up. For reading only: it stands for no one file, so no
+/// writer opens after it.
 pub fn replay_folders(folders: &[PathBuf]) -> Result<Replay, JournalError> {
     let mut replay = Replay::default();
     for folder in folders {

@@ -186,3 +186,61 @@ async fn the_writer_appends_after_a_torn_tail_and_groups_fsyncs() {
     assert!(clean.warnings.is_empty());
     assert_eq!(clean.jobs.len(), 51);
 }
+
+/// A journal planted as a link, to a file or to nowhere, is neither written through nor
+/// created at its target.
+#[cfg(unix)]
+#[test]
+fn the_writer_does_not_follow_a_journal_planted_as_a_link() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let outside = tempfile::tempdir().expect("temp dir");
+    let existing = outside.path().join("existing");
+    std::fs::write(&existing, b"").expect("writes");
+    let dangling = outside.path().join("dangling");
+    let path = folder.path().join(JOURNAL_FILE_NAME);
+    for target in [&existing, &dangling] {
+        let _ = std::fs::remove_file(&path);
+        std::os::unix::fs::symlink(target, &path).expect("plants");
+        let replayed = replay(&path);
+        let error = match &replayed {
+            Ok(read) => JournalWriter::open(&path, read).map(|_| ()).err(),
+            Err(_) => None,
+        };
+        assert!(
+            replayed.is_err() || error.is_some(),
+            "the journal was opened through a link to {}",
+            target.display()
+        );
+        for error in [replayed.err(), error].into_iter().flatten() {
+            assert!(error.to_string().contains("is a symbolic link"), "{error}");
+        }
+    }
+    assert_eq!(std::fs::read(&existing).expect("reads"), b"");
+    assert!(!dangling.exists());
+}
+
+/// The writer appends only to the very file the replay read: a journal put in its place
+/// after the replay, or one that appeared where the replay found none, is left alone
+/// (appending to it, or cutting it to the length of the one read, would destroy it).
+#[test]
+fn the_writer_refuses_a_journal_other_than_the_one_replayed() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let path = folder.path().join(JOURNAL_FILE_NAME);
+    let other = journal_text(&[intent("x"), submitted("x", "t9"), intent("y")]);
+
+    let none_yet = replay(&path).expect("missing is empty");
+    std::fs::write(&path, &other).expect("another program writes a journal");
+    let appeared = JournalWriter::open(&path, &none_yet).map(|_| ());
+    assert!(appeared.is_err(), "a journal that appeared was adopted");
+    assert_eq!(std::fs::read(&path).expect("reads"), other);
+
+    let mine = journal_text(&[intent("a")]);
+    std::fs::write(&path, &mine).expect("writes");
+    let read = replay(&path).expect("replays");
+    let replacement = folder.path().join("replacement");
+    std::fs::write(&replacement, &other).expect("writes");
+    std::fs::rename(&replacement, &path).expect("replaces the journal");
+    let replaced = JournalWriter::open(&path, &read).map(|_| ());
+    assert!(replaced.is_err(), "a replaced journal was adopted");
+    assert_eq!(std::fs::read(&path).expect("reads"), other);
+}

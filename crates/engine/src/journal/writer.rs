@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use super::{JOURNAL_FORMAT, JournalError, Record, Replay};
-use crate::durable::sync_folder;
+use crate::durable::{FileIdentity, LinkRefused, is_link_refusal, open_in_folder, sync_folder};
 
 /// A request to the writer thread.
 struct WriteRequest {
@@ -83,8 +83,13 @@ impl JournalWriterHandle {
 }
 
 impl JournalWriter {
-    /// Opens the journal for appending after a [`replay`]: a torn tail is cut off, a new
-    /// journal gets its header (durably, with its folder entry).
+    /// Opens the journal for appending after a [`replay`](super::replay) of it: a torn tail
+    /// is cut off, a new journal gets its header (durably, with its folder entry).
+    ///
+    /// Only the very file the replay read is written, checked by its identity once open, and
+    /// only a new file where the replay found none: cutting another file to the length of
+    /// the one read, or appending to one this run knows nothing of, would destroy a record
+    /// of paid work. A symbolic link is never followed.
     pub fn open(
         path: &Path,
         replay: &Replay,
@@ -93,13 +98,38 @@ impl JournalWriter {
             path: path.to_owned(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io_error)?;
+        let replaced = || JournalError::Replaced {
+            path: path.to_owned(),
+        };
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        if replay.file.is_none() {
+            options.create_new(true);
+        }
+        let mut file = match open_in_folder(path, &mut options) {
+            Ok(file) => file,
+            Err(error) if is_link_refusal(&error) => {
+                return Err(JournalError::Link(LinkRefused {
+                    path: path.to_owned(),
+                }));
+            }
+            // Appeared since the replay found none, or gone since it was read.
+            Err(error)
+                if error.kind()
+                    == match replay.file {
+                        None => io::ErrorKind::AlreadyExists,
+                        Some(_) => io::ErrorKind::NotFound,
+                    } =>
+            {
+                return Err(replaced());
+            }
+            Err(error) => return Err(io_error(error)),
+        };
+        if let Some(read) = replay.file
+            && FileIdentity::of(&file).map_err(io_error)? != read
+        {
+            return Err(replaced());
+        }
         let length = file.metadata().map_err(io_error)?.len();
         if length > replay.valid_len {
             file.set_len(replay.valid_len).map_err(io_error)?;

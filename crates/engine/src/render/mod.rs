@@ -187,8 +187,19 @@ impl FieldDigest {
 }
 
 /// The batch folder's three reports are there and were written for `fingerprint`.
+///
+/// Each must be a regular file in the folder, and the fingerprint is not read through a
+/// link: a report that is a link to something else is not the batch's, so the reports are
+/// written again and the renames replace the links.
 pub fn reports_are_current(folder: &Path, fingerprint: &str) -> bool {
-    let recorded = std::fs::read_to_string(folder.join(REPORTS_FINGERPRINT_FILE_NAME));
+    let recorded = durable::open_in_folder(
+        &folder.join(REPORTS_FINGERPRINT_FILE_NAME),
+        std::fs::OpenOptions::new().read(true),
+    )
+    .and_then(|mut file| {
+        let mut text = String::new();
+        io::Read::read_to_string(&mut file, &mut text).map(|_| text)
+    });
     recorded.is_ok_and(|recorded| recorded.trim() == fingerprint)
         && [
             REPORT_JSON_FILE_NAME,
@@ -196,7 +207,7 @@ pub fn reports_are_current(folder: &Path, fingerprint: &str) -> bool {
             REPORT_HTML_FILE_NAME,
         ]
         .iter()
-        .all(|name| folder.join(name).is_file())
+        .all(|name| std::fs::symlink_metadata(folder.join(name)).is_ok_and(|m| m.is_file()))
 }
 
 /// Runs a renderer that writes text into `out`, keeping the first I/O error it met.
@@ -372,6 +383,35 @@ mod tests {
         ] {
             let error = streamed.expect_err("nothing can be written");
             assert_eq!(error.kind(), io::ErrorKind::StorageFull);
+        }
+    }
+
+    /// A report or the fingerprint replaced by a link (to a copy outside the folder) makes
+    /// the reports not current: they are written again, and the renames replace the links.
+    #[cfg(unix)]
+    #[test]
+    fn reports_behind_a_link_are_not_current_and_are_written_again() {
+        let report = empty_report();
+        for linked in [REPORT_JSON_FILE_NAME, REPORTS_FINGERPRINT_FILE_NAME] {
+            let folder = tempfile::tempdir().expect("temp dir");
+            let outside = tempfile::tempdir().expect("temp dir");
+            write_batch_reports(folder.path(), &report, "fp").expect("writes");
+            assert!(reports_are_current(folder.path(), "fp"));
+            let path = folder.path().join(linked);
+            let copy = outside.path().join(linked);
+            std::fs::copy(&path, &copy).expect("copies");
+            std::fs::remove_file(&path).expect("removes");
+            std::os::unix::fs::symlink(&copy, &path).expect("plants");
+            let before = std::fs::read(&copy).expect("reads");
+            assert!(
+                !reports_are_current(folder.path(), "fp"),
+                "{linked} behind a link was trusted"
+            );
+            write_batch_reports(folder.path(), &report, "fp").expect("writes again");
+            assert!(reports_are_current(folder.path(), "fp"));
+            let metadata = std::fs::symlink_metadata(&path).expect("exists");
+            assert!(metadata.is_file(), "{linked} is a regular file again");
+            assert_eq!(std::fs::read(&copy).expect("reads"), before);
         }
     }
 
