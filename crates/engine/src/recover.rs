@@ -55,7 +55,11 @@ pub fn paid_work_without_journal(folder: &Path, replay: &Replay) -> Option<PaidW
                 .filter(|entry| {
                     let name = entry.file_name();
                     let name = name.to_string_lossy();
-                    !name.starts_with('.')
+                    // Regular files only: sora-batch writes no links or folders there, so
+                    // those are not its outputs (and a link is never followed).
+                    let regular = entry.file_type().is_ok_and(|kind| kind.is_file());
+                    regular
+                        && !name.starts_with('.')
                         && name != JOURNAL_FILE_NAME
                         && !name.starts_with("report.")
                 })
