@@ -117,6 +117,16 @@ pub(super) async fn check_account(
     AccountCheck::Warnings(warnings)
 }
 
+/// What the batch has committed under its spending cap.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Spend {
+    pub committed: Credits,
+    /// Jobs of unknown cost whose charge may become known in this run.
+    pub unknown_resolving: usize,
+    /// A job of unknown cost whose charge cannot become known in this run.
+    pub unknown_for_good: Option<crate::job::JobId>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use sora_batch_api::{CreateTaskError, ErrorKind, TaskCreation};
 use tokio::time::Instant;
 
-use super::budgets::{self, AccountCheck};
-use super::budgets::{Slots, SpendingCap};
+use super::budgets::{Slots, Spend, SpendingCap};
 use super::limiter::SlidingWindowLimiter;
 use super::ops::condemns_job;
 use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
@@ -28,7 +27,7 @@ use super::{Interrupt, Reporter, RunEvent, RunOptions, StopReason, TaskService};
 use crate::batch;
 use crate::job::{Credits, TaskId};
 use crate::journal::{JournalError, JournalWriter, Record};
-use crate::prices::{Estimate, PriceClass};
+use crate::prices::PriceClass;
 
 pub(super) struct Coordinator {
     pub root: PathBuf,
@@ -132,31 +131,6 @@ impl Coordinator {
         }
     }
 
-    /// The account check before the first submission, applied: a refused key stops the run
-    /// before anything is sent; anything else is a warning.
-    pub async fn check_account(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut to_submit = Estimate::default();
-        for index in &self.pending {
-            to_submit.add(self.estimate_of(&self.jobs[*index]));
-        }
-        let committed = self.committed_spend();
-        let check =
-            budgets::check_account(self.service.as_ref(), to_submit, self.cap, committed).await;
-        match check {
-            AccountCheck::Refused(message) => {
-                self.stop_with(StopReason::Unauthorized { message });
-            }
-            AccountCheck::Warnings(warnings) => {
-                for message in warnings {
-                    self.emit(RunEvent::Warning { message });
-                }
-            }
-        }
-    }
-
     /// Everything stops: no submissions, no new polls or downloads; calls under way settle.
     pub fn stop_with(&mut self, reason: StopReason) {
         self.stop_submissions(reason);
@@ -180,48 +154,6 @@ impl Coordinator {
         }
         if self.stop_reason.is_none() {
             self.stop_reason = Some(reason);
-        }
-    }
-
-    /// A job's estimate: its price, else the charge learned from a job of its class.
-    pub fn estimate_of(&self, slot: &JobSlot) -> Option<Credits> {
-        slot.job
-            .estimated_credits
-            .or_else(|| self.learned_prices.get(&slot.job.price_class).copied())
-    }
-
-    /// What the batch has spent or may have spent; see [`JobSlot::committed_spend`].
-    pub fn committed_spend(&self) -> Credits {
-        self.spend().committed
-    }
-
-    /// Committed spend, and the jobs whose cost is unknown. One pass over the batch; only
-    /// under a spending cap.
-    fn spend(&self) -> Spend {
-        let mut spend = Spend::default();
-        for slot in &self.jobs {
-            let estimate = self.estimate_of(slot);
-            spend.committed += slot.committed_spend(estimate);
-            match slot.unknown_cost(estimate) {
-                Some(true) => spend.unknown_resolving += 1,
-                Some(false) if spend.unknown_for_good.is_none() => {
-                    spend.unknown_for_good = Some(slot.job.id.clone());
-                }
-                _ => {}
-            }
-        }
-        spend
-    }
-
-    /// The charge of a finished task of unknown price prices the jobs of its class.
-    pub(super) fn learn_price(&mut self, index: usize) {
-        let slot = &self.jobs[index];
-        if slot.job.estimated_credits.is_none()
-            && let Some(credits) = slot.credits
-        {
-            self.learned_prices
-                .entry(slot.job.price_class)
-                .or_insert(credits);
         }
     }
 
@@ -614,16 +546,6 @@ impl Coordinator {
             }
         }
     }
-}
-
-/// What the batch has committed under its spending cap.
-#[derive(Debug, Clone, Default)]
-struct Spend {
-    committed: Credits,
-    /// Jobs of unknown cost whose charge may become known in this run.
-    unknown_resolving: usize,
-    /// A job of unknown cost whose charge cannot become known in this run.
-    unknown_for_good: Option<crate::job::JobId>,
 }
 
 async fn sleep_until_or_forever(at: Option<Instant>) {

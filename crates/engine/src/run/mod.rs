@@ -23,6 +23,7 @@ mod polling;
 mod records;
 mod resume;
 mod service;
+mod spending;
 mod state;
 mod types;
 
