@@ -98,7 +98,8 @@ fn check(src: &Path, architecture: &str) -> Result<String, String> {
     let allowed = allowed_edges(architecture)?;
     let source = scan(src)?;
     let graphs = graphs(&source);
-    let found = problems(&source, &graphs, &allowed);
+    let mut found = problems(&source, &graphs, &allowed);
+    found.extend(files_too_long(src)?);
     if found.is_empty() {
         let top = graphs.get(&Vec::new()).map_or(0, BTreeMap::len);
         let modules = top_level(&source).count();
@@ -297,6 +298,30 @@ fn scan(src: &Path) -> Result<Source, String> {
     source.modules.retain(|module| !in_tests(module));
     source.written.retain(|written| !in_tests(&written.module));
     Ok(source)
+}
+
+/// The longest an engine source file may be: past it, a file holds more than one concern
+/// (ARCHITECTURE.md: one home per concern).
+const MAX_FILE_LINES: usize = 600;
+
+/// The engine's source files longer than [`MAX_FILE_LINES`].
+fn files_too_long(src: &Path) -> Result<Vec<String>, String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files)?;
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("could not read {}: {e}", file.display()))?;
+        let lines = text.lines().count();
+        if lines > MAX_FILE_LINES {
+            let shown = file.strip_prefix(crate::workspace::root()).unwrap_or(&file);
+            found.push(format!(
+                "{} has {lines} lines, over {MAX_FILE_LINES}: split it by concern",
+                shown.display()
+            ));
+        }
+    }
+    Ok(found)
 }
 
 fn rust_files(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -986,6 +1011,17 @@ fn only_in_tests() -> crate::c::Other { todo!() }
             error.contains("ARCHITECTURE.md:3: `a depends on b` is not `module -> dep1, dep2`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_file_over_the_line_limit_is_a_problem() {
+        let tree = tempfile::tempdir().expect("temp dir");
+        let long = "// a line\n".repeat(MAX_FILE_LINES + 1);
+        std::fs::write(tree.path().join("lib.rs"), "//! root\n").expect("writes");
+        std::fs::write(tree.path().join("big.rs"), long).expect("writes");
+        let found = files_too_long(tree.path()).expect("scans");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("big.rs has 601 lines"), "{found:?}");
     }
 
     #[test]
