@@ -16,6 +16,7 @@ mod client;
 mod error;
 pub mod registry;
 mod retry;
+pub mod snapshot;
 pub mod wire;
 
 pub use client::{

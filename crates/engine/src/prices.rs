@@ -3,7 +3,9 @@
 //!
 //! Read [`PriceTable`]. The built-in figures are estimates from public observations of the
 //! service (about 30 credits for a 10-second `sora-2-text-to-video` clip); a manifest's
-//! `prices:` section overrides them key by key. The authoritative charge is the service's
+//! `prices:` section overrides them key by key. A model the table does not know is priced
+//! by the price rule of the api crate's built-in snapshot (`sora_batch_api::snapshot`),
+//! when it has one. The authoritative charge is the service's
 //! `creditsConsumed`, recorded by `run`.
 
 use std::collections::BTreeMap;
@@ -68,7 +70,13 @@ impl PriceTable {
     /// The estimated price of one clip: the first of `"{n_frames}-{size}"`, `"{n_frames}"`
     /// and `"*"` that the model's table has; `None` when it has none of them.
     pub fn estimate(&self, model: &str, input: &Map<String, Value>) -> Option<Credits> {
-        let prices = self.models.get(model)?;
+        let Some(prices) = self.models.get(model) else {
+            // Not in the table (the Sora 2 family and the manifest's `prices:`): the price
+            // rule of the built-in snapshot, written from the model's documentation page.
+            return sora_batch_api::snapshot::model(model)
+                .and_then(|facts| facts.price(input))
+                .map(Credits);
+        };
         let seconds = input.get("n_frames").and_then(scalar_text);
         let size = input.get("size").and_then(scalar_text);
         let mut candidates: Vec<String> = Vec::with_capacity(3);
@@ -175,6 +183,22 @@ mod tests {
             Some(Credits(135.0))
         );
         assert_eq!(table.estimate("veo3", &ten), None);
+    }
+
+    #[test]
+    fn models_of_the_built_in_snapshot_are_priced_by_their_rule_unless_the_manifest_says() {
+        let mut table = PriceTable::built_in();
+        let five_seconds = input(json!({"prompt": "x", "duration": "5", "sound": false}));
+        assert_eq!(
+            table.estimate("kling-2.6/text-to-video", &five_seconds),
+            Some(Credits(55.0))
+        );
+        table.set("kling-2.6/text-to-video", "*", Credits(60.0));
+        assert_eq!(
+            table.estimate("kling-2.6/text-to-video", &five_seconds),
+            Some(Credits(60.0)),
+            "the manifest's `prices:` override the snapshot"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! charge prices the jobs like it, and a cost that cannot become known stops submissions.
 //!
 //! Read `mod.rs` for [`Batch`] and `crate::scripted` first. The jobs here use a model of
-//! the jobs API with no built-in price, so the cap has only what the run learns to go on.
+//! the jobs API that neither the built-in prices nor the snapshot know, so the cap has only
+//! what the run learns to go on.
 
 use sora_batch_engine::job::{Credits, JobState};
 use sora_batch_engine::run::{RunJob, StopReason};
@@ -13,7 +14,7 @@ use crate::scripted::{Call, Create, Poll, ScriptedService, task_id};
 /// Jobs of a model without a price, differing only in their prompts: one price class.
 fn unpriced_jobs(ids: &[&str]) -> Vec<RunJob> {
     let mut yaml = String::from(
-        "version: 1\nname: unpriced\nmodel: kling-2.6/text-to-video\ndefaults:\n  duration: \"5\"\njobs:\n",
+        "version: 1\nname: unpriced\nmodel: acme/new-video-model\ndefaults:\n  duration: \"5\"\njobs:\n",
     );
     for id in ids {
         yaml.push_str(&format!("  - id: {id}\n    prompt: {id}\n"));
