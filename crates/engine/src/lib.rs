@@ -20,6 +20,7 @@ pub mod durable;
 pub mod job;
 pub mod journal;
 pub mod manifest;
+pub mod media;
 pub mod prices;
 pub mod recover;
 pub mod render;

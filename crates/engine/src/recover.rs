@@ -206,6 +206,8 @@ fn recovered_job(
             sha256: file.sha256.clone(),
             bytes: file.bytes,
             modified_ns,
+            media_type: crate::media::Media::of_file_name(&file.path)
+                .map(|media| media.mime.to_owned()),
         };
         records.push(Record::downloaded(
             job.key.clone(),
@@ -242,13 +244,10 @@ fn finished_failed(job: &JobReport, task_id: TaskId, at_ms: i64) -> Record {
 }
 
 /// Which result of job `id` the file `path` is, from its name (`<id>.mp4` is the first,
-/// `<id>-2.mp4` the second, ...).
+/// `<id>-2.png` the second, ...).
 fn result_index(id: &JobId, path: &str) -> Option<usize> {
-    (0..MAX_RESULTS_PER_JOB).find(|index| batch::video_file_name(id, *index) == path)
+    batch::result_index_of(id, path)
 }
-
-/// More results than any model of the jobs API returns for one task.
-const MAX_RESULTS_PER_JOB: usize = 64;
 
 fn read_report(folder: &Path) -> Result<Report, String> {
     let text = std::fs::read_to_string(folder.join(REPORT_JSON_FILE_NAME))

@@ -127,7 +127,7 @@ pub struct JobReport {
     pub estimated_credits: Option<Credits>,
 }
 
-/// A downloaded video.
+/// A downloaded result file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileReport {
     /// Relative to the batch folder.
@@ -135,6 +135,10 @@ pub struct FileReport {
     pub url: String,
     pub sha256: String,
     pub bytes: u64,
+    /// What the bytes are (`video/mp4`, `image/png`, `audio/mpeg`, ...); absent for files of
+    /// earlier versions, all mp4 videos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
 }
 
 impl From<DownloadedFile> for FileReport {
@@ -144,6 +148,7 @@ impl From<DownloadedFile> for FileReport {
             url: file.url,
             sha256: file.sha256,
             bytes: file.bytes,
+            media_type: file.media_type,
         }
     }
 }

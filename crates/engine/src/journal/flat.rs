@@ -65,6 +65,8 @@ pub(super) struct FlatRecord<'a> {
     sha256: Option<Cow<'a, str>>,
     bytes: Option<u64>,
     modified_ns: Option<u64>,
+    #[serde(borrow)]
+    media_type: Option<Cow<'a, str>>,
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
@@ -144,6 +146,7 @@ impl FlatRecord<'_> {
                 sha256: text(self.sha256, "sha256")?,
                 bytes: required(self.bytes, "bytes")?,
                 modified_ns: self.modified_ns,
+                media_type: self.media_type.map(Cow::into_owned),
                 at_ms: required(self.at_ms, "at_ms")?,
             },
         };
@@ -240,6 +243,7 @@ mod tests {
                 sha256: "ab".repeat(32),
                 bytes: 13_800,
                 modified_ns: Some(1_763_900_000_123_456_789),
+                media_type: Some("image/png".into()),
                 at_ms: 8,
             },
             Record::Downloaded {
@@ -250,6 +254,7 @@ mod tests {
                 sha256: "cd".repeat(32),
                 bytes: 1,
                 modified_ns: None,
+                media_type: None,
                 at_ms: 9,
             },
         ]

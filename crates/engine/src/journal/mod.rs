@@ -114,6 +114,10 @@ pub enum Record {
         /// Absent in journals of earlier versions (their files are hashed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         modified_ns: Option<u64>,
+        /// What the bytes are (`video/mp4`, `image/png`, ...). Absent in journals of earlier
+        /// versions, whose files are all mp4 videos.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_type: Option<String>,
         at_ms: i64,
     },
 }
@@ -129,6 +133,7 @@ impl Record {
             sha256: file.sha256.clone(),
             bytes: file.bytes,
             modified_ns: file.modified_ns,
+            media_type: file.media_type.clone(),
             at_ms,
         }
     }
@@ -199,6 +204,8 @@ pub struct DownloadedFile {
     pub bytes: u64,
     /// See [`Record::Downloaded`].
     pub modified_ns: Option<u64>,
+    /// See [`Record::Downloaded`].
+    pub media_type: Option<String>,
 }
 
 /// A job's complete result files by result index, in index order.

@@ -248,6 +248,7 @@ fn apply(jobs: &mut BTreeMap<JobKey, JobHistory>, record: Record) {
             sha256,
             bytes,
             modified_ns,
+            media_type,
             ..
         } => {
             job.files.insert(
@@ -258,6 +259,7 @@ fn apply(jobs: &mut BTreeMap<JobKey, JobHistory>, record: Record) {
                     sha256,
                     bytes,
                     modified_ns,
+                    media_type,
                 },
             );
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::{duration_text, escape_markup, input_text, prompt, reason};
 use crate::job::JobState;
+use crate::media::{Media, MediaKind};
 use crate::report::Report;
 
 /// Escapes text for HTML content and attribute values.
@@ -68,6 +69,8 @@ h1 { margin: 0 0 4px; font-size: 22px; }
 main { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px; padding: 0 28px 28px; }
 .job { background: var(--card); border: 1px solid var(--line); border-radius: 10px; overflow: hidden; display: flex; flex-direction: column; }
 .job video { width: 100%; aspect-ratio: 16 / 9; background: #000; display: block; }
+.job img { width: 100%; height: auto; background: #000; display: block; }
+.job audio { width: 100%; display: block; }
 .job.portrait video { aspect-ratio: 9 / 16; max-height: 420px; }
 .job .placeholder { aspect-ratio: 16 / 9; display: grid; place-items: center; color: var(--muted);
   background: repeating-linear-gradient(45deg, transparent 0 10px, rgba(127,127,127,.08) 10px 20px); }
@@ -168,12 +171,32 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
             );
         }
         for file in &job.files {
-            let _ = writeln!(
-                out,
-                "<video controls preload=\"metadata\" src=\"{}\" title=\"{}\"></video>",
-                escape(&url_path(&file.path)),
-                escape(&file.path)
-            );
+            let kind = file
+                .media_type
+                .as_deref()
+                .and_then(|mime| mime.split('/').next())
+                .or_else(|| {
+                    Media::of_file_name(&file.path).map(|media| match media.kind {
+                        MediaKind::Video => "video",
+                        MediaKind::Image => "image",
+                        MediaKind::Audio => "audio",
+                    })
+                });
+            let (src, title) = (escape(&url_path(&file.path)), escape(&file.path));
+            let _ = match kind {
+                Some("image") => writeln!(
+                    out,
+                    "<img loading=\"lazy\" src=\"{src}\" alt=\"{title}\" title=\"{title}\">"
+                ),
+                Some("audio") => writeln!(
+                    out,
+                    "<audio controls preload=\"metadata\" src=\"{src}\" title=\"{title}\"></audio>"
+                ),
+                _ => writeln!(
+                    out,
+                    "<video controls preload=\"metadata\" src=\"{src}\" title=\"{title}\"></video>"
+                ),
+            };
         }
         let _ = writeln!(
             out,

@@ -322,11 +322,11 @@ impl Coordinator {
             index: result_index,
             key: slot.job.key.clone(),
             url,
-            file_name: batch::video_file_name(&slot.job.id, result_index),
+            file_stem: batch::result_file_stem(&slot.job.id, result_index),
         };
         self.emit(RunEvent::Downloading {
             id: slot.job.id.clone(),
-            file_name: fetch.file_name.clone(),
+            file_name: fetch.file_stem.clone(),
         });
         self.ops.push(ops::download(
             self.service.clone(),

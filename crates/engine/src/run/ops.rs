@@ -181,7 +181,8 @@ pub(super) struct Fetch {
     pub index: usize,
     pub key: JobKey,
     pub url: String,
-    pub file_name: String,
+    /// The file's name without its extension, which its bytes decide.
+    pub file_stem: String,
 }
 
 /// Result file `fetch.index` of a job into the batch folder at `root`, journaled once it
@@ -199,9 +200,9 @@ pub(super) fn download(
             index,
             key,
             url,
-            file_name,
+            file_stem,
         } = fetch;
-        let result = fetch_file(service.as_ref(), &root, &url, &file_name)
+        let result = fetch_file(service.as_ref(), &root, &url, &file_stem)
             .await
             .map(|done| DownloadedFile {
                 path: done.file_name,
@@ -209,6 +210,7 @@ pub(super) fn download(
                 sha256: done.sha256,
                 bytes: done.bytes,
                 modified_ns: done.modified_ns,
+                media_type: Some(done.media_type),
             });
         if let Ok(file) = &result {
             let record = Record::downloaded(key, index, file, clock.now_ms());
@@ -229,14 +231,18 @@ async fn fetch_file(
     service: &dyn TaskService,
     root: &Path,
     url: &str,
-    file_name: &str,
+    file_stem: &str,
 ) -> Result<batch::CompletedFile, DownloadFailure> {
-    let path = root.join(file_name);
+    // The extension is not known before the bytes are: errors name the file as its URL
+    // suggests it will be called.
+    let guessed = crate::media::Media::from_url(url).map_or("mp4", |media| media.extension);
+    let path = root.join(format!("{file_stem}.{guessed}"));
     let local = |error: io::Error| DownloadFailure::Local {
         path: path.clone(),
         error,
     };
-    let mut sink = FileSink::create(root, file_name).await.map_err(local)?;
+    let mut sink = FileSink::create(root, file_stem).await.map_err(local)?;
+    let mut fetched_from = url.to_owned();
     let mut outcome = service.download(url, &mut sink).await;
     // An expired link, one this client will not fetch, or a host that stalled: the service
     // may hand out another (download-url), once.
@@ -249,7 +255,10 @@ async fn fetch_file(
             ))
     {
         match service.download_url(url).await {
-            Ok(fresh) => outcome = service.download(&fresh, &mut sink).await,
+            Ok(fresh) => {
+                outcome = service.download(&fresh, &mut sink).await;
+                fetched_from = fresh;
+            }
             Err(fresh_error) => {
                 sink.discard().await;
                 let reason = format!("{error}; and no fresh link: {fresh_error}");
@@ -262,7 +271,7 @@ async fn fetch_file(
         }
     }
     match outcome {
-        Ok(_) => sink.complete().await.map_err(local),
+        Ok(_) => sink.complete(&fetched_from).await.map_err(local),
         Err(error) => {
             sink.discard().await;
             match &error.kind {

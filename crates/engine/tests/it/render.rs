@@ -59,6 +59,7 @@ jobs:
         url: "https://file.example/done.mp4".into(),
         sha256: "ab".repeat(32),
         bytes: 1_234_567,
+        media_type: None,
     }];
     let refused = &mut report.jobs[1];
     refused.credits = Some(Credits(0.0));
@@ -150,4 +151,40 @@ fn html_gallery_is_self_contained_with_a_player_per_video() {
     assert!(page.contains(
         "Your prompt was flagged by &lt;moderation&gt; &amp; &quot;policy&quot; (code 400)"
     ));
+}
+
+#[test]
+fn images_and_audio_show_as_what_they_are_in_the_gallery() {
+    let mut report = report_with_every_state();
+    let file = |path: &str, media_type: Option<&str>| FileReport {
+        path: path.into(),
+        url: format!("https://file.example/{path}"),
+        sha256: "cd".repeat(32),
+        bytes: 10,
+        media_type: media_type.map(str::to_owned),
+    };
+    report.jobs[0].files = vec![
+        file("done.png", Some("image/png")),
+        file("done-2.mp3", Some("audio/mpeg")),
+        // A file of an earlier version has no media type: its extension says.
+        file("done-3.webp", None),
+        file("done-4.mp4", None),
+    ];
+    let page = html::render(&report);
+    assert!(
+        page.contains("<img loading=\"lazy\" src=\"done.png\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<audio controls preload=\"metadata\" src=\"done-2.mp3\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<img loading=\"lazy\" src=\"done-3.webp\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<video controls preload=\"metadata\" src=\"done-4.mp4\""),
+        "{page}"
+    );
 }

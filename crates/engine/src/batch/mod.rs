@@ -23,6 +23,7 @@ use crate::durable::{
 };
 use crate::job::JobId;
 use crate::journal::JOURNAL_FILE_NAME;
+use crate::media::{HEAD_BYTES, Media};
 
 /// The lock file, where the folder itself cannot be locked: on Windows, and on a file
 /// system that refuses to lock a directory. A `.lock` left by an earlier version elsewhere
@@ -156,20 +157,43 @@ fn lock_folder(root: &Path) -> Result<File, BatchFolderError> {
     }
 }
 
-/// The name of result file `index` (0-based) of job `id`: `<id>.mp4`, then `<id>-2.mp4`, ...
-/// Ids are checked to be safe file names when the manifest is loaded.
-pub fn video_file_name(id: &JobId, index: usize) -> String {
+/// The name of result file `index` (0-based) of job `id` without its extension: `<id>`,
+/// then `<id>-2`, ... The extension comes from the file's bytes ([`Media`]). Ids are checked
+/// to be safe file names when the manifest is loaded.
+pub fn result_file_stem(id: &JobId, index: usize) -> String {
     if index == 0 {
-        format!("{id}.mp4")
+        id.to_string()
     } else {
-        format!("{id}-{}.mp4", index + 1)
+        format!("{id}-{}", index + 1)
     }
+}
+
+/// Which result of job `id` the file `name` in the batch folder is (`<id>.<ext>` the first,
+/// `<id>-2.<ext>` the second, ...), if it is one of its results at all.
+pub fn result_index_of(id: &JobId, name: &str) -> Option<usize> {
+    let (stem, extension) = name.rsplit_once('.')?;
+    Media::from_extension(extension)?;
+    if stem == id.as_str() {
+        return Some(0);
+    }
+    let number = stem.strip_prefix(id.as_str())?.strip_prefix('-')?;
+    // `<id>-2` is the second result; `<id>-02` or `<id>-1` are not names this writes.
+    if number.starts_with('0') {
+        return None;
+    }
+    number
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 2)
+        .map(|n| n - 1)
 }
 
 /// A finished file: its name in the batch folder, size and checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedFile {
     pub file_name: String,
+    /// What the bytes are (`video/mp4`, `image/png`, ...).
+    pub media_type: String,
     pub sha256: String,
     pub bytes: u64,
     /// Modification time under the final name, nanoseconds since the epoch, when the file
@@ -182,10 +206,13 @@ pub struct CompletedFile {
 pub struct FileSink {
     file: tokio::fs::File,
     folder: PathBuf,
-    file_name: String,
+    /// The final name without its extension, which the bytes decide.
+    stem: String,
     partial: PathBuf,
     hasher: Sha256,
     bytes: u64,
+    /// The first bytes, for the file's format.
+    head: Vec<u8>,
 }
 
 impl DownloadSink for FileSink {
@@ -194,6 +221,7 @@ impl DownloadSink for FileSink {
         self.file.seek(io::SeekFrom::Start(0)).await?;
         self.hasher = Sha256::new();
         self.bytes = 0;
+        self.head.clear();
         Ok(())
     }
 
@@ -201,14 +229,17 @@ impl DownloadSink for FileSink {
         self.file.write_all(chunk).await?;
         self.hasher.update(chunk);
         self.bytes += chunk.len() as u64;
+        let wanted = HEAD_BYTES.saturating_sub(self.head.len());
+        self.head
+            .extend_from_slice(&chunk[..wanted.min(chunk.len())]);
         Ok(())
     }
 }
 
 impl FileSink {
-    /// Streams a download into a partial file beside `file_name` in `folder`.
-    pub async fn create(folder: &Path, file_name: &str) -> io::Result<FileSink> {
-        let partial = folder.join(partial_file_name(file_name));
+    /// Streams a download into a partial file in `folder`, to be named `<stem>.<ext>`.
+    pub async fn create(folder: &Path, stem: &str) -> io::Result<FileSink> {
+        let partial = folder.join(partial_file_name(stem));
         let creating = partial.clone();
         let file = tokio::task::spawn_blocking(move || create_partial_file(&creating))
             .await
@@ -217,23 +248,27 @@ impl FileSink {
         Ok(FileSink {
             file,
             folder: folder.to_owned(),
-            file_name: file_name.to_owned(),
+            stem: stem.to_owned(),
             partial,
             hasher: Sha256::new(),
             bytes: 0,
+            head: Vec::with_capacity(HEAD_BYTES),
         })
     }
 
-    /// Makes the file durable and gives it its final name (the one given to
-    /// [`create`](Self::create)), atomically.
-    pub async fn complete(mut self) -> io::Result<CompletedFile> {
+    /// Makes the file durable and gives it its final name, atomically: the stem given to
+    /// [`create`](Self::create) and the extension of the format its bytes show (the URL it
+    /// came from, `url`, names it only when the bytes do not).
+    pub async fn complete(mut self, url: &str) -> io::Result<CompletedFile> {
         if let Err(error) = self.file.flush().await {
             self.discard().await;
             return Err(error);
         }
+        let media = Media::of(&self.head, url);
+        let file_name = format!("{}.{}", self.stem, media.extension);
         let file = self.file.into_std().await;
         let partial = self.partial;
-        let final_path = self.folder.join(&self.file_name);
+        let final_path = self.folder.join(&file_name);
         let folder = self.folder;
         // One trip to the blocking pool for the whole sequence, not one per step: each trip
         // is a thread hand-off, and a batch of small files is made of little else.
@@ -258,7 +293,8 @@ impl FileSink {
         .await
         .map_err(io::Error::other)??;
         Ok(CompletedFile {
-            file_name: self.file_name,
+            file_name,
+            media_type: media.mime.to_owned(),
             sha256: hex(&self.hasher.finalize()),
             bytes: self.bytes,
             modified_ns,
@@ -340,206 +376,4 @@ pub fn check_file(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_second_lock_on_the_same_folder_is_refused_at_once() {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let first = BatchFolder::lock(temp.path()).expect("first lock");
-        let second = BatchFolder::lock(temp.path()).expect_err("second lock");
-        assert!(
-            matches!(second, BatchFolderError::Locked { .. }),
-            "{second}"
-        );
-        drop(first);
-        BatchFolder::lock(temp.path()).expect("free again once the first is gone");
-    }
-
-    /// Deleting `.lock` (or putting a fresh one in its place), as someone clearing what looks
-    /// like a stale lock would, must not let a second run into a folder in use.
-    #[test]
-    fn deleting_or_replacing_the_lock_file_does_not_admit_a_second_run() {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let lock_file = temp.path().join(".lock");
-        let first = BatchFolder::lock(temp.path()).expect("first lock");
-        for put_back in [false, true] {
-            match std::fs::remove_file(&lock_file) {
-                Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                Err(error) => panic!("cannot remove {}: {error}", lock_file.display()),
-            }
-            if put_back {
-                std::fs::write(&lock_file, b"").expect("writes a fresh .lock");
-            }
-            let second = BatchFolder::lock(temp.path()).expect_err("the folder is in use");
-            assert!(
-                matches!(second, BatchFolderError::Locked { .. }),
-                "{second}"
-            );
-        }
-        drop(first);
-        BatchFolder::lock(temp.path()).expect("free again once the first is gone");
-    }
-
-    /// A link planted as the journal is refused before anything is read or written through
-    /// it, whether its target exists or not.
-    #[cfg(unix)]
-    #[test]
-    fn a_journal_planted_as_a_link_is_refused_and_its_target_left_alone() {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let outside = tempfile::tempdir().expect("temp dir");
-        let existing = outside.path().join("existing.jsonl");
-        std::fs::write(&existing, b"").expect("writes");
-        let dangling = outside.path().join("dangling.jsonl");
-        let journal = temp.path().join(JOURNAL_FILE_NAME);
-        for target in [&existing, &dangling] {
-            let _ = std::fs::remove_file(&journal);
-            std::os::unix::fs::symlink(target, &journal).expect("plants a link");
-            let refused = BatchFolder::lock(temp.path()).map(|_| ());
-            let Err(error) = refused else {
-                panic!("a journal linked to {} was accepted", target.display());
-            };
-            let message = error.to_string();
-            assert!(
-                message.contains(&format!(
-                    "{} is a symbolic link; sora-batch does not follow links inside a batch folder",
-                    journal.display()
-                )),
-                "{message}"
-            );
-        }
-        assert_eq!(std::fs::read(&existing).expect("reads"), b"");
-        assert!(!dangling.exists(), "nothing is created through a link");
-    }
-
-    /// `.lock` planted as a link to a path outside: nothing is created there.
-    #[cfg(unix)]
-    #[test]
-    fn a_lock_file_planted_as_a_link_creates_nothing_outside() {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let outside = tempfile::tempdir().expect("temp dir");
-        let dangling = outside.path().join("lock-target");
-        std::os::unix::fs::symlink(&dangling, temp.path().join(".lock")).expect("plants");
-        // Taking the lock may succeed (the folder itself is locked) or refuse the link;
-        // either way nothing may appear outside the folder.
-        let _ = BatchFolder::lock(temp.path());
-        assert!(
-            !dangling.exists(),
-            "the lock followed a link out of the folder"
-        );
-    }
-
-    /// A partial download name planted as a link (after the run removed the leftovers), a
-    /// symbolic or a hard one, is not written through: the download goes into a new file,
-    /// and what the link led to keeps its bytes.
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn a_partial_file_planted_as_a_link_is_not_written_through() {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let outside = tempfile::tempdir().expect("temp dir");
-        let target = outside.path().join("victim");
-        std::fs::write(&target, b"precious").expect("writes");
-        let partial = temp.path().join(partial_file_name("a.mp4"));
-        for hard in [false, true] {
-            if hard {
-                std::fs::hard_link(&target, &partial).expect("plants");
-            } else {
-                std::os::unix::fs::symlink(&target, &partial).expect("plants");
-            }
-            let mut sink = FileSink::create(temp.path(), "a.mp4").await.expect("sink");
-            sink.write_chunk(b"video").await.expect("writes");
-            sink.complete().await.expect("completes");
-            assert_eq!(std::fs::read(&target).expect("reads"), b"precious");
-            let final_path = temp.path().join("a.mp4");
-            assert!(
-                std::fs::symlink_metadata(&final_path)
-                    .expect("exists")
-                    .is_file()
-            );
-            assert_eq!(std::fs::read(&final_path).expect("reads"), b"video");
-        }
-    }
-
-    /// A recorded file replaced by a link to an identical copy elsewhere is not trusted: it
-    /// is fetched again, and the download's rename replaces the link.
-    #[cfg(unix)]
-    #[test]
-    fn a_recorded_file_replaced_by_a_link_is_not_intact() {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let outside = tempfile::tempdir().expect("temp dir");
-        let copy = outside.path().join("copy.mp4");
-        std::fs::write(&copy, b"hello world").expect("writes");
-        let path = temp.path().join("a.mp4");
-        std::os::unix::fs::symlink(&copy, &path).expect("plants");
-        let sha256 = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
-        let modified_ns = std::fs::metadata(&copy)
-            .ok()
-            .and_then(|metadata| modified_nanos(&metadata));
-        for recorded in [modified_ns, None] {
-            assert_eq!(
-                check_file(&path, 11, sha256, recorded).expect("checks"),
-                FileCheck::Altered
-            );
-        }
-    }
-
-    #[test]
-    fn file_names_number_further_results() {
-        let id = JobId::new_unchecked("intro".into());
-        assert_eq!(video_file_name(&id, 0), "intro.mp4");
-        assert_eq!(video_file_name(&id, 1), "intro-2.mp4");
-    }
-
-    #[tokio::test]
-    async fn a_completed_file_is_whole_and_checksummed() {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let folder = BatchFolder::lock(temp.path()).expect("lock");
-        let mut sink = FileSink::create(folder.root(), "a.mp4")
-            .await
-            .expect("sink");
-        sink.write_chunk(b"stale").await.expect("writes");
-        sink.restart().await.expect("restarts");
-        sink.write_chunk(b"hello ").await.expect("writes");
-        sink.write_chunk(b"world").await.expect("writes");
-        let done = sink.complete().await.expect("completes");
-        assert_eq!(
-            std::fs::read(temp.path().join("a.mp4")).expect("reads"),
-            b"hello world"
-        );
-        assert_eq!(
-            done.sha256,
-            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
-        );
-        assert_eq!(done.bytes, 11);
-        let path = temp.path().join("a.mp4");
-        assert!(
-            done.modified_ns.is_some(),
-            "this file system has modification times"
-        );
-        // Recorded time and size: taken as intact without reading; a journal without the
-        // time (an earlier version's) has the file hashed.
-        for recorded in [done.modified_ns, None] {
-            assert_eq!(
-                check_file(&path, 11, &done.sha256, recorded).expect("checks"),
-                FileCheck::Intact
-            );
-        }
-        std::fs::write(&path, b"hello WORLD").expect("alters");
-        assert_eq!(
-            check_file(&path, 11, &done.sha256, done.modified_ns).expect("checks"),
-            FileCheck::Altered,
-            "a write changes the time, so the file is hashed"
-        );
-        std::fs::remove_file(&path).expect("removes");
-        assert_eq!(
-            check_file(&path, 11, &done.sha256, done.modified_ns).expect("checks"),
-            FileCheck::Missing
-        );
-        assert!(
-            std::fs::read_dir(temp.path()).expect("lists").all(|e| {
-                !is_partial_file_name(&e.expect("entry").file_name().to_string_lossy())
-            })
-        );
-    }
-}
+mod tests;
