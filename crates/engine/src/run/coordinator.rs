@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 use super::budgets::{Slots, Spend, SpendingCap};
 use super::limiter::SlidingWindowLimiter;
-use super::ops::condemns_job;
 use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
+use super::ops::{condemns_job, model_unavailable};
 use super::polling::PollPlanner;
 use super::state::{JobSlot, Polling, Stage};
 use super::{Interrupt, Reporter, RunEvent, RunOptions, StopReason, TaskService};
@@ -57,6 +57,8 @@ pub(super) struct Coordinator {
     pub stop_reason: Option<StopReason>,
     pub journal_failure: Option<JournalError>,
     pub unknown_states_seen: BTreeSet<String>,
+    /// Models the service answered it does not offer: their jobs are not submitted.
+    pub unavailable_models: BTreeSet<String>,
     /// Charges of finished tasks of unknown price, by class: the estimate of the others.
     pub learned_prices: HashMap<PriceClass, Credits>,
     pub ops: FuturesUnordered<BoxFuture<'static, Arrival>>,
@@ -337,6 +339,25 @@ impl Coordinator {
         ));
     }
 
+    /// The service does not offer `model`: its jobs are no longer submitted in this run (they
+    /// stay pending), with one message for all of them, not one failure each.
+    fn stop_model(&mut self, model: &str, message: &str) {
+        if !self.unavailable_models.insert(model.to_owned()) {
+            return;
+        }
+        let jobs = &self.jobs;
+        let before = self.pending.len();
+        self.pending
+            .retain(|index| jobs[*index].job.request.model != model);
+        let held_back = before - self.pending.len() + 1;
+        self.emit(RunEvent::Warning {
+            message: format!(
+                "the service does not offer the model {model} now ({message}): its {held_back} \
+                 job(s) not yet submitted stay pending; change their model or remove them"
+            ),
+        });
+    }
+
     pub(super) fn release_slot(&mut self, index: usize) {
         let slot = &mut self.jobs[index];
         if slot.holds_slot {
@@ -502,6 +523,14 @@ impl Coordinator {
         let error = failure.error;
         let message = error.to_string();
         self.release_slot(index);
+        if model_unavailable(&error) {
+            self.jobs[index].stage = Stage::Pending {
+                not_before: self.clock.now(),
+            };
+            let model = self.jobs[index].job.request.model.clone();
+            self.stop_model(&model, &message);
+            return;
+        }
         if condemns_job(&error) {
             let slot = &mut self.jobs[index];
             slot.stage = Stage::Failed { task_id: None };

@@ -155,6 +155,7 @@ pub async fn run_batch_replayed(
         journal_failure: None,
         unknown_states_seen: BTreeSet::new(),
         learned_prices: HashMap::new(),
+        unavailable_models: BTreeSet::new(),
         ops: FuturesUnordered::new(),
     };
     // Charges recorded by earlier runs price the jobs of their class in this one.

@@ -172,3 +172,39 @@ async fn a_stalled_download_is_tried_once_through_a_fresh_link_then_left_for_the
         batch.partial_files()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_model_the_service_no_longer_offers_stops_its_jobs_with_one_message() {
+    let batch = Batch::new();
+    let jobs = jobs(&["a", "b", "c"]);
+    let service = ScriptedService::new();
+    service.create(
+        "a",
+        [Create::NotCreated(sora_batch_api::ErrorKind::ModelDisabled)],
+    );
+
+    let outcome = batch
+        .run(&jobs, &service, options(|o| o.concurrency = 1))
+        .await;
+
+    assert_eq!(service.created(), ["a"], "one refusal is enough to know");
+    for id in ["a", "b", "c"] {
+        assert_eq!(outcome_of(&outcome, id).state, JobState::Pending, "{id}");
+    }
+    let warnings: Vec<String> = service
+        .timeline()
+        .into_iter()
+        .filter_map(|entry| match entry.what {
+            crate::scripted::Happened::Event(RunEvent::Warning { message })
+                if message.contains("does not offer the model") =>
+            {
+                Some(message)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("3 job(s)"), "{}", warnings[0]);
+    // Not a failure of the job: the journal keeps it pending for a later run.
+    assert_eq!(batch.history(job(&jobs, "a")).phase, Phase::Pending);
+}
