@@ -5,6 +5,8 @@
 //! decides when there is one, the HTTP status when not) and, for idempotent calls, retries
 //! under [`RetryPolicy`]. [`Client::create_task`] makes exactly one request and reports
 //! whether a task may exist after a failure; deciding to send it again is the engine's job.
+//! The catalogue calls ([`Client::list_models`] and the others) are in [`crate::catalogue`],
+//! on the same transport.
 //!
 //! The key travels only in the `Authorization` header of requests to the API's base URL.
 //! Result files are fetched by a second HTTP client that has no key at all, so no redirect,
@@ -25,6 +27,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::catalogue::CataloguePacer;
 use crate::error::{
     ApiError, ClientBuildError, CreateTaskError, ErrorKind, LocalWriteFailure, Operation,
     TaskCreation,
@@ -134,6 +137,12 @@ pub struct ClientConfig {
     /// may start just before the budget is spent, so a call can spend up to one attempt
     /// more: an idle timeout or a rate window.
     pub download_stall_budget: Duration,
+    /// The least time between the end of one catalogue request (list, schema, price) and the
+    /// start of the next, across every clone of a [`Client`]. The service allows these calls
+    /// 1 request per second per account and refuses the excess with code 429; counting from
+    /// the end of the previous request, not its start, keeps them a full second apart *as
+    /// the service sees them*, whatever the network's delays. Default 1 s.
+    pub catalogue_interval: Duration,
     pub retry: RetryPolicy,
     pub download_retry: RetryPolicy,
 }
@@ -178,6 +187,7 @@ impl ClientConfig {
             download_min_rate: 8 * 1024,
             download_rate_window: Duration::from_secs(60),
             download_stall_budget: Duration::from_secs(240),
+            catalogue_interval: Duration::from_secs(1),
             retry: RetryPolicy::default(),
             download_retry: RetryPolicy::for_downloads(),
         })
@@ -212,20 +222,31 @@ pub struct DownloadSummary {
     pub attempts: u32,
 }
 
-/// A client of Kie's jobs API. Cheap to clone; clones share connections.
+/// A client of Kie's jobs API. Cheap to clone; clones share connections and the pacing of
+/// the catalogue calls.
 #[derive(Debug, Clone)]
 pub struct Client {
     api: reqwest::Client,
     files: reqwest::Client,
     key: ApiKey,
     config: ClientConfig,
+    pub(crate) catalogue_pacer: CataloguePacer,
+}
+
+/// A task the service accepted: its id, and the `recordId` newer answers carry beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTask {
+    /// What the task is polled by.
+    pub task_id: TaskId,
+    /// Kept for reference; never polled by.
+    pub record_id: Option<String>,
 }
 
 /// The answer to one request, read whole.
-struct Answer {
+pub(crate) struct Answer {
     status: StatusCode,
     retry_after: Option<Duration>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Client {
@@ -246,11 +267,13 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .build()
             .map_err(ClientBuildError::Http)?;
+        let catalogue_pacer = CataloguePacer::new(config.catalogue_interval);
         Ok(Client {
             api,
             files,
             key,
             config,
+            catalogue_pacer,
         })
     }
 
@@ -269,6 +292,18 @@ impl Client {
         &self,
         request: &CreateTaskRequest,
     ) -> Result<TaskId, CreateTaskError> {
+        self.create_task_with_record_id(request)
+            .await
+            .map(|created| created.task_id)
+    }
+
+    /// [`Client::create_task`], keeping the `recordId` of the answer beside the task id.
+    /// Exactly one request, never retried, with the same [`TaskCreation`] on failure: a
+    /// `recordId` missing or of an odd shape never fails the answer of a created task.
+    pub async fn create_task_with_record_id(
+        &self,
+        request: &CreateTaskRequest,
+    ) -> Result<CreatedTask, CreateTaskError> {
         let operation = Operation::CreateTask;
         let answer = match self
             .send_api(
@@ -292,7 +327,10 @@ impl Client {
         };
         match classify(operation, &answer) {
             Ok(data) => match serde_json::from_value::<CreateTaskData>(data) {
-                Ok(created) if !created.task_id.trim().is_empty() => Ok(TaskId(created.task_id)),
+                Ok(created) if !created.task_id.trim().is_empty() => Ok(CreatedTask {
+                    task_id: TaskId(created.task_id),
+                    record_id: created.record_id,
+                }),
                 // The service said yes without a usable id: a task exists that we cannot name.
                 _ => Err(CreateTaskError {
                     creation: TaskCreation::MayHaveBeenCreated,
@@ -564,7 +602,7 @@ impl Client {
     }
 
     /// Runs `attempt` until it succeeds or the retry policy gives up.
-    async fn with_retries<T, F, Fut>(
+    pub(crate) async fn with_retries<T, F, Fut>(
         &self,
         operation: Operation,
         attempt_fn: F,
@@ -593,7 +631,8 @@ impl Client {
         }
     }
 
-    /// One request to the API host with the key; the answer read whole.
+    /// One request to `path` (relative to the base URL) on the API host with the key; the
+    /// answer read whole.
     async fn send_api<B: serde::Serialize + ?Sized>(
         &self,
         operation: Operation,
@@ -608,6 +647,19 @@ impl Client {
                 ErrorKind::UnexpectedAnswer(format!("bad URL: {e}")),
             )
         })?;
+        self.send_api_url(operation, method, url, query, body).await
+    }
+
+    /// One request to `url`, which must be on the API host (it carries the key); the answer
+    /// read whole.
+    pub(crate) async fn send_api_url<B: serde::Serialize + ?Sized>(
+        &self,
+        operation: Operation,
+        method: Method,
+        url: Url,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Result<Answer, ApiError> {
         let mut request = self
             .api
             .request(method, url)
@@ -766,7 +818,7 @@ fn transport_error(operation: Operation, error: reqwest::Error) -> ApiError {
 
 /// Success is HTTP 2xx and body code 200: then `data` is returned. Otherwise the body's code
 /// decides when the body is a JSON envelope with one, the HTTP status when not.
-fn classify(operation: Operation, answer: &Answer) -> Result<Value, ApiError> {
+pub(crate) fn classify(operation: Operation, answer: &Answer) -> Result<Value, ApiError> {
     let envelope = serde_json::from_str::<Envelope>(&answer.body).ok();
     let status = answer.status.as_u16();
     let body_code = envelope.as_ref().and_then(|e| e.code);

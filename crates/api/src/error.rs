@@ -22,6 +22,12 @@ pub enum Operation {
     DownloadUrl,
     /// Fetching a result file from the file host.
     Download,
+    /// `GET /api/v1/models`: the model catalogue.
+    ListModels,
+    /// `GET /api/v1/models/{model}/schema`: a model's input schema.
+    ModelSchema,
+    /// `GET /api/v1/models/{model}/price`: a model's price.
+    ModelPrice,
 }
 
 impl fmt::Display for Operation {
@@ -32,6 +38,9 @@ impl fmt::Display for Operation {
             Operation::CreditBalance => "credit balance",
             Operation::DownloadUrl => "download-url",
             Operation::Download => "download",
+            Operation::ListModels => "models list",
+            Operation::ModelSchema => "model schema",
+            Operation::ModelPrice => "model price",
         })
     }
 }
@@ -50,7 +59,7 @@ pub enum ErrorClass {
     /// 429, 455, 5xx, timeouts and connection failures: worth trying again later.
     Transient,
     /// Not retried, not the account's fault: 404, an expired result URL, an answer we cannot
-    /// read, a code the service never documented.
+    /// read, a code the service never documented, a model id no URL can carry.
     Permanent,
     /// A defect on our side, such as a request without User-Agent that Cloudflare blocked.
     ClientBug,
@@ -134,8 +143,12 @@ pub enum ErrorKind {
     /// Writing the downloaded bytes failed on our side: the OS's error, kind and code kept,
     /// so that a full disk is told from an expired link.
     Sink(LocalWriteFailure),
-    /// A code or answer the documentation does not describe.
+    /// A code or answer the documentation does not describe. The text says what was found
+    /// ("`data.models[2].taskType` is a number, expected a list of strings").
     UnexpectedAnswer(String),
+    /// A model id that cannot name a URL path (`/api/v1/models/{model}/schema`): empty, or
+    /// with an empty, `.` or `..` segment. Nothing was sent.
+    InvalidModelId { model: String },
     /// An answer larger than `limit` bytes (`ClientConfig::max_answer_bytes`), refused on its
     /// Content-Length or cut as soon as it streamed past the limit. No answer of the service
     /// comes near that size: a broken proxy or a hostile host sent it, and the next try may
@@ -176,7 +189,8 @@ impl ErrorKind {
             ErrorKind::NotFound
             | ErrorKind::ResultUrlRefused
             | ErrorKind::UnsupportedUrl
-            | ErrorKind::UnexpectedAnswer(_) => ErrorClass::Permanent,
+            | ErrorKind::UnexpectedAnswer(_)
+            | ErrorKind::InvalidModelId { .. } => ErrorClass::Permanent,
             ErrorKind::CloudflareBlocked => ErrorClass::ClientBug,
             ErrorKind::Sink(_) => ErrorClass::Local,
         }
@@ -212,6 +226,10 @@ impl ErrorKind {
             }
             ErrorKind::Sink(failure) => format!("could not write the download: {failure}"),
             ErrorKind::UnexpectedAnswer(what) => format!("unexpected answer: {what}"),
+            ErrorKind::InvalidModelId { model } => format!(
+                "the model id {model:?} cannot be put in a URL path \
+                 (it is empty, or has an empty, `.` or `..` segment)"
+            ),
             ErrorKind::AnswerTooLarge { limit } => format!("answer larger than {limit} bytes"),
             ErrorKind::Stalled { received, elapsed } => format!(
                 "the file host stalled: {received} bytes in {:.1} s of the last attempt",

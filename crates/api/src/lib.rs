@@ -7,11 +7,15 @@
 //! ([`TaskCreation`]), which the engine's never-pay-twice guarantee rests on.
 //!
 //! [`registry`] describes the models sora-batch validates before spending money (the Sora 2
-//! family); [`wire`] mirrors the service's JSON exactly.
+//! family); [`wire`] mirrors the service's JSON exactly. [`catalogue`] is Kie's catalogue of
+//! the jobs API's models: [`Client::list_models`], [`Client::model_schema`] (a model's input
+//! JSON Schema, `$ref`s inlined) and [`Client::model_price`], paced to the service's limit of
+//! one such call per second.
 //!
 //! **Architecture invariant:** this crate knows nothing of manifests, journals, files on disk
 //! or terminals. It is the only code that speaks HTTP to Kie.
 
+pub mod catalogue;
 mod client;
 mod error;
 pub mod registry;
@@ -19,9 +23,10 @@ mod retry;
 pub mod snapshot;
 pub mod wire;
 
+pub use catalogue::{ModelFilter, ModelInput, ModelList, ModelPrice, ModelSchema, ModelSummary};
 pub use client::{
-    ApiKey, Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, DownloadSink,
-    DownloadSummary, TaskId, USER_AGENT,
+    ApiKey, Client, ClientConfig, CreatedTask, DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES,
+    DownloadSink, DownloadSummary, TaskId, USER_AGENT,
 };
 pub use error::{
     ApiError, ClientBuildError, CreateTaskError, ErrorClass, ErrorKind, LocalWriteFailure,

@@ -3,7 +3,8 @@
 //! Read [`Fault`] first: one kind of misbehaviour of the live service. Tests queue them per
 //! [`Endpoint`] with [`crate::FakeKie::inject`]; [`FaultBook`] keeps those queues and the
 //! seeded random faults of [`crate::FakeKieBuilder::random_faults`]. [`RateLimiter`] is the
-//! per-endpoint request budget of [`crate::FakeKieBuilder::rate_limit`].
+//! per-endpoint request budget of [`crate::FakeKieBuilder::rate_limit`], plus the budget the
+//! catalogue calls share ([`crate::FakeKieBuilder::catalogue_rate_limit`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::answer::FakeAnswer;
+use crate::catalogue::CATALOGUE_RATE_LIMITED_MSG;
 
 /// The routes of the fake, the unit of fault injection and rate limiting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,17 +27,35 @@ pub enum Endpoint {
     DownloadUrl,
     /// `GET` of a result file on the file host.
     Files,
+    /// `GET /api/v1/models[?taskType=&provider=&q=]`: the model catalogue.
+    ListModels,
+    /// `GET /api/v1/models/{model}/schema`: a model's OpenAPI document.
+    ModelSchema,
+    /// `GET /api/v1/models/{model}/price`: a model's price, in prose.
+    ModelPrice,
 }
 
 impl Endpoint {
-    /// Every endpoint, in a fixed order (used to seed one random generator per endpoint).
-    pub const ALL: [Endpoint; 5] = [
+    /// Every endpoint, in a fixed order (used to seed one random generator per endpoint:
+    /// new endpoints go at the end, so that the faults of the others stay what they were).
+    pub const ALL: [Endpoint; 8] = [
         Endpoint::CreateTask,
         Endpoint::RecordInfo,
         Endpoint::Credit,
         Endpoint::DownloadUrl,
         Endpoint::Files,
+        Endpoint::ListModels,
+        Endpoint::ModelSchema,
+        Endpoint::ModelPrice,
     ];
+
+    /// The catalogue calls, which share one rate limit on the live service.
+    pub fn is_catalogue(self) -> bool {
+        matches!(
+            self,
+            Endpoint::ListModels | Endpoint::ModelSchema | Endpoint::ModelPrice
+        )
+    }
 }
 
 /// How many requests an injected fault applies to.
@@ -69,6 +89,12 @@ pub enum Fault {
     Slow { delay: Duration },
     /// HTTP 403 text/plain `error code: 1010`, Cloudflare's answer to a missing User-Agent.
     Cloudflare1010,
+    /// HTTP `status` with exactly this JSON body: an answer of a shape the service does not
+    /// document, e.g. `{"code": 200, "data": {"modelz": []}}`.
+    Json {
+        status: u16,
+        body: serde_json::Value,
+    },
 }
 
 impl Fault {
@@ -128,6 +154,12 @@ impl Fault {
         Fault::code(422, msg)
     }
 
+    /// 429 inside HTTP 200: how the catalogue calls refuse a request over their shared limit
+    /// of 1 per second.
+    pub fn catalogue_rate_limited() -> Fault {
+        Fault::code(429, CATALOGUE_RATE_LIMITED_MSG)
+    }
+
     /// A 502 with an HTML page, like a proxy between the client and the service.
     pub fn bad_gateway_html() -> Fault {
         Fault::NonJson {
@@ -156,6 +188,7 @@ impl Fault {
             )),
             Fault::Slow { .. } => None,
             Fault::Cloudflare1010 => Some(FakeAnswer::cloudflare_1010()),
+            Fault::Json { status, body } => Some(FakeAnswer::json(*status, body.clone())),
         }
     }
 }
@@ -218,6 +251,8 @@ impl RandomFaults {
             0 => Fault::server_error(),
             1 => Fault::code(455, "Service maintenance"),
             2 => Fault::bad_gateway_html(),
+            // The catalogue's rate limit answers inside HTTP 200, the others with HTTP 429.
+            _ if endpoint.is_catalogue() => Fault::catalogue_rate_limited(),
             _ => Fault::RateLimited,
         })
     }
@@ -282,11 +317,13 @@ impl FaultBook {
     }
 }
 
-/// A sliding-window request budget per endpoint. Requests refused with 429 do not use up the
-/// budget: they had no effect.
+/// A sliding-window request budget per endpoint, and one the catalogue endpoints share.
+/// Requests refused with 429 do not use up the budget: they had no effect.
 #[derive(Debug, Default)]
 pub(crate) struct RateLimiter {
     limits: HashMap<Endpoint, SlidingWindow>,
+    /// Counts the requests of every [`Endpoint::is_catalogue`] endpoint together.
+    catalogue: Option<SlidingWindow>,
 }
 
 #[derive(Debug)]
@@ -296,34 +333,51 @@ struct SlidingWindow {
     accepted_at: VecDeque<Instant>,
 }
 
-impl RateLimiter {
-    pub(crate) fn set_limit(&mut self, endpoint: Endpoint, max_requests: u32, window: Duration) {
-        self.limits.insert(
-            endpoint,
-            SlidingWindow {
-                max_requests,
-                window,
-                accepted_at: VecDeque::new(),
-            },
-        );
+impl SlidingWindow {
+    fn new(max_requests: u32, window: Duration) -> Self {
+        SlidingWindow {
+            max_requests,
+            window,
+            accepted_at: VecDeque::new(),
+        }
     }
 
-    /// Whether a request of `endpoint` arriving at `now` is within the budget (and counts it).
-    pub(crate) fn admit(&mut self, endpoint: Endpoint, now: Instant) -> bool {
-        let Some(limit) = self.limits.get_mut(&endpoint) else {
-            return true;
-        };
-        while let Some(oldest) = limit.accepted_at.front() {
-            if now.saturating_duration_since(*oldest) >= limit.window {
-                limit.accepted_at.pop_front();
+    /// Whether one more request fits at `now`, once requests a whole window old are gone.
+    fn has_room(&mut self, now: Instant) -> bool {
+        while let Some(oldest) = self.accepted_at.front() {
+            if now.saturating_duration_since(*oldest) >= self.window {
+                self.accepted_at.pop_front();
             } else {
                 break;
             }
         }
-        if limit.accepted_at.len() >= limit.max_requests as usize {
+        self.accepted_at.len() < self.max_requests as usize
+    }
+}
+
+impl RateLimiter {
+    pub(crate) fn set_limit(&mut self, endpoint: Endpoint, max_requests: u32, window: Duration) {
+        self.limits
+            .insert(endpoint, SlidingWindow::new(max_requests, window));
+    }
+
+    /// The budget of the catalogue endpoints together, on top of any of their own.
+    pub(crate) fn set_catalogue_limit(&mut self, max_requests: u32, window: Duration) {
+        self.catalogue = Some(SlidingWindow::new(max_requests, window));
+    }
+
+    /// Whether a request of `endpoint` arriving at `now` is within the budget (and counts it,
+    /// in every budget it belongs to, only if it is within all of them).
+    pub(crate) fn admit(&mut self, endpoint: Endpoint, now: Instant) -> bool {
+        let own = self.limits.get_mut(&endpoint);
+        let shared = self.catalogue.as_mut().filter(|_| endpoint.is_catalogue());
+        let mut budgets: Vec<&mut SlidingWindow> = own.into_iter().chain(shared).collect();
+        if !budgets.iter_mut().all(|budget| budget.has_room(now)) {
             return false;
         }
-        limit.accepted_at.push_back(now);
+        for budget in budgets {
+            budget.accepted_at.push_back(now);
+        }
         true
     }
 }
@@ -376,5 +430,23 @@ mod tests {
         assert!(limiter.admit(Endpoint::RecordInfo, start));
         assert!(limiter.admit(Endpoint::CreateTask, start + Duration::from_secs(10)));
         assert!(!limiter.admit(Endpoint::CreateTask, start + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn the_catalogue_endpoints_share_one_budget() {
+        let mut limiter = RateLimiter::default();
+        limiter.set_catalogue_limit(1, Duration::from_secs(1));
+        let start = Instant::now();
+        assert!(limiter.admit(Endpoint::ModelSchema, start));
+        assert!(!limiter.admit(Endpoint::ModelPrice, start + Duration::from_millis(500)));
+        assert!(!limiter.admit(Endpoint::ListModels, start + Duration::from_millis(999)));
+        assert!(
+            limiter.admit(Endpoint::CreateTask, start),
+            "not a catalogue call"
+        );
+        assert!(limiter.admit(Endpoint::ModelPrice, start + Duration::from_secs(1)));
+        // A refused request used no budget: the next window starts at the last accepted one.
+        assert!(!limiter.admit(Endpoint::ListModels, start + Duration::from_millis(1999)));
+        assert!(limiter.admit(Endpoint::ListModels, start + Duration::from_secs(2)));
     }
 }

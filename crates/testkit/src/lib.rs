@@ -8,11 +8,15 @@
 //! The fake behaves like the live service as described in `kie-api-notes.md`: most errors in
 //! HTTP 200 with an envelope `code`, Cloudflare's 403 `error code: 1010` without a User-Agent,
 //! no defaults filled in for omitted Sora 2 input fields, `param` and `resultJson` as JSON
-//! strings, `failCode` sometimes a string and sometimes an integer, rate limits that drop the
-//! request, and result URLs that expire.
+//! strings (with the newer `response`, `successFlag` and `recordId` beside them), `failCode`
+//! sometimes a string and sometimes an integer, rate limits that drop the request, and result
+//! URLs that expire. It also serves the model catalogue (`/api/v1/models`, a model's `schema`
+//! and `price`) from `fixtures/api/catalogue/`, under the shared limit of 1 request per second
+//! that the live catalogue enforces (see `catalogue.rs`).
 //!
-//! Deliberately not here: callbacks (`callBackUrl` is recorded, never called), per-model
-//! prices, and any network beyond loopback.
+//! Deliberately not here: callbacks (`callBackUrl` is recorded, never called), charging tasks
+//! by the catalogue's prices (every task costs [`FakeKieBuilder::price_per_task`]), the
+//! catalogue's `success-rate` call, and any network beyond loopback.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -27,6 +31,7 @@
 //! ```
 
 mod answer;
+mod catalogue;
 mod faults;
 mod files;
 mod log;
@@ -39,6 +44,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde_json::Value;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -47,6 +53,7 @@ pub use crate::log::{LoggedRequest, RequestLog, Server};
 pub use crate::schedule::Schedule;
 pub use crate::tasks::{MAX_PROMPT_CHARS, TaskView};
 
+use crate::catalogue::{Catalogue, CatalogueModel};
 use crate::faults::{FaultBook, RateLimiter};
 use crate::schedule::TimelineSampler;
 use crate::service::{FailRule, ServiceConfig, ServiceState};
@@ -58,6 +65,9 @@ pub const DEFAULT_PRICE_PER_TASK: f64 = 30.0;
 pub const DEFAULT_CREDITS: f64 = 1_000_000.0;
 /// The size of every result file unless [`FakeKieBuilder::file_size`] says otherwise.
 pub const DEFAULT_FILE_SIZE: usize = 64 * 1024;
+/// The catalogue calls' shared limit unless [`FakeKieBuilder::catalogue_rate_limit`] says
+/// otherwise: the live service's 1 request per second per account.
+pub const DEFAULT_CATALOGUE_RATE_LIMIT: (u32, Duration) = (1, Duration::from_secs(1));
 
 /// A running fake Kie.ai: the API server and the file server. Dropping it stops both.
 pub struct FakeKie {
@@ -175,6 +185,8 @@ pub struct FakeKieBuilder {
     result_urls_per_task: usize,
     api_key: Option<String>,
     disabled_models: BTreeSet<String>,
+    catalogue: Catalogue,
+    catalogue_rate_limit: (u32, Duration),
     listeners: Option<(TcpListener, TcpListener)>,
 }
 
@@ -193,6 +205,8 @@ impl Default for FakeKieBuilder {
             result_urls_per_task: 1,
             api_key: None,
             disabled_models: BTreeSet::new(),
+            catalogue: Catalogue::from_fixtures(),
+            catalogue_rate_limit: DEFAULT_CATALOGUE_RATE_LIMIT,
             listeners: None,
         }
     }
@@ -291,6 +305,35 @@ impl FakeKieBuilder {
         self
     }
 
+    /// Adds a model to the catalogue, or replaces the fixture model of the same id.
+    /// `summary` is its entry in the list (`{"model", "slug", "title", "provider",
+    /// "taskType": [..], "description", "pricingDesc"}`, its `model` the id), `openapi` its
+    /// OpenAPI document (`Value::Null`: not yet synced) and `pricing_desc` its price answer.
+    /// Nothing is checked: a test may serve any shape it needs.
+    pub fn catalogue_model(mut self, summary: Value, openapi: Value, pricing_desc: &str) -> Self {
+        let id = summary
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        self.catalogue.insert(CatalogueModel {
+            id,
+            summary,
+            openapi,
+            pricing_desc: Value::from(pricing_desc),
+        });
+        self
+    }
+
+    /// At most `max` catalogue requests (list, schema and price together) per sliding
+    /// `window`; the excess is answered with code 429 in HTTP 200, like the live service.
+    /// Default [`DEFAULT_CATALOGUE_RATE_LIMIT`], the live limit; tests shorten the window to
+    /// stay quick.
+    pub fn catalogue_rate_limit(mut self, max: u32, window: Duration) -> Self {
+        self.catalogue_rate_limit = (max, window);
+        self
+    }
+
     /// Serve on these listeners (for a standalone server on fixed ports) instead of random
     /// ports.
     pub fn listen(mut self, api: TcpListener, files: TcpListener) -> Self {
@@ -315,6 +358,8 @@ impl FakeKieBuilder {
         for (endpoint, max, window) in self.rate_limits {
             rate_limiter.set_limit(endpoint, max, window);
         }
+        let (catalogue_max, catalogue_window) = self.catalogue_rate_limit;
+        rate_limiter.set_catalogue_limit(catalogue_max, catalogue_window);
         let faults = match self.random_faults {
             Some((rate, seed)) => FaultBook::with_random_faults(rate, seed),
             None => FaultBook::default(),
@@ -328,6 +373,7 @@ impl FakeKieBuilder {
             result_urls_per_task: self.result_urls_per_task,
             api_key: self.api_key,
             disabled_models: self.disabled_models,
+            catalogue: self.catalogue,
         };
         let state = Arc::new(Mutex::new(ServiceState::new(
             config,

@@ -29,6 +29,8 @@ pub struct LoggedRequest {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
+    /// The query's parameters, percent-decoded, in order.
+    pub query_pairs: Vec<(String, String)>,
     /// Every header as received, names in lowercase, in order.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -42,6 +44,14 @@ pub struct LoggedRequest {
 }
 
 impl LoggedRequest {
+    /// The first value of query parameter `name`, percent-decoded, if sent.
+    pub fn query_parameter(&self, name: &str) -> Option<&str> {
+        self.query_pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The first value of header `name` (any case), if sent.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -4,7 +4,8 @@
 //! faults, rate limits, result URLs, the request log), and its two entry points,
 //! [`ServiceState::handle_api_request`] and [`ServiceState::handle_files_request`]. The order of
 //! checks on the API host follows the live service: Cloudflare's User-Agent check, then the rate
-//! limit, then faults, then authentication, then the endpoint itself.
+//! limit, then faults, then authentication, then the endpoint itself. The catalogue endpoints
+//! are answered by [`crate::catalogue::Catalogue`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use wiremock::Request;
 
 use crate::answer::FakeAnswer;
+use crate::catalogue::{CATALOGUE_RATE_LIMITED_MSG, Catalogue};
 use crate::faults::{
     Endpoint, Fault, FaultBook, INSUFFICIENT_CREDITS_MSG, RateLimiter, UNAUTHORIZED_MSG,
 };
@@ -43,6 +45,7 @@ pub(crate) struct ServiceConfig {
     pub(crate) result_urls_per_task: usize,
     pub(crate) api_key: Option<String>,
     pub(crate) disabled_models: BTreeSet<String>,
+    pub(crate) catalogue: Catalogue,
 }
 
 /// Everything the two servers share.
@@ -66,6 +69,8 @@ struct ReceivedRequest {
     method: String,
     path: String,
     query: Option<String>,
+    /// The query's parameters, percent-decoded.
+    query_pairs: Vec<(String, String)>,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     received_at: Instant,
@@ -77,6 +82,11 @@ impl ReceivedRequest {
             method: request.method.as_str().to_owned(),
             path: request.url.path().to_owned(),
             query: request.url.query().map(str::to_owned),
+            query_pairs: request
+                .url
+                .query_pairs()
+                .map(|(key, value)| (key.into_owned(), value.into_owned()))
+                .collect(),
             headers: request
                 .headers
                 .iter()
@@ -118,6 +128,7 @@ fn api_route(method: &str, path: &str) -> Option<Endpoint> {
         ("GET", "/api/v1/jobs/recordInfo") => Some(Endpoint::RecordInfo),
         ("GET", "/api/v1/chat/credit") => Some(Endpoint::Credit),
         ("POST", "/api/v1/common/download-url") => Some(Endpoint::DownloadUrl),
+        ("GET", path) => crate::catalogue::route(path).map(|(endpoint, _)| endpoint),
         _ => None,
     }
 }
@@ -172,7 +183,12 @@ impl ServiceState {
         created_task: &mut Option<String>,
     ) -> FakeAnswer {
         if !self.rate_limiter.admit(endpoint, received.received_at) {
-            return FakeAnswer::rate_limited();
+            // The catalogue's limit answers inside HTTP 200, like most of the service's errors.
+            return if endpoint.is_catalogue() {
+                FakeAnswer::envelope_error(429, CATALOGUE_RATE_LIMITED_MSG)
+            } else {
+                FakeAnswer::rate_limited()
+            };
         }
         let mut delay = None;
         match self.faults.next_fault(endpoint) {
@@ -194,6 +210,15 @@ impl ServiceState {
             Endpoint::Credit => FakeAnswer::success(credits_json(self.credits)),
             Endpoint::DownloadUrl => self.download_url(&received.body),
             Endpoint::Files => FakeAnswer::json(404, json!({"code": 404, "msg": "Not Found"})),
+            Endpoint::ListModels => self.config.catalogue.list(&received.query_pairs),
+            Endpoint::ModelSchema | Endpoint::ModelPrice => {
+                let model = crate::catalogue::route(&received.path).map_or("", |(_, model)| model);
+                if endpoint == Endpoint::ModelSchema {
+                    self.config.catalogue.schema(model)
+                } else {
+                    self.config.catalogue.price(model)
+                }
+            }
         };
         answer.with_delay(delay)
     }
@@ -253,7 +278,12 @@ impl ServiceState {
         // not terminal at this instant, the new one included.
         self.log.max_in_flight = self.log.max_in_flight.max(self.in_flight.len());
         *created_task = Some(task_id.clone());
-        FakeAnswer::success(json!({"taskId": task_id}))
+        // Newer answers carry a recordId beside the taskId; tasks are still polled by taskId.
+        let record_id = format!(
+            "{:016x}",
+            mix64(sequence.wrapping_mul(31) ^ 0x7265_636f_7264)
+        );
+        FakeAnswer::success(json!({"taskId": task_id, "recordId": record_id}))
     }
 
     fn planned_outcome(&self, prompt: Option<&str>, sequence: u64) -> PlannedOutcome {
@@ -485,6 +515,7 @@ impl ServiceState {
             method: received.method,
             path: received.path,
             query: received.query,
+            query_pairs: received.query_pairs,
             headers: received.headers,
             body: received.body,
             received_at: received.received_at,

@@ -264,30 +264,47 @@ impl FakeTask {
     pub(crate) fn record_info_data(&self, state: &str) -> Value {
         // The service stores the request as a JSON string, and `resultJson` likewise.
         let param = self.accepted.request.to_string();
-        let (result_json, fail_code, fail_msg) = match (&self.completion, &self.outcome) {
-            (Some(completion), PlannedOutcome::Success) => {
-                let mut result = json!({"resultUrls": completion.result_urls});
-                if self.accepted.remove_watermark {
-                    result["resultWaterMarkUrls"] = json!(completion.watermark_urls);
+        // `response` is the same result parsed (newer answers carry both); `successFlag` says
+        // 0 running, 1 success, 3 fail.
+        let (result_json, response, success_flag, fail_code, fail_msg) =
+            match (&self.completion, &self.outcome) {
+                (Some(completion), PlannedOutcome::Success) => {
+                    let mut result = json!({"resultUrls": completion.result_urls});
+                    if self.accepted.remove_watermark {
+                        result["resultWaterMarkUrls"] = json!(completion.watermark_urls);
+                    }
+                    (
+                        Value::String(result.to_string()),
+                        result,
+                        1,
+                        Value::Null,
+                        Value::Null,
+                    )
                 }
-                (Value::String(result.to_string()), Value::Null, Value::Null)
-            }
-            (
-                Some(_),
-                PlannedOutcome::Fail {
-                    fail_code,
-                    fail_msg,
-                },
-            ) => (Value::Null, fail_code.clone(), json!(fail_msg)),
-            (None, _) => (Value::Null, Value::Null, Value::Null),
-        };
+                (
+                    Some(_),
+                    PlannedOutcome::Fail {
+                        fail_code,
+                        fail_msg,
+                    },
+                ) => (
+                    Value::Null,
+                    Value::Null,
+                    3,
+                    fail_code.clone(),
+                    json!(fail_msg),
+                ),
+                (None, _) => (Value::Null, Value::Null, 0, Value::Null, Value::Null),
+            };
         let complete_time = self.completion.as_ref().map(|c| c.complete_time_ms);
         json!({
             "taskId": self.task_id,
             "model": self.accepted.model,
             "state": state,
+            "successFlag": success_flag,
             "param": param,
             "resultJson": result_json,
+            "response": response,
             "failCode": fail_code,
             "failMsg": fail_msg,
             // The vendor's page says milliseconds; clients should use completeTime - createTime.
@@ -295,6 +312,8 @@ impl FakeTask {
             "completeTime": complete_time,
             "createTime": self.create_time_ms,
             "creditsConsumed": self.credits_consumed().map(credits_json),
+            // Documented, and not filled in by the live service.
+            "progress": Value::Null,
         })
     }
 

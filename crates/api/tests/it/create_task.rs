@@ -148,3 +148,36 @@ async fn create_task_is_never_retried_by_the_client() {
     }
     assert_eq!(fake.log().count(Endpoint::CreateTask), 3);
 }
+
+#[tokio::test]
+async fn the_record_id_is_kept_and_the_task_polled_by_its_task_id() {
+    let fake = FakeKie::start().await;
+    let client = client_for(&fake);
+    let created = client
+        .create_task_with_record_id(&seed_request())
+        .await
+        .expect("created");
+    assert!(
+        created.record_id.is_some(),
+        "the fake sends one, like the service"
+    );
+    let mut record = client.record_info(&created.task_id).await.expect("polled");
+    while !record.state.is_terminal() {
+        assert_eq!(record.success_flag, Some(0), "running");
+        record = client.record_info(&created.task_id).await.expect("polled");
+    }
+    assert_eq!(record.success_flag, Some(1));
+    assert!(
+        record.response.parsed().is_some(),
+        "`response` beside `resultJson`"
+    );
+    assert_eq!(record.result_urls().len(), 1);
+    let log = fake.log();
+    for poll in log.requests_to(Endpoint::RecordInfo) {
+        assert_eq!(
+            poll.query_parameter("taskId"),
+            Some(created.task_id.as_str()),
+            "never polled by recordId"
+        );
+    }
+}

@@ -298,3 +298,100 @@ async fn hostile_bodies_give_errors_not_panics() {
         }
     }
 }
+
+#[tokio::test]
+async fn newer_task_fields_are_read() {
+    let (_server, client) = serve(
+        200,
+        &fixture("live-create-task-record-id.json"),
+        "application/json",
+    )
+    .await;
+    let created = client
+        .create_task_with_record_id(&seed_request())
+        .await
+        .expect("the answer is a success");
+    assert_eq!(created.task_id.as_str(), "task_kling-2.6_1765432100000");
+    assert_eq!(
+        created.record_id.as_deref(),
+        Some("7c1d4e9a2b3f4c5d8e6f7a8b9c0d1e2f"),
+        "kept, though tasks are polled by taskId"
+    );
+    let task = created.task_id;
+
+    let (_server, client) = serve(
+        200,
+        &fixture("live-record-success-response.json"),
+        "application/json",
+    )
+    .await;
+    let record = client.record_info(&task).await.expect("parses");
+    assert_eq!(record.state, TaskState::Success);
+    assert_eq!(record.success_flag, Some(1));
+    assert_eq!(
+        record.result_urls(),
+        ["https://tempfile.aiquickdraw.com/k/1765432211000-boat.mp4"]
+    );
+    assert!(
+        record.response.parsed().is_some(),
+        "`response` is an object"
+    );
+    assert_eq!(record.credits_consumed, Some(55.0));
+    assert_eq!(record.text_result(), None);
+
+    let (_server, client) = serve(
+        200,
+        &fixture("live-record-success-flag-only.json"),
+        "application/json",
+    )
+    .await;
+    let record = client.record_info(&task).await.expect("parses");
+    assert_eq!(
+        record.state,
+        TaskState::Fail,
+        "no state: successFlag 3 says fail"
+    );
+    assert!(record.state.is_terminal());
+    assert_eq!(record.fail_code.as_deref(), Some("500"));
+    assert_eq!(record.credits_consumed, Some(0.0));
+    assert!(record.result_urls().is_empty());
+
+    let (_server, client) = serve(
+        200,
+        &fixture("live-record-text-result.json"),
+        "application/json",
+    )
+    .await;
+    let record = client.record_info(&task).await.expect("parses");
+    assert_eq!(record.state, TaskState::Success);
+    assert_eq!(
+        record.text_result(),
+        Some(&serde_json::json!({
+            "caption": "A cat asleep on a windowsill",
+            "tags": ["cat", "window"]
+        }))
+    );
+    assert!(
+        record.result_urls().is_empty(),
+        "a text result has no files"
+    );
+    assert_eq!(record.credits_consumed, Some(3.0), "a float: `3.0`");
+
+    let (_server, client) = serve(
+        200,
+        &fixture("live-record-music-items.json"),
+        "application/json",
+    )
+    .await;
+    let record = client.record_info(&task).await.expect("parses");
+    assert_eq!(
+        record.result_urls(),
+        [
+            "https://tempfile.aiquickdraw.com/m/a1.mp3",
+            "https://tempfile.aiquickdraw.com/m/a2.mp3"
+        ],
+        "per-item audio_url, in order"
+    );
+    assert_eq!(record.credits_consumed, Some(12.5));
+    assert_eq!(record.generation_millis(), Some(90_000));
+}

@@ -5,6 +5,7 @@
 //! the clock. `hostile` is the exception: answers no honest server sends (endless,
 //! oversized, trickling, silent) come from the raw HTTP/1.1 server of `hostile_server`.
 
+mod catalogue;
 mod classification;
 mod create_task;
 mod downloads;

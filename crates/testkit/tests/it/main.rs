@@ -4,6 +4,7 @@
 //! [`FakeKie`]: sora_batch_testkit::FakeKie
 
 mod account;
+mod catalogue;
 mod faults;
 mod files;
 mod lifecycle;

@@ -206,6 +206,20 @@ impl KieCalls {
         .await
     }
 
+    /// A GET of `path_and_query` on the API host, e.g. `/api/v1/models?taskType=x`.
+    pub async fn get(&self, path_and_query: &str) -> Answer {
+        let request = self
+            .client
+            .get(format!("{}{path_and_query}", self.base_url));
+        into_answer(
+            self.authorize(request)
+                .send()
+                .await
+                .expect("the API host answers"),
+        )
+        .await
+    }
+
     /// Polls until the task is `success` or `fail` (bounded), returning every state seen and
     /// the terminal answer. `pause` is the wait between polls of a time-based schedule.
     pub async fn poll_until_terminal(
