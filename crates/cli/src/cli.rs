@@ -73,6 +73,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Show one task as the service reports it (one recordInfo call). Needs KIE_API_KEY.
     Task(TaskArgs),
+    /// The jobs API's models: the live catalogue, or what sora-batch knows of one model.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Rebuild a lost journal from the batch folder's report.json. No network.
     ///
     /// Every task id the report names is recorded, so that the next `run` polls those tasks
@@ -157,6 +160,41 @@ pub struct StatusArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Vec<PathBuf>,
     /// Print the state as JSON (the report.json format).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the models of the live catalogue (one call). Needs KIE_API_KEY.
+    List(ModelsListArgs),
+    /// A model's input fields, price and where that knowledge came from: the built-in
+    /// snapshot when it has the model (no network), else the live catalogue.
+    Show(ModelsShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsListArgs {
+    /// Only models of this task type, e.g. text-to-video, image-to-video, text-to-image.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub task_type: Option<String>,
+    /// Words to search for in ids, titles and descriptions.
+    #[arg(value_name = "QUERY")]
+    pub query: Option<String>,
+    /// Print the list as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsShowArgs {
+    /// The model's id, e.g. kling-2.6/text-to-video.
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+    /// Ask the live catalogue even for a model of the built-in snapshot. Needs KIE_API_KEY.
+    #[arg(long)]
+    pub live: bool,
+    /// Print the model as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -45,6 +45,12 @@ fn run(cli: &cli::Cli) -> Result<exit::Outcome, exit::CliError> {
         cli::Command::Status(args) => commands::status::run(args, &mut output),
         cli::Command::Task(args) => commands::task::run(&cli.global, args, &mut output),
         cli::Command::Recover(args) => commands::recover::run(args, &mut output),
+        cli::Command::Models(cli::ModelsCommand::List(args)) => {
+            commands::models::list(&cli.global, args, &mut output)
+        }
+        cli::Command::Models(cli::ModelsCommand::Show(args)) => {
+            commands::models::show(&cli.global, args, &mut output)
+        }
         cli::Command::Schema(args) => commands::schema::run(args, &mut output),
         cli::Command::Completions(args) => commands::completions::run(args, &mut output),
     }

@@ -2,6 +2,7 @@
 //! [`crate::exit::Outcome`].
 
 pub mod completions;
+pub mod models;
 pub mod plan;
 pub mod recover;
 pub mod run;

@@ -6,6 +6,7 @@
 mod completions;
 mod gallery;
 mod help;
+mod models;
 mod plan;
 mod progress;
 mod run_basics;
