@@ -340,14 +340,30 @@ fn quoted_list(options: &[&str]) -> String {
     quoted.join(", ")
 }
 
+/// Names longer than this get no suggestion: a typo is a slip in a word, not in a
+/// paragraph, and the edit distance costs the product of the two lengths.
+const MAX_SUGGESTED_NAME_CHARS: usize = 64;
+
 /// The candidate closest to `name` by edit distance, when close enough to be a likely typo.
+///
+/// Cheap whatever the input: a name past [`MAX_SUGGESTED_NAME_CHARS`] characters gets no
+/// suggestion, and a candidate whose length alone puts it out of reach is not compared
+/// (the distance is at least the difference in length).
 pub fn closest_name<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let threshold = (name.chars().count() / 3).max(2);
+    let name_chars = name.chars().take(MAX_SUGGESTED_NAME_CHARS + 1).count();
+    if name_chars > MAX_SUGGESTED_NAME_CHARS {
+        return None;
+    }
+    let threshold = (name_chars / 3).max(2);
     candidates
         .into_iter()
+        .filter(|candidate| {
+            let chars = candidate.chars().take(name_chars + threshold + 1).count();
+            chars.abs_diff(name_chars) <= threshold
+        })
         .map(|candidate| (edit_distance(name, candidate), candidate))
         .filter(|(distance, _)| *distance <= threshold)
         .min_by_key(|(distance, _)| *distance)
@@ -441,6 +457,19 @@ mod tests {
         let spec = lookup("sora-2-text-to-video").expect("registered");
         let input = object(json!({"prompt": "é".repeat(MAX_PROMPT_CHARS)}));
         assert!(spec.validate_input(&input).is_empty());
+    }
+
+    #[test]
+    fn suggestions_skip_long_names_and_far_lengths() {
+        assert_eq!(closest_name("promt", ["prompt", "takes"]), Some("prompt"));
+        let long = "a".repeat(100_000);
+        assert_eq!(closest_name(&long, [long.as_str()]), None);
+        let near = "b".repeat(MAX_SUGGESTED_NAME_CHARS);
+        assert_eq!(
+            closest_name(&near, [near.as_str(), long.as_str()]),
+            Some(near.as_str())
+        );
+        assert_eq!(closest_name("ab", ["abcdef"]), None);
     }
 
     #[test]

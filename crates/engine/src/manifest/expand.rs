@@ -51,6 +51,51 @@ pub(crate) fn product_len(axes: &[Axis<'_>]) -> Option<usize> {
         .try_fold(1usize, |count, (_, values)| count.checked_mul(values.len()))
 }
 
+/// An upper bound of how many combinations [`expand_matrix`] makes, computed without
+/// expanding anything; `None` when the axes' product overflows.
+///
+/// The product of the axes, less the combinations the largest `exclude` entry removes (the
+/// entries may overlap, so only one of them is sure to remove all of its own), plus one per
+/// `include` entry (an entry merges into existing combinations or makes one of its own).
+pub(crate) fn combinations_bound(
+    axes: &[Axis<'_>],
+    exclude: &[Spanned<RawMap<Spanned<RawValue>>>],
+    include: &[Spanned<RawMap<Spanned<RawValue>>>],
+) -> Option<u64> {
+    let product = if axes.is_empty() {
+        0
+    } else {
+        axes.iter().try_fold(1u64, |count, (_, values)| {
+            count.checked_mul(values.len() as u64)
+        })?
+    };
+    let removed = exclude
+        .iter()
+        .map(|entry| excluded_by(axes, &entry.value))
+        .max()
+        .unwrap_or(0);
+    product
+        .saturating_sub(removed)
+        .checked_add(include.len() as u64)
+}
+
+/// How many original combinations one exclude entry removes: on each axis it names, the
+/// values it matches; on the others, every value.
+fn excluded_by(axes: &[Axis<'_>], entry: &RawMap<Spanned<RawValue>>) -> u64 {
+    if axes.is_empty() {
+        return 0;
+    }
+    axes.iter()
+        .map(|(name, values)| match entry.get(name) {
+            Some(wanted) => values
+                .iter()
+                .filter(|value| value.value.matches(&wanted.value))
+                .count() as u64,
+            None => values.len() as u64,
+        })
+        .fold(1u64, u64::saturating_mul)
+}
+
 fn matches_all(combination: &Combination<'_>, entry: &RawMap<Spanned<RawValue>>) -> bool {
     entry.entries.iter().all(|(key, value)| {
         combination
@@ -147,4 +192,66 @@ pub(crate) fn expand_matrix<'a>(
     }
     originals.extend(added);
     originals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::raw::RawMatrix;
+
+    fn matrix(yaml: &str) -> RawMatrix {
+        serde_saphyr::from_str(yaml).unwrap_or_default()
+    }
+
+    fn axes(matrix: &RawMatrix) -> Vec<Axis<'_>> {
+        matrix
+            .axes
+            .iter()
+            .filter_map(|(key, value)| match &value.value {
+                RawValue::List(values) => Some((key.value.as_str(), values.as_slice())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_bound_holds_the_expansion_and_counts_excludes_and_includes() {
+        // (matrix, bound, combinations it expands to)
+        for (yaml, bound, exact) in [
+            ("a: [1, 2, 3]\nb: [x, y]\n", 6, 6),
+            (
+                "a: [1, 2, 3]\nb: [x, y]\nexclude:\n  - a: 1\n  - {a: 2, b: x}\n",
+                4,
+                3,
+            ),
+            ("a: [1, 2, 3]\nb: [x, y]\nexclude:\n  - {}\n", 0, 0),
+            (
+                "a: [1, 2, 3]\nb: [x, y]\ninclude:\n  - c: 1\n  - a: 9\n",
+                8,
+                7,
+            ),
+            ("include:\n  - a: 1\n  - a: 2\n", 2, 2),
+        ] {
+            let matrix = matrix(yaml);
+            let axes = axes(&matrix);
+            assert_eq!(
+                combinations_bound(&axes, &matrix.exclude, &matrix.include),
+                Some(bound),
+                "{yaml}"
+            );
+            let expanded = expand_matrix(&axes, &matrix.exclude, &matrix.include);
+            assert_eq!(expanded.len() as u64, exact, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn an_overflowing_product_has_no_bound() {
+        let yaml: String = (0..20)
+            .map(|axis| format!("a{axis}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n"))
+            .collect();
+        let matrix = matrix(&yaml);
+        let axes = axes(&matrix);
+        assert_eq!(axes.len(), 20);
+        assert_eq!(combinations_bound(&axes, &[], &[]), None);
+    }
 }

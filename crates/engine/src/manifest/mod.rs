@@ -10,6 +10,11 @@
 //!    checked against the model registry of the api crate and completed, keys and ids
 //!    assigned ([`identity`]), `run:` and `prices:` checked.
 //!
+//! Every pass runs even when an earlier one found problems (but for YAML that does not
+//! parse), so an unknown key hides nothing else. The work stays bounded whatever the file
+//! holds: [`MAX_TAKES`], [`MAX_JOBS`] (checked before expanding), [`MAX_TEMPLATE_PROBLEMS`]
+//! per prompt, and values cut in messages (see [`crate::diagnostic`]).
+//!
 //! Everything here is plain synchronous code over an in-memory string; nothing prints.
 
 mod expand;
@@ -26,15 +31,35 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 use sora_batch_api::wire::CreateTaskRequest;
 
-use crate::diagnostic::{Diagnostic, SourceText};
+use crate::diagnostic::{Diagnostic, SourceText, quoted, shown};
 pub use crate::job::{JobId, JobKey};
 use crate::prices::PriceTable;
 pub use crate::settings::{PollTuning, RateLimit, RetryTiming, RunSettings};
 use raw::{RawManifest, RawValue};
 
-/// The most jobs one manifest may expand to. A guard against a typo (`takes: 100000`)
-/// turning into an hour of hashing or a plan nobody meant, not a limit of the service.
+/// The most jobs one manifest may expand to. A guard against a typo (a matrix axis pasted
+/// twice, an extra zero) turning into an hour of hashing or a plan nobody meant, not a limit
+/// of the service. It is checked against an upper bound computed before anything is
+/// expanded, so a refused manifest costs milliseconds and no memory.
 pub const MAX_JOBS: usize = 1_000_000;
+
+/// The most `takes` of one request. Takes are repeated generations of the same request, to
+/// pick the best of a few, and each is paid for: a hundred videos of one prompt is already
+/// more than anyone reviews, and a larger number is almost surely a typo (`takes: 1000`
+/// for `10`). More variety comes from a matrix, not from more takes.
+pub const MAX_TAKES: u32 = 100;
+
+pub use template::MAX_TEMPLATE_PROBLEMS;
+
+/// The deepest nesting of lists and mappings a manifest may have. The deepest a manifest
+/// needs is about 6 (`matrix`, `include`, an entry, a list value); parsing recurses once per
+/// level, and a debug build's 2 MiB thread stack (a test's, a tokio worker's) holds about
+/// 60 levels, so the parser's default of 64 could overflow it.
+pub const MAX_NESTING: usize = 24;
+
+/// The most YAML events aliases (`*name`) may replay in one manifest, in all: thousands of
+/// values shared by reference, against the million an alias bomb would ask for.
+pub const MAX_ALIAS_EVENTS: usize = 10_000;
 
 /// A manifest that loaded, with the warnings found on the way.
 #[derive(Debug, Clone)]
@@ -167,7 +192,7 @@ fn load_source(path: &Path, source: SourceText) -> Result<Loaded, ManifestErrors
             Err(error) => return Err(fail(vec![yaml_diagnostic(&error, &source)])),
         };
     let mut diagnostics = Vec::new();
-    shape::check_shape(&document, &source, &mut diagnostics);
+    let shape = shape::check_shape(&document, &source, &mut diagnostics);
     if matches!(document.value, RawValue::Null) || !matches!(document.value, RawValue::Map(_)) {
         return Err(fail(diagnostics));
     }
@@ -180,11 +205,10 @@ fn load_source(path: &Path, source: SourceText) -> Result<Loaded, ManifestErrors
             return Err(fail(diagnostics));
         }
     };
-    if !diagnostics.is_empty() {
-        return Err(fail(diagnostics));
-    }
-    // Pass 3: meaning.
-    let (manifest, diagnostics) = resolve::resolve(&raw, &source, path);
+    // Pass 3: meaning, even after unknown keys: they are ignored by pass 2, and the rest of
+    // the file still has its own problems to report in the same run.
+    let (manifest, resolved) = resolve::resolve(&raw, &source, path, shape);
+    diagnostics.extend(resolved);
     match manifest {
         Some(manifest) if !diagnostics.iter().any(Diagnostic::is_error) => {
             let mut warnings = diagnostics;
@@ -202,6 +226,11 @@ fn yaml_options() -> serde_saphyr::Options {
         strict_booleans: true,
         // The engine renders its own snippets.
         with_snippet: false,
+        budget: serde_saphyr::budget! { max_depth: MAX_NESTING },
+        // Aliases share a value or two in a manifest (a prompt, a block of defaults); the
+        // parser's default allows a million replayed events, which an alias bomb of a few
+        // lines turns into half a second of work for nothing.
+        alias_limits: serde_saphyr::alias_limits! { max_total_replayed_events: MAX_ALIAS_EVENTS },
     }
 }
 
@@ -222,7 +251,7 @@ fn yaml_diagnostic(error: &serde_saphyr::Error, source: &SourceText) -> Diagnost
             expected,
             ..
         } => (
-            format!("wrong type of value: found {unexpected}"),
+            format!("wrong type of value: found {}", shown(unexpected)),
             Some(expected.clone()),
         ),
         E::SerdeInvalidValue {
@@ -230,11 +259,11 @@ fn yaml_diagnostic(error: &serde_saphyr::Error, source: &SourceText) -> Diagnost
             expected,
             ..
         } => (
-            format!("invalid value: {unexpected}"),
+            format!("invalid value: {}", shown(unexpected)),
             Some(expected.clone()),
         ),
         E::DuplicateMappingKey { key: Some(key), .. } => (
-            format!("duplicate key `{key}`"),
+            format!("duplicate key {}", quoted(key)),
             Some("each key once per mapping".to_owned()),
         ),
         E::DuplicateMappingKey { key: None, .. } => (
@@ -256,6 +285,13 @@ fn yaml_diagnostic(error: &serde_saphyr::Error, source: &SourceText) -> Diagnost
             "more than one YAML document".to_owned(),
             Some("one document: remove the `---` separators".to_owned()),
         ),
+        E::Budget {
+            breach: serde_saphyr::budget::BudgetBreach::Depth { .. },
+            ..
+        } => (
+            "lists and mappings nested too deep".to_owned(),
+            Some(format!("at most {MAX_NESTING} levels of nesting")),
+        ),
         E::SerdeMissingField { field, .. } => (format!("missing key `{field}`"), None),
         E::Eof { .. } => ("unexpected end of the file".to_owned(), None),
         other => {
@@ -266,6 +302,7 @@ fn yaml_diagnostic(error: &serde_saphyr::Error, source: &SourceText) -> Diagnost
                     text = stripped.to_owned();
                 }
             }
+            // The parser's own words: cut, if ever long, by the diagnostic's backstop.
             (format!("invalid YAML: {text}"), None)
         }
     };

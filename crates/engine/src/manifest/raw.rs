@@ -85,8 +85,8 @@ pub struct RawManifest {
     /// Actions.
     #[schemars(with = "Option<RawMatrix>")]
     pub matrix: Option<Spanned<RawMatrix>>,
-    /// Videos per job (generation is not deterministic). Default: 1.
-    #[schemars(with = "Option<u32>", extend("minimum" = 1))]
+    /// Videos per job (generation is not deterministic), at most 100. Default: 1.
+    #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = super::MAX_TAKES))]
     pub takes: Option<Spanned<u32>>,
     /// Explicit jobs, beside or instead of the matrix.
     #[schemars(with = "Option<Vec<RawJob>>")]
@@ -543,7 +543,7 @@ impl JsonSchema for RawJob {
         );
         properties.insert(
             "takes".into(),
-            serde_json::json!({"description": "Videos of this job.", "type": "integer", "minimum": 1}),
+            serde_json::json!({"description": "Videos of this job, at most 100.", "type": "integer", "minimum": 1, "maximum": super::MAX_TAKES}),
         );
         json_schema!({
             "description": "One job: an optional id, model and takes, and its model's input fields.",

@@ -11,7 +11,7 @@ use serde_saphyr::{Location, Spanned};
 use sora_batch_api::registry::{SORA_2_MODELS, closest_name};
 
 use super::raw::{LIMIT_KEYS, POLL_KEYS, RETRY_KEYS, RUN_KEYS, RawValue, TOP_LEVEL_KEYS};
-use crate::diagnostic::{Diagnostic, Position, SourceText};
+use crate::diagnostic::{Diagnostic, Position, SourceText, quoted};
 
 /// The position a serde-saphyr location describes, or the start of the file when unknown.
 pub(crate) fn position(location: &Location) -> Position {
@@ -28,12 +28,21 @@ pub(crate) const START_OF_FILE: Position = Position {
     len: 1,
 };
 
+/// What the shape pass found that the later passes need to know.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ShapeFindings {
+    /// A key at the top level is unknown: perhaps a misspelled `prompt` or `jobs`, so that
+    /// "the manifest defines no jobs" would only repeat that problem.
+    pub unknown_top_level_key: bool,
+}
+
 /// Reports unknown keys, a missing `version` and an empty or non-mapping document.
 pub(crate) fn check_shape(
     document: &Spanned<RawValue>,
     source: &SourceText,
     diagnostics: &mut Vec<Diagnostic>,
-) {
+) -> ShapeFindings {
+    let mut findings = ShapeFindings::default();
     let entries = match &document.value {
         RawValue::Map(entries) => entries,
         RawValue::Null => {
@@ -41,7 +50,7 @@ pub(crate) fn check_shape(
                 Diagnostic::error(source, Some(START_OF_FILE), "the manifest is empty")
                     .expected("a mapping that starts with `version: 1`"),
             );
-            return;
+            return findings;
         }
         other => {
             diagnostics.push(
@@ -55,10 +64,11 @@ pub(crate) fn check_shape(
                 )
                 .expected("a mapping that starts with `version: 1`"),
             );
-            return;
+            return findings;
         }
     };
-    check_keys(entries, TOP_LEVEL_KEYS, "the manifest", source, diagnostics);
+    findings.unknown_top_level_key =
+        check_keys(entries, TOP_LEVEL_KEYS, "the manifest", source, diagnostics);
     if !entries.iter().any(|(key, _)| key.value == "version") {
         diagnostics.push(
             Diagnostic::error(source, Some(START_OF_FILE), "missing key `version`")
@@ -85,23 +95,31 @@ pub(crate) fn check_shape(
             }
         }
     }
+    findings
 }
 
+/// Reports each key of `entries` that is not `known`; whether there was one.
 fn check_keys(
     entries: &[(Spanned<String>, Spanned<RawValue>)],
     known: &[&str],
     section: &str,
     source: &SourceText,
     diagnostics: &mut Vec<Diagnostic>,
-) {
+) -> bool {
+    let mut found = false;
     for (key, _) in entries {
         let name = key.value.as_str();
         if known.contains(&name) {
             continue;
         }
+        found = true;
         let message = match closest_name(name, known.iter().copied()) {
-            Some(close) => format!("unknown key `{name}` in {section}, did you mean `{close}`?"),
-            None => format!("unknown key `{name}` in {section}"),
+            Some(close) => format!(
+                "unknown key {} in {section}, did you mean {}?",
+                quoted(name),
+                quoted(close)
+            ),
+            None => format!("unknown key {} in {section}", quoted(name)),
         };
         let mut diagnostic = Diagnostic::error(source, Some(position(&key.referenced)), message)
             .expected(format!("one of {}", known.join(", ")));
@@ -115,4 +133,5 @@ fn check_keys(
         }
         diagnostics.push(diagnostic);
     }
+    found
 }

@@ -3,7 +3,9 @@
 mod errors;
 mod examples;
 mod expansion;
+mod fuzz;
 mod identity;
+mod limits;
 mod properties;
 mod render;
 mod run_engine;

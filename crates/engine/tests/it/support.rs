@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use sora_batch_engine::manifest::{self, Loaded};
+use sora_batch_engine::manifest::{self, Loaded, ManifestErrors};
 
 /// The fixed name every test manifest is loaded under, so snapshots hold no local paths.
 pub const SOURCE_NAME: &str = "manifest.yaml";
@@ -44,6 +44,17 @@ pub fn load_ok(yaml: &str) -> Loaded {
     match manifest::load_str(SOURCE_NAME, yaml) {
         Ok(loaded) => loaded,
         Err(errors) => panic!("expected a valid manifest, got:\n{errors}"),
+    }
+}
+
+/// Loads `yaml`, which must be refused.
+pub fn load_err(yaml: &str) -> ManifestErrors {
+    match manifest::load_str(SOURCE_NAME, yaml) {
+        Ok(loaded) => panic!(
+            "expected errors, got a manifest of {} jobs",
+            loaded.manifest.jobs.len()
+        ),
+        Err(errors) => errors,
     }
 }
 

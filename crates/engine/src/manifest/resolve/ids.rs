@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Draft, Resolver};
-use crate::diagnostic::Position;
+use crate::diagnostic::{Position, quoted};
 use crate::manifest::Job;
 use crate::manifest::identity::{JobId, JobKey};
 
@@ -35,9 +35,9 @@ impl Resolver<'_> {
                     .error(
                         draft.anchor,
                         format!(
-                            "jobs `{}` and `{}` make the same request",
-                            name_of(first_draft),
-                            name_of(draft)
+                            "jobs {} and {} make the same request",
+                            quoted(&name_of(first_draft)),
+                            quoted(&name_of(draft))
                         ),
                     )
                     .note("they have the same model, input and take, so they would be one video")
@@ -72,7 +72,7 @@ impl Resolver<'_> {
                 Some((_, at)) => {
                     if let Some(first) = explicit_owner.get(candidate.as_str()) {
                         let diagnostic = self
-                            .error(*at, format!("duplicate id `{candidate}`"))
+                            .error(*at, format!("duplicate id {}", quoted(candidate)))
                             .note(format!("first used at line {}", first.line))
                             .expected("an id used by one job only");
                         self.push(diagnostic);
@@ -99,7 +99,7 @@ impl Resolver<'_> {
         for (id, draft) in ids.iter().zip(&drafts) {
             if !taken.insert(id.as_str()) {
                 let diagnostic = self
-                    .error(draft.anchor, format!("duplicate id `{id}`"))
+                    .error(draft.anchor, format!("duplicate id {}", quoted(id)))
                     .expected("an id used by one job only: give this job an explicit `id`");
                 self.push(diagnostic);
             }

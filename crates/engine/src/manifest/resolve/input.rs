@@ -11,10 +11,10 @@ use serde_saphyr::Spanned;
 use sora_batch_api::registry::{self, InputProblemKind, ModelSpec, SORA_2_MODELS, closest_name};
 
 use super::{Field, Resolver};
-use crate::diagnostic::{Diagnostic, Position};
+use crate::diagnostic::{Diagnostic, Position, listed, quoted};
 use crate::manifest::raw::{JOB_KEYS, RawValue};
 use crate::manifest::shape::position;
-use crate::manifest::template::{self, Lookup, TemplateProblemKind};
+use crate::manifest::template::{self, Lookup, TemplateProblem, TemplateProblemKind};
 
 impl Resolver<'_> {
     /// Warns once per model that sora-batch cannot validate; errors on an empty name.
@@ -34,9 +34,11 @@ impl Resolver<'_> {
             Some(at),
             match closest_name(model, SORA_2_MODELS.iter().map(|m| m.name)) {
                 Some(close) => format!(
-                    "model `{model}` is not one sora-batch validates, did you mean `{close}`?"
+                    "model {} is not one sora-batch validates, did you mean {}?",
+                    quoted(model),
+                    quoted(close)
                 ),
-                None => format!("model `{model}` is not one sora-batch validates"),
+                None => format!("model {} is not one sora-batch validates", quoted(model)),
             },
         );
         diagnostic = diagnostic.note("its input fields are sent as written, unchecked");
@@ -83,8 +85,16 @@ impl Resolver<'_> {
                     }
                 }
                 Err(problems) => {
-                    for problem in problems {
-                        self.report_template_problem(prompt, template, problem, variable_names);
+                    let last = problems.shown.len().saturating_sub(1);
+                    for (index, problem) in problems.shown.into_iter().enumerate() {
+                        let omitted = if index == last { problems.omitted } else { 0 };
+                        self.report_template_problem(
+                            prompt,
+                            template,
+                            problem,
+                            omitted,
+                            variable_names,
+                        );
                     }
                     ok = false;
                 }
@@ -100,10 +110,16 @@ impl Resolver<'_> {
                     let candidates = spec.fields.iter().map(|field| field.name).chain(JOB_KEYS.iter().copied());
                     let message = match closest_name(&problem.field, candidates) {
                         Some(close) => format!(
-                            "unknown field `{}` for model `{model}`, did you mean `{close}`?",
-                            problem.field
+                            "unknown field {} for model {}, did you mean {}?",
+                            quoted(&problem.field),
+                            quoted(model),
+                            quoted(close)
                         ),
-                        None => format!("unknown field `{}` for model `{model}`", problem.field),
+                        None => format!(
+                            "unknown field {} for model {}",
+                            quoted(&problem.field),
+                            quoted(model)
+                        ),
                     };
                     let at = origin
                         .and_then(|(key, value)| key.map(position).or(Some(position(&value.referenced))))
@@ -144,49 +160,91 @@ impl Resolver<'_> {
         Some(input)
     }
 
+    /// Reports one (grouped) problem of a prompt template, once per place in the manifest
+    /// however many jobs share the prompt; `omitted` distinct problems of the same prompt
+    /// go unreported and are counted in a note.
     fn report_template_problem(
         &mut self,
         prompt: &Spanned<RawValue>,
         template: &str,
-        problem: template::TemplateProblem,
+        problem: TemplateProblem,
+        omitted: usize,
         variable_names: &[&str],
     ) {
-        let offending = template
-            .get(problem.offset..problem.offset + problem.len)
-            .unwrap_or("{");
-        let at = self.locate_in_value(prompt, offending);
-        let diagnostic = match problem.kind {
+        let tag = match problem.kind {
+            TemplateProblemKind::Undefined(_) => 0,
+            TemplateProblemKind::NotScalar(_) => 1,
+            TemplateProblemKind::UnmatchedBrace => 2,
+            TemplateProblemKind::InvalidName(_) => 3,
+        };
+        let prompt_at = position(&prompt.referenced);
+        if !self
+            .reported_template_problems
+            .insert((prompt_at, problem.offset, tag))
+        {
+            return;
+        }
+        let end = problem.offset.saturating_add(problem.len);
+        let offending = template.get(problem.offset..end).unwrap_or("{");
+        let at = self.locate_in_value(prompt, template, problem.offset, offending);
+        let mut diagnostic = match problem.kind {
             TemplateProblemKind::Undefined(name) => {
                 let message = match closest_name(&name, variable_names.iter().copied()) {
-                    Some(close) => {
-                        format!("undefined template variable `{name}`, did you mean `{close}`?")
-                    }
-                    None => format!("undefined template variable `{name}`"),
+                    Some(close) => format!(
+                        "undefined template variable {}, did you mean {}?",
+                        quoted(&name),
+                        quoted(close)
+                    ),
+                    None => format!("undefined template variable {}", quoted(&name)),
                 };
                 let expected = if variable_names.is_empty() {
                     "a variable defined under `vars:` or as a matrix axis".to_owned()
                 } else {
-                    format!("one of {}", variable_names.join(", "))
+                    format!("one of {}", listed(variable_names.iter().copied()))
                 };
                 self.error(at, message)
                     .expected(expected)
                     .note("help: write `{{` and `}}` for literal braces")
             }
             TemplateProblemKind::NotScalar(name) => self
-                .error(at, format!("template variable `{name}` is not a scalar"))
+                .error(at, format!("template variable {} is not a scalar", quoted(&name)))
                 .expected("a variable whose value is a string, a number or a boolean"),
             TemplateProblemKind::UnmatchedBrace => self
                 .error(at, "unmatched brace in template")
                 .expected("`{name}` for a variable, `{{` and `}}` for literal braces"),
-            TemplateProblemKind::InvalidName(name) => self
-                .error(at, format!("invalid template variable `{{{name}}}`"))
+            TemplateProblemKind::InvalidName(_) => self
+                .error(at, format!("invalid template variable {}", quoted(offending)))
                 .expected("`{name}` with a name of letters, digits, `_` and `-`, or `{{` and `}}` for literal braces"),
         };
+        if problem.count > 1 {
+            diagnostic = diagnostic.note(format!(
+                "{} occurs {} times in this prompt; the first is shown",
+                quoted(offending),
+                problem.count
+            ));
+        }
+        if omitted > 0 {
+            diagnostic = diagnostic.note(format!(
+                "{omitted} more problems in this prompt are not listed; fix these first"
+            ));
+        }
         self.push(diagnostic);
     }
 
-    /// Where `needle` is in the source text of a string value, or the value's start.
-    fn locate_in_value(&self, value: &Spanned<RawValue>, needle: &str) -> Position {
+    /// Where the occurrence of `needle` at byte `offset` of `template` is in the source of
+    /// the string value it came from, or the value's start.
+    ///
+    /// The source differs from the template by YAML's quoting, escapes and folding, so
+    /// offsets do not carry over; occurrences do. The problem is the n-th occurrence of its
+    /// text in the template, and so, barring an escape inside it, in the source: `{x}` after
+    /// a literal `{{x}}` is found after it, not inside it.
+    fn locate_in_value(
+        &self,
+        value: &Spanned<RawValue>,
+        template: &str,
+        offset: usize,
+        needle: &str,
+    ) -> Position {
         let fallback = position(&value.referenced);
         let span = value.defined.span();
         let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) else {
@@ -200,9 +258,15 @@ impl Resolver<'_> {
         let Some(region) = text.get(start..end) else {
             return fallback;
         };
-        match region.find(needle) {
-            Some(found) => {
-                let chars = u32::try_from(needle.chars().count()).unwrap_or(1);
+        if needle.is_empty() {
+            return fallback;
+        }
+        let occurrence = template
+            .get(..offset)
+            .map_or(0, |before| before.match_indices(needle).count());
+        match region.match_indices(needle).nth(occurrence) {
+            Some((found, _)) => {
+                let chars = u32::try_from(needle.chars().count()).unwrap_or(u32::MAX);
                 self.source.position_of_byte(start + found, chars)
             }
             None => fallback,

@@ -11,13 +11,20 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 use sora_batch_api::registry::{self, closest_name};
 
+use super::settings::valid_takes;
 use super::{Draft, Field, Resolver};
+use crate::diagnostic::{Diagnostic, Position, listed, quoted, quoted_escaped, shown};
 use crate::manifest::MAX_JOBS;
 use crate::manifest::expand::{self, Axis, Combination};
 use crate::manifest::identity::{self, check_explicit_id};
 use crate::manifest::raw::{RawManifest, RawMatrix, RawValue};
 use crate::manifest::shape::{START_OF_FILE, position};
 use crate::manifest::template::Lookup;
+
+/// After this many matrix jobs with problems, the others are not checked. Jobs of one
+/// matrix share their prompt and defaults, so their problems repeat (and are reported once);
+/// checking a million combinations of a broken megabyte prompt would only repeat them slower.
+const MAX_FAILED_MATRIX_JOBS: usize = 100;
 
 impl<'a> Resolver<'a> {
     /// Every job of the manifest before identities: matrix jobs, then explicit jobs.
@@ -42,18 +49,14 @@ impl<'a> Resolver<'a> {
         });
         let mut drafts = Vec::new();
 
-        // Matrix jobs.
-        let combinations: Vec<Combination<'_>> = match &raw.matrix {
-            Some(matrix) => match self.matrix_combinations(matrix) {
-                Some(combinations) => combinations,
+        // Matrix jobs: the matrix is checked, and the jobs it can make counted, before
+        // anything is expanded.
+        let axes: Option<Vec<Axis<'a>>> = match &raw.matrix {
+            Some(matrix) => match self.matrix_axes(matrix) {
+                Some(axes) => Some(axes),
                 None => return drafts,
             },
-            // A prompt without a matrix is one job.
-            None if top_prompt.is_some() => vec![Combination {
-                entries: Vec::new(),
-                naming_entries: 0,
-            }],
-            None => Vec::new(),
+            None => None,
         };
         let matrix_anchor = raw
             .matrix
@@ -65,28 +68,33 @@ impl<'a> Resolver<'a> {
                     .map(|prompt| position(&prompt.referenced))
             })
             .unwrap_or(START_OF_FILE);
-        let explicit_takes: u64 = raw
-            .jobs
-            .iter()
-            .flatten()
-            .map(|job| u64::from(job.value.takes.as_ref().map_or(default_takes, |t| t.value)))
-            .sum();
-        let planned = (combinations.len() as u64)
-            .saturating_mul(u64::from(default_takes))
-            .saturating_add(explicit_takes);
-        if planned > MAX_JOBS as u64 {
-            let diagnostic = self
-                .error(
-                    matrix_anchor,
-                    format!("the manifest expands to {planned} jobs"),
-                )
-                .expected(format!("at most {MAX_JOBS} jobs in one manifest"));
-            self.push(diagnostic);
+        if !self.check_job_count(
+            raw,
+            axes.as_deref(),
+            top_prompt.is_some(),
+            default_takes,
+            matrix_anchor,
+        ) {
             return drafts;
         }
-        drafts.reserve(planned as usize);
+        let combinations: Vec<Combination<'_>> = match (&raw.matrix, &axes) {
+            (Some(matrix), Some(axes)) => {
+                expand::expand_matrix(axes, &matrix.value.exclude, &matrix.value.include)
+            }
+            // A prompt without a matrix is one job.
+            _ if top_prompt.is_some() => vec![Combination {
+                entries: Vec::new(),
+                naming_entries: 0,
+            }],
+            _ => Vec::new(),
+        };
         let variable_names: Vec<&str> = self.variable_names(raw, vars);
-        for combination in &combinations {
+        let mut failed_jobs = 0usize;
+        for (index, combination) in combinations.iter().enumerate() {
+            if failed_jobs == MAX_FAILED_MATRIX_JOBS {
+                self.stop_checking_the_matrix(combinations.len() - index, matrix_anchor);
+                break;
+            }
             let model = match combination.get("model") {
                 Some(model) => match &model.value {
                     RawValue::String(name) => {
@@ -101,6 +109,7 @@ impl<'a> Resolver<'a> {
                             )
                             .expected("a model name");
                         self.push(diagnostic);
+                        failed_jobs += 1;
                         continue;
                     }
                 },
@@ -135,6 +144,7 @@ impl<'a> Resolver<'a> {
             let Some(input) =
                 self.build_input(model, spec, &fields, lookup, &variable_names, matrix_anchor)
             else {
+                failed_jobs += 1;
                 continue;
             };
             let naming: Vec<Cow<'_, str>> = combination.entries[..combination.naming_entries]
@@ -178,7 +188,7 @@ impl<'a> Resolver<'a> {
                     Ok(()) => Some((id.value.clone(), at)),
                     Err(expected) => {
                         let diagnostic = self
-                            .error(at, format!("unsafe id `{}`", id.value.escape_debug()))
+                            .error(at, format!("unsafe id {}", quoted_escaped(&id.value)))
                             .expected(expected)
                             .note("ids name the job's files in the batch folder");
                         self.push(diagnostic);
@@ -221,6 +231,19 @@ impl<'a> Resolver<'a> {
         drafts
     }
 
+    /// Says that the matrix's other jobs were not checked (see [`MAX_FAILED_MATRIX_JOBS`]).
+    fn stop_checking_the_matrix(&mut self, unchecked: usize, matrix_anchor: Position) {
+        let diagnostic = Diagnostic::warning(
+            self.source,
+            Some(matrix_anchor),
+            format!("{unchecked} more matrix jobs were not checked"),
+        )
+        .note(format!(
+            "checking stops after {MAX_FAILED_MATRIX_JOBS} matrix jobs with problems; fix these first"
+        ));
+        self.push(diagnostic);
+    }
+
     /// Names a template may use in matrix jobs: vars, axes and include keys.
     fn variable_names(
         &self,
@@ -245,11 +268,8 @@ impl<'a> Resolver<'a> {
         names
     }
 
-    /// Checks the matrix's shape and expands it; `None` when it cannot be expanded.
-    fn matrix_combinations(
-        &mut self,
-        matrix: &'a Spanned<RawMatrix>,
-    ) -> Option<Vec<Combination<'a>>> {
+    /// Checks the matrix's shape: its axes, or `None` when it cannot be expanded.
+    fn matrix_axes(&mut self, matrix: &'a Spanned<RawMatrix>) -> Option<Vec<Axis<'a>>> {
         let matrix_value = &matrix.value;
         let mut axes: Vec<Axis<'a>> = Vec::new();
         let mut ok = true;
@@ -262,7 +282,7 @@ impl<'a> Resolver<'a> {
                     let diagnostic = self
                         .error(
                             position(&value.referenced),
-                            format!("matrix axis `{}` has no values", key.value),
+                            format!("matrix axis {} has no values", quoted(&key.value)),
                         )
                         .expected("a list of at least one value");
                     self.push(diagnostic);
@@ -272,9 +292,16 @@ impl<'a> Resolver<'a> {
                     let diagnostic = self
                         .error(
                             position(&value.referenced),
-                            format!("matrix axis `{}` is {}", key.value, other.kind_name()),
+                            format!(
+                                "matrix axis {} is {}",
+                                quoted(&key.value),
+                                other.kind_name()
+                            ),
                         )
-                        .expected(format!("a list of values, e.g. `{}: [a, b]`", key.value));
+                        .expected(format!(
+                            "a list of values, e.g. `{}: [a, b]`",
+                            shown(&key.value)
+                        ));
                     self.push(diagnostic);
                     ok = false;
                 }
@@ -286,14 +313,18 @@ impl<'a> Resolver<'a> {
                 if !axis_names.contains(&key.value.as_str()) {
                     let message = match closest_name(&key.value, axis_names.iter().copied()) {
                         Some(close) => format!(
-                            "exclude key `{}` is not a matrix axis, did you mean `{close}`?",
-                            key.value
+                            "exclude key {} is not a matrix axis, did you mean {}?",
+                            quoted(&key.value),
+                            quoted(close)
                         ),
-                        None => format!("exclude key `{}` is not a matrix axis", key.value),
+                        None => format!("exclude key {} is not a matrix axis", quoted(&key.value)),
                     };
-                    let diagnostic = self
-                        .error(position(&key.referenced), message)
-                        .expected(format!("one of the axes: {}", axis_names.join(", ")));
+                    let diagnostic =
+                        self.error(position(&key.referenced), message)
+                            .expected(format!(
+                                "one of the axes: {}",
+                                listed(axis_names.iter().copied())
+                            ));
                     self.push(diagnostic);
                     ok = false;
                 }
@@ -302,24 +333,78 @@ impl<'a> Resolver<'a> {
         if !ok {
             return None;
         }
+        // Expanding walks every combination of the axes, excluded ones too: their product
+        // is bounded on its own, whatever `exclude` removes.
         match expand::product_len(&axes) {
-            Some(count) if count <= MAX_JOBS => {}
+            Some(count) if count <= MAX_JOBS => Some(axes),
             count => {
-                let shown = count.map_or_else(|| "too many".to_owned(), |count| count.to_string());
+                let message = match count {
+                    Some(count) => format!("the matrix's axes make {count} combinations"),
+                    None => format!("the matrix's axes make more than {MAX_JOBS} combinations"),
+                };
                 let diagnostic = self
-                    .error(
-                        position(&matrix.referenced),
-                        format!("the matrix has {shown} combinations"),
-                    )
-                    .expected(format!("at most {MAX_JOBS} jobs in one manifest"));
+                    .error(position(&matrix.referenced), message)
+                    .expected(format!("at most {MAX_JOBS} jobs in one manifest"))
+                    .note("counted before `exclude` and `include`, as expanding visits every combination");
                 self.push(diagnostic);
-                return None;
+                None
             }
         }
-        Some(expand::expand_matrix(
-            &axes,
-            &matrix_value.exclude,
-            &matrix_value.include,
-        ))
+    }
+
+    /// Whether the jobs the manifest can make are within [`MAX_JOBS`], from an upper bound
+    /// computed without expanding anything; reports it when they are not.
+    fn check_job_count(
+        &mut self,
+        raw: &'a RawManifest,
+        axes: Option<&[Axis<'a>]>,
+        has_prompt: bool,
+        default_takes: u32,
+        matrix_anchor: Position,
+    ) -> bool {
+        let combinations = match (&raw.matrix, axes) {
+            (Some(matrix), Some(axes)) => {
+                expand::combinations_bound(axes, &matrix.value.exclude, &matrix.value.include)
+            }
+            _ => Some(u64::from(has_prompt)),
+        };
+        // An invalid `takes` is reported where it is checked, and counts as 1 meanwhile.
+        let takes_of = |takes: Option<&Spanned<u32>>| {
+            takes.map_or(default_takes, |takes| valid_takes(takes.value).unwrap_or(1))
+        };
+        let explicit_takes: u64 = raw
+            .jobs
+            .iter()
+            .flatten()
+            .map(|job| u64::from(takes_of(job.value.takes.as_ref())))
+            .sum();
+        let bound = combinations
+            .and_then(|count| count.checked_mul(u64::from(default_takes)))
+            .and_then(|count| count.checked_add(explicit_takes));
+        if bound.is_some_and(|bound| bound <= MAX_JOBS as u64) {
+            return true;
+        }
+        let anchor = match raw.jobs.as_deref() {
+            Some([first, ..]) if combinations == Some(0) => position(&first.referenced),
+            _ => matrix_anchor,
+        };
+        let message = match bound {
+            Some(bound) => format!("the manifest can make up to {bound} jobs"),
+            None => format!("the manifest makes more than {MAX_JOBS} jobs"),
+        };
+        let arithmetic = match combinations {
+            Some(count) => format!(
+                "counted before expanding: up to {count} matrix combinations × {default_takes} takes, plus {explicit_takes} takes of explicit jobs"
+            ),
+            None => {
+                "counted before expanding: the matrix's axes multiply past any count".to_owned()
+            }
+        };
+        let diagnostic = self
+            .error(anchor, message)
+            .expected(format!("at most {MAX_JOBS} jobs in one manifest"))
+            .note(arithmetic);
+        self.push(diagnostic);
+        false
     }
 }

@@ -25,7 +25,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::Manifest;
 use super::raw::{RawManifest, RawValue};
-use super::shape::{START_OF_FILE, position};
+use super::shape::{START_OF_FILE, ShapeFindings, position};
 use crate::diagnostic::{Diagnostic, Position, SourceText};
 
 /// One input field of a job in the making: its name, where its key is (when written as a
@@ -55,6 +55,12 @@ struct Resolver<'a> {
     seen: HashSet<(Position, String)>,
     /// Models already warned about as not validated.
     warned_models: HashSet<String>,
+    /// Template problems already reported: (where the prompt is, the problem's offset in
+    /// it, its kind). A prompt shared by 10,000 matrix jobs is checked for each, but its
+    /// problems are located and rendered once, not 10,000 times.
+    reported_template_problems: HashSet<(Position, usize, u8)>,
+    /// What the shape pass found.
+    shape: ShapeFindings,
 }
 
 impl<'a> Resolver<'a> {
@@ -83,12 +89,15 @@ pub(super) fn resolve(
     raw: &RawManifest,
     source: &SourceText,
     path: &Path,
+    shape: ShapeFindings,
 ) -> (Option<Manifest>, Vec<Diagnostic>) {
     let mut resolver = Resolver {
         source,
         diagnostics: Vec::new(),
         seen: HashSet::new(),
         warned_models: HashSet::new(),
+        reported_template_problems: HashSet::new(),
+        shape,
     };
     let manifest = resolver.resolve(raw, path);
     (manifest, resolver.diagnostics)
@@ -127,6 +136,10 @@ impl<'a> Resolver<'a> {
             return None;
         }
         let jobs = self.assign_identities(drafts, run.callback_url.as_deref())?;
+        if jobs.is_empty() && self.shape.unknown_top_level_key {
+            // The unknown key, already reported, is likely the misspelled source of jobs.
+            return None;
+        }
         if jobs.is_empty() {
             let diagnostic = self
                 .error(START_OF_FILE, "the manifest defines no jobs")

@@ -12,10 +12,11 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::Resolver;
+use crate::diagnostic::{quoted, shown};
 use crate::manifest::identity;
 use crate::manifest::raw::{RawLimit, RawManifest};
 use crate::manifest::shape::position;
-use crate::manifest::{RateLimit, RunSettings};
+use crate::manifest::{MAX_TAKES, RateLimit, RunSettings};
 use crate::prices::{PriceTable, is_price_key};
 
 impl<'a> Resolver<'a> {
@@ -26,7 +27,7 @@ impl<'a> Resolver<'a> {
                 && !name.value.bytes().any(|b| b.is_ascii_uppercase());
             if !valid {
                 let diagnostic = self
-                    .error(position(&name.referenced), format!("invalid name `{}`", name.value))
+                    .error(position(&name.referenced), format!("invalid name {}", quoted(&name.value)))
                     .expected("lowercase letters, digits, `.`, `_` and `-`, not starting with `.`, without `..`");
                 self.push(diagnostic);
             }
@@ -44,15 +45,25 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// The takes a manifest asks for, when from 1 to [`MAX_TAKES`]; else the problem is
+    /// reported and 1 stands in, so that the rest is checked without a large expansion.
     pub(super) fn check_takes(&mut self, takes: &Spanned<u32>) -> u32 {
-        if takes.value == 0 {
-            let diagnostic = self
-                .error(position(&takes.referenced), "`takes` is 0")
-                .expected("at least 1");
-            self.push(diagnostic);
-            return 1;
+        if let Some(valid) = valid_takes(takes.value) {
+            return valid;
         }
-        takes.value
+        let mut diagnostic = self
+            .error(
+                position(&takes.referenced),
+                format!("`takes` is {}", takes.value),
+            )
+            .expected(format!("a whole number from 1 to {MAX_TAKES}"));
+        if takes.value > MAX_TAKES {
+            diagnostic = diagnostic.note(
+                "takes are repeated videos of one request, each paid for; for more videos, vary the request with a matrix",
+            );
+        }
+        self.push(diagnostic);
+        1
     }
 
     pub(super) fn resolve_run(&mut self, raw: &RawManifest) -> RunSettings {
@@ -93,7 +104,7 @@ impl<'a> Resolver<'a> {
                 let diagnostic = self
                     .error(
                         position(&callback.referenced),
-                        format!("invalid `callback_url`: {}", callback.value),
+                        format!("invalid `callback_url`: {}", shown(&callback.value)),
                     )
                     .expected("an http or https URL, e.g. https://example.com/hook");
                 self.push(diagnostic);
@@ -181,7 +192,7 @@ impl<'a> Resolver<'a> {
                 let diagnostic = self
                     .error(
                         position(&text.referenced),
-                        format!("invalid duration for `{key}`: `{}`", text.value),
+                        format!("invalid duration for `{key}`: {}", quoted(&text.value)),
                     )
                     .expected("a duration above zero such as `40m`, `90s` or `1h 30m`");
                 self.push(diagnostic);
@@ -219,7 +230,7 @@ impl<'a> Resolver<'a> {
             for (key, credits) in &by_key.entries {
                 if !is_price_key(&key.value) {
                     let diagnostic = self
-                        .error(position(&key.referenced), format!("invalid price key `{}`", key.value))
+                        .error(position(&key.referenced), format!("invalid price key {}", quoted(&key.value)))
                         .expected("a duration in seconds such as \"10\", a duration and a size such as \"15-high\", or \"*\"");
                     self.push(diagnostic);
                 } else if !(credits.value.is_finite() && credits.value >= 0.0) {
@@ -248,7 +259,11 @@ impl<'a> Resolver<'a> {
                     let diagnostic = self
                         .error(
                             position(&value.referenced),
-                            format!("variable `{}` is {}", name.value, value.value.kind_name()),
+                            format!(
+                                "variable {} is {}",
+                                quoted(&name.value),
+                                value.value.kind_name()
+                            ),
                         )
                         .expected("a string, a number or a boolean");
                     self.push(diagnostic);
@@ -257,4 +272,9 @@ impl<'a> Resolver<'a> {
         }
         vars
     }
+}
+
+/// `takes` as the jobs it makes when it is valid (from 1 to [`MAX_TAKES`]).
+pub(super) fn valid_takes(takes: u32) -> Option<u32> {
+    (1..=MAX_TAKES).contains(&takes).then_some(takes)
 }
