@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::batch::{self, BatchFolder, FileCheck};
 use crate::job::{Credits, JobId, JobKey, JobState, TaskId};
-use crate::journal::{
-    self, DownloadedFile, JOURNAL_FILE_NAME, JournalError, JournalWriter, Record, Replay,
-};
+use crate::journal::{self, DownloadedFile, JournalError, JournalWriter, Record, Replay};
 use crate::report::{JobReport, REPORT_JSON_FILE_NAME, Report};
 
 /// What a batch folder without a journal still holds of paid work.
@@ -23,7 +21,7 @@ use crate::report::{JobReport, REPORT_JSON_FILE_NAME, Report};
 pub struct PaidWork {
     /// Task ids named in `report.json`.
     pub task_ids: usize,
-    /// Files in the folder that are not the journal, the reports or hidden.
+    /// Result files in the folder (named like `<id>.mp4`, `<id>.png`...).
     pub files: usize,
 }
 
@@ -58,10 +56,11 @@ pub fn paid_work_without_journal(folder: &Path, replay: &Replay) -> Option<PaidW
                     // Regular files only: sora-batch writes no links or folders there, so
                     // those are not its outputs (and a link is never followed).
                     let regular = entry.file_type().is_ok_and(|kind| kind.is_file());
+                    // Results only (`<id>.mp4`, `<id>-2.png`...): other files of the user's
+                    // are not taken for paid work.
                     regular
                         && !name.starts_with('.')
-                        && name != JOURNAL_FILE_NAME
-                        && !name.starts_with("report.")
+                        && crate::media::Media::of_file_name(&name).is_some()
                 })
                 .count()
         })
@@ -253,4 +252,39 @@ fn read_report(folder: &Path) -> Result<Report, String> {
     let text = std::fs::read_to_string(folder.join(REPORT_JSON_FILE_NAME))
         .map_err(|error| error.to_string())?;
     serde_json::from_str(&text).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_results_or_task_ids_count_as_paid_work_beside_a_missing_journal() {
+        let folder = tempfile::tempdir().expect("temp dir");
+        let empty = Replay::default();
+        std::fs::write(folder.path().join("notes.txt"), "mine").expect("writes");
+        std::fs::write(folder.path().join(".lock"), "").expect("writes");
+        std::fs::write(folder.path().join("report.md"), "# old").expect("writes");
+        assert_eq!(paid_work_without_journal(folder.path(), &empty), None);
+
+        std::fs::write(folder.path().join("intro.mp4"), "video").expect("writes");
+        assert_eq!(
+            paid_work_without_journal(folder.path(), &empty),
+            Some(PaidWork {
+                task_ids: 0,
+                files: 1
+            })
+        );
+
+        let report = r#"{"version":1,"name":"n","manifest":"m.yaml","summary":{"total":1,
+            "succeeded":0,"failed":0,"timed_out":0,"uncertain":0,"running":1,"pending":0,
+            "credits":0},"jobs":[{"id":"intro","key":"k","take":1,"model":"m","input":{},
+            "task_id":"t1","state":"running","files":[],"fail_code":null,"fail_msg":null,
+            "credits":null,"duration_ms":null}]}"#;
+        std::fs::write(folder.path().join(REPORT_JSON_FILE_NAME), report).expect("writes");
+        assert_eq!(
+            paid_work_without_journal(folder.path(), &empty).map(|paid| paid.task_ids),
+            Some(1)
+        );
+    }
 }
