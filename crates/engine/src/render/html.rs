@@ -68,6 +68,8 @@ h1 { margin: 0 0 4px; font-size: 22px; }
 .filters button[aria-pressed="true"] { border-color: var(--info); box-shadow: inset 0 0 0 1px var(--info); }
 main { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px; padding: 0 28px 28px; }
 .job { background: var(--card); border: 1px solid var(--line); border-radius: 10px; overflow: hidden; display: flex; flex-direction: column; }
+/* A filtered-out card: `display: flex` above would otherwise beat the `hidden` attribute. */
+.job[hidden] { display: none; }
 .job video { width: 100%; aspect-ratio: 16 / 9; background: #000; display: block; }
 .job img { width: 100%; height: auto; background: #000; display: block; }
 .job audio { width: 100%; display: block; }

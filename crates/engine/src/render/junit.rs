@@ -1,8 +1,12 @@
 //! JUnit XML: one testcase per job, so that CI systems list a batch like a test run.
 //!
-//! Read [`render`]. A succeeded job passes; a failed one is a `<failure>` carrying the
-//! service's message and code; a job that a further run would still work on (running, timed
-//! out, uncertain, pending) is `<skipped>` with what to do about it.
+//! Read [`render`]. A succeeded job whose files are in the batch folder passes; a failed one
+//! is a `<failure>` carrying the service's message and code, and so is a succeeded one whose
+//! file is not downloaded (nothing to show for what was paid, yet); a job that a further run
+//! would still work on (running, timed out, uncertain, pending) is `<skipped>` with what to do
+//! about it. Attributes are those Jenkins' `junit-10.xsd` allows where they stand (no
+//! `skipped` on `<testsuites>`), every testcase names the manifest as its `file`, and times
+//! are never negative.
 
 use std::fmt::Write as _;
 
@@ -22,38 +26,59 @@ fn xml(text: &str) -> String {
     escape_markup(&holdable, "&apos;")
 }
 
+/// A succeeded job with nothing in the batch folder yet.
+const NOT_DOWNLOADED: &str =
+    "succeeded on the service, but its file is not downloaded yet; run again to fetch it";
+
 pub fn render(report: &Report) -> String {
     let summary = &report.summary;
     let skipped = outstanding(report);
+    let not_downloaded = report
+        .jobs
+        .iter()
+        .filter(|job| job.state == JobState::Succeeded && job.files.is_empty())
+        .count() as u64;
+    let failures = summary.failed + not_downloaded;
+    // A fold from +0.0: an empty float sum is -0.0, which prints as "-0.000".
     let total_seconds: f64 = report
         .jobs
         .iter()
         .filter_map(|job| job.duration_ms)
         .map(|ms| ms as f64 / 1000.0)
-        .sum();
+        .fold(0.0, |total, seconds| total + seconds);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"sora-batch\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total_seconds:.3}\">",
-        summary.total, summary.failed
+        "<testsuites name=\"sora-batch\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{total_seconds:.3}\">",
+        summary.total
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total_seconds:.3}\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total_seconds:.3}\" file=\"{}\">",
         xml(&report.name),
         summary.total,
-        summary.failed
+        xml(&report.manifest)
     );
     for job in &report.jobs {
         let name = job_label(job);
-        let seconds = job.duration_ms.map_or(0.0, |ms| ms as f64 / 1000.0);
+        let seconds = job
+            .duration_ms
+            .map_or(0.0, |ms| ms as f64 / 1000.0)
+            .max(0.0);
         let _ = write!(
             out,
-            "    <testcase classname=\"sora-batch.{}\" name=\"{}\" time=\"{seconds:.3}\"",
+            "    <testcase classname=\"sora-batch.{}\" name=\"{}\" file=\"{}\" time=\"{seconds:.3}\"",
             xml(&report.name),
-            xml(&name)
+            xml(&name),
+            xml(&report.manifest)
         );
         match (job.state, reason(job)) {
+            (JobState::Succeeded, _) if job.files.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{NOT_DOWNLOADED}\" type=\"not_downloaded\">{NOT_DOWNLOADED}</failure>"
+                );
+            }
             (JobState::Succeeded, _) | (_, None) => {
                 out.push_str(">\n");
                 if !job.files.is_empty() {
@@ -92,6 +117,25 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::xml;
+
+    #[test]
+    fn a_report_without_durations_has_no_negative_time() {
+        let report = crate::report::Report {
+            version: 1,
+            name: "empty".into(),
+            manifest: "m.yaml".into(),
+            summary: crate::report::Summary::default(),
+            jobs: Vec::new(),
+            estimated_credits: None,
+            unpriced_jobs: 0,
+            orphaned: Vec::new(),
+        };
+        let xml = super::render(&report);
+        assert!(!xml.contains("-0.000"), "{xml}");
+        assert!(xml.contains("time=\"0.000\""), "{xml}");
+        let suites = xml.lines().nth(1).unwrap_or_default();
+        assert!(!suites.contains("skipped"), "{suites}");
+    }
 
     #[test]
     fn text_is_escaped_and_control_characters_dropped() {

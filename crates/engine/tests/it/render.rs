@@ -188,3 +188,17 @@ fn images_and_audio_show_as_what_they_are_in_the_gallery() {
         "{page}"
     );
 }
+
+#[test]
+fn junit_counts_a_succeeded_job_without_its_file_as_a_failure() {
+    let mut report = report_with_every_state();
+    report.jobs[0].files.clear();
+    let xml = junit::render(&report);
+    assert!(xml.contains("failures=\"2\""), "{xml}");
+    assert!(
+        xml.contains(
+            "<failure message=\"succeeded on the service, but its file is not downloaded yet"
+        ),
+        "{xml}"
+    );
+}
