@@ -27,7 +27,13 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            // `--help` and `--version` are "errors" to clap that print to stdout and succeed.
+            // clap names a subcommand's version `sora-batch-run`; the program is `sora-batch`
+            // whichever command is asked.
+            if error.kind() == clap::error::ErrorKind::DisplayVersion {
+                println!("sora-batch {}", env!("CARGO_PKG_VERSION"));
+                return exit::usage_exit_code(&error);
+            }
+            // `--help` is an "error" to clap that prints to stdout and succeeds.
             let _ = error.print();
             return exit::usage_exit_code(&error);
         }

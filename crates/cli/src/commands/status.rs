@@ -39,6 +39,14 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
     } else {
         args.out.clone()
     };
+    // A folder named with `--out` that is not there is a typo, not a batch with every job
+    // pending. (The default folder of a batch not run yet is simply not there.)
+    if let Some(missing) = args.out.iter().find(|folder| !folder.is_dir()) {
+        return Err(CliError::Usage(format!(
+            "there is no batch folder at {}",
+            missing.display()
+        )));
+    }
     let replay = match replayed {
         Some(replayed) => replayed?,
         None => journal::replay_folders(&folders)?,

@@ -42,3 +42,33 @@ fn task_help() {
 fn validate_help() {
     insta::assert_snapshot!(help_of(&["validate"]));
 }
+
+#[test]
+fn every_command_names_the_program_in_its_version() {
+    for args in [
+        &["--version"][..],
+        &["run", "--version"],
+        &["models", "show", "--version"],
+    ] {
+        let output = sora_batch().args(args).output().expect("runs");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            format!("sora-batch {}", env!("CARGO_PKG_VERSION")),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn status_of_a_batch_folder_that_is_not_there_is_an_error() {
+    let output = sora_batch()
+        .args(["status", "manifests/demo.yaml", "--out", "no/such/folder"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no batch folder at no/such/folder"),
+        "{output:?}"
+    );
+}

@@ -147,7 +147,10 @@ fn status_shows_the_states_from_the_journal_without_the_network() {
     let jobs = numbered_jobs(3);
     harness.write_manifest(&manifest_with_jobs(&jobs, &fast_run(3, "30s")));
 
-    // Before any run: everything pending, and the status command needs no key.
+    // Before any run (an empty batch folder, as a fresh CI cache restores it): everything
+    // pending, and the status command needs no key. A folder that is not there at all is a
+    // typo (see `help.rs`).
+    std::fs::create_dir_all(harness.out()).unwrap_or_else(|e| panic!("{e}"));
     let mut command = harness.command(&["status"]);
     command
         .arg(harness.manifest_path())
