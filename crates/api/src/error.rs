@@ -306,6 +306,21 @@ impl ApiError {
     pub fn service_message(&self) -> Option<&str> {
         self.msg.as_deref().filter(|m| !m.trim().is_empty())
     }
+
+    /// The service does not offer the requested model (now): a 505 "model disabled", or a
+    /// 400/422 saying "not published" or "paused", as withdrawn models answer
+    /// (`kie-api-notes.md`). Every job of that model would get the same answer.
+    pub fn model_unavailable(&self) -> bool {
+        if self.kind == ErrorKind::ModelDisabled {
+            return true;
+        }
+        let said = self
+            .service_message()
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        self.kind == ErrorKind::InvalidRequest
+            && (said.contains("not published") || said.contains("paused"))
+    }
 }
 
 impl fmt::Display for ApiError {

@@ -91,6 +91,11 @@ impl Media {
             .copied()
     }
 
+    /// The format with the media type `mime` (as the journal and reports record it).
+    pub fn from_mime(mime: &str) -> Option<Media> {
+        KNOWN.iter().find(|known| known.mime == mime).copied()
+    }
+
     /// The format of a file saved under `name` (by its extension).
     pub fn of_file_name(name: &str) -> Option<Media> {
         Media::from_url(name)

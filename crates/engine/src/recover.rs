@@ -96,8 +96,12 @@ pub struct Recovered {
 }
 
 /// Rebuilds the journal of the locked batch folder `folder` from its `report.json`. Refuses
-/// a folder whose journal has jobs. `at_ms` stamps the records.
-pub fn recover(folder: &BatchFolder, at_ms: i64) -> Result<Recovered, RecoverError> {
+/// a folder whose journal has jobs. The records are stamped with the time of the recovery.
+pub fn recover(folder: &BatchFolder) -> Result<Recovered, RecoverError> {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
     let existing = journal::replay(&folder.journal_path())?;
     if !existing.jobs.is_empty() {
         return Err(RecoverError::JournalExists {
@@ -184,7 +188,7 @@ fn recovered_job(
     // Succeeded or still running: the next run polls the task (free) and learns its result
     // URLs again; the files recorded here are kept.
     for file in &job.files {
-        let Some(index) = result_index(&job.id, &file.path) else {
+        let Some(index) = batch::result_index_of(&job.id, &file.path) else {
             recovered.files_refetched += 1;
             continue;
         };
@@ -194,11 +198,9 @@ fn recovered_job(
             recovered.files_refetched += 1;
             continue;
         }
-        let modified_ns = std::fs::metadata(root.join(&file.path))
+        let modified_ns = std::fs::symlink_metadata(root.join(&file.path))
             .ok()
-            .and_then(|metadata| metadata.modified().ok())
-            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-            .and_then(|since| u64::try_from(since.as_nanos()).ok());
+            .and_then(|metadata| batch::modified_nanos(&metadata));
         let downloaded = DownloadedFile {
             path: file.path.clone(),
             url: file.url.clone(),
@@ -240,12 +242,6 @@ fn finished_failed(job: &JobReport, task_id: TaskId, at_ms: i64) -> Record {
         generation_ms: job.duration_ms,
         at_ms,
     }
-}
-
-/// Which result of job `id` the file `path` is, from its name (`<id>.mp4` is the first,
-/// `<id>-2.png` the second, ...).
-fn result_index(id: &JobId, path: &str) -> Option<usize> {
-    batch::result_index_of(id, path)
 }
 
 fn read_report(folder: &Path) -> Result<Report, String> {

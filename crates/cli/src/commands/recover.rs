@@ -4,8 +4,6 @@
 //! hands the rest to the engine's [`sora_batch_engine::recover::recover`]. No network: the
 //! next `run` polls the recorded tasks and downloads what is missing.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sora_batch_engine::batch::BatchFolder;
 use sora_batch_engine::recover::{self, RecoverError};
 
@@ -23,11 +21,7 @@ pub fn run(args: &RecoverArgs, output: &mut Output) -> Result<Outcome, CliError>
         .clone()
         .unwrap_or_else(|| loaded.manifest.default_batch_folder());
     let folder = BatchFolder::lock(&folder_path)?;
-    let at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    let recovered = match recover::recover(&folder, at_ms) {
+    let recovered = match recover::recover(&folder) {
         Ok(recovered) => recovered,
         Err(RecoverError::Journal(error)) => return Err(CliError::Journal(error)),
         Err(error) => return Err(CliError::Usage(error.to_string())),

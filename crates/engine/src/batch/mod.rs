@@ -309,7 +309,7 @@ impl FileSink {
 }
 
 /// A file's modification time in nanoseconds since the epoch, if the system has one.
-fn modified_nanos(metadata: &std::fs::Metadata) -> Option<u64> {
+pub(crate) fn modified_nanos(metadata: &std::fs::Metadata) -> Option<u64> {
     let since_epoch = metadata.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
     u64::try_from(since_epoch.as_nanos()).ok()
 }

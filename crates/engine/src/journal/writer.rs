@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 
+use sora_batch_api::LocalWriteFailure;
+
 use super::{JOURNAL_FORMAT, JournalError, Record, Replay};
 use crate::durable::{FileIdentity, LinkRefused, is_link_refusal, open_in_folder, sync_folder};
 
@@ -22,31 +24,9 @@ struct WriteRequest {
 }
 
 /// A failed write as the writer thread saw it, sent to everyone who waited on it: an
-/// `io::Error` cannot be cloned, so its kind, OS code and text travel instead.
-#[derive(Debug, Clone)]
-struct WriteFailure {
-    kind: io::ErrorKind,
-    os_code: Option<i32>,
-    text: String,
-}
-
-impl WriteFailure {
-    fn of(error: &io::Error) -> WriteFailure {
-        WriteFailure {
-            kind: error.kind(),
-            os_code: error.raw_os_error(),
-            text: error.to_string(),
-        }
-    }
-
-    /// The error again: the OS's own when it had a code (its kind and message follow).
-    fn into_io_error(self) -> io::Error {
-        match self.os_code {
-            Some(code) => io::Error::from_raw_os_error(code),
-            None => io::Error::new(self.kind, self.text),
-        }
-    }
-}
+/// `io::Error` cannot be cloned, so the api crate's evidence of one (kind, OS code, text)
+/// travels instead, as it does for a download's failed write.
+type WriteFailure = LocalWriteFailure;
 
 /// Counters of what the writer did, for the benchmark's journal-cost figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -184,7 +164,7 @@ impl JournalWriter {
             Ok(Ok(())) => Ok(()),
             Ok(Err(failure)) => Err(JournalError::Io {
                 path: self.path.clone(),
-                source: failure.into_io_error(),
+                source: failure.to_io_error(),
             }),
             Err(_) => Err(JournalError::WriterGone("no acknowledgement".into())),
         }

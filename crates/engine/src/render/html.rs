@@ -173,24 +173,20 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
             );
         }
         for file in &job.files {
+            // The recorded media type, else (files of earlier versions) the extension.
             let kind = file
                 .media_type
                 .as_deref()
-                .and_then(|mime| mime.split('/').next())
-                .or_else(|| {
-                    Media::of_file_name(&file.path).map(|media| match media.kind {
-                        MediaKind::Video => "video",
-                        MediaKind::Image => "image",
-                        MediaKind::Audio => "audio",
-                    })
-                });
+                .and_then(Media::from_mime)
+                .or_else(|| Media::of_file_name(&file.path))
+                .map(|media| media.kind);
             let (src, title) = (escape(&url_path(&file.path)), escape(&file.path));
             let _ = match kind {
-                Some("image") => writeln!(
+                Some(MediaKind::Image) => writeln!(
                     out,
                     "<img loading=\"lazy\" src=\"{src}\" alt=\"{title}\" title=\"{title}\">"
                 ),
-                Some("audio") => writeln!(
+                Some(MediaKind::Audio) => writeln!(
                     out,
                     "<audio controls preload=\"metadata\" src=\"{src}\" title=\"{title}\"></audio>"
                 ),

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 use super::budgets::{Slots, Spend, SpendingCap};
 use super::limiter::SlidingWindowLimiter;
+use super::ops::condemns_job;
 use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
-use super::ops::{condemns_job, model_unavailable};
 use super::polling::PollPlanner;
 use super::state::{JobSlot, Polling, Stage};
 use super::{Interrupt, Reporter, RunEvent, RunOptions, StopReason, TaskService};
@@ -413,7 +413,6 @@ impl Coordinator {
             });
             self.journal_failure = Some(error);
         }
-        self.draining = true;
     }
 
     fn handle(&mut self, arrival: Arrival) {
@@ -523,7 +522,7 @@ impl Coordinator {
         let error = failure.error;
         let message = error.to_string();
         self.release_slot(index);
-        if model_unavailable(&error) {
+        if error.model_unavailable() {
             self.jobs[index].stage = Stage::Pending {
                 not_before: self.clock.now(),
             };

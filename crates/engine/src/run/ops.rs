@@ -287,27 +287,12 @@ async fn fetch_file(
 
 /// 400, 422, 501 and the like: the service refused this job as written. A client bug
 /// (Cloudflare's 1010) or an unreadable answer also ends the job rather than looping. A
-/// model the service does not offer ([`model_unavailable`]) is not the job's fault.
+/// model the service does not offer ([`ApiError::model_unavailable`]) is not the job's fault.
 pub(super) fn condemns_job(error: &ApiError) -> bool {
     matches!(
         error.class(),
         ErrorClass::JobFatal | ErrorClass::Permanent | ErrorClass::ClientBug
-    ) && !model_unavailable(error)
-}
-
-/// The service does not offer the job's model (now): 505 "model disabled", or a 422 "not
-/// published" or "paused" (`kie-api-notes.md`: withdrawn models answer so). Every job of
-/// that model would get the same answer.
-pub(super) fn model_unavailable(error: &ApiError) -> bool {
-    if error.kind == ErrorKind::ModelDisabled {
-        return true;
-    }
-    let said = error
-        .service_message()
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    error.kind == ErrorKind::InvalidRequest
-        && (said.contains("not published") || said.contains("paused"))
+    ) && !error.model_unavailable()
 }
 
 /// The run's one clock: tokio's monotonic time, which tests pause and advance, and the
