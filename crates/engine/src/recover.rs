@@ -244,10 +244,15 @@ fn finished_failed(job: &JobReport, task_id: TaskId, at_ms: i64) -> Record {
     }
 }
 
+/// The folder's `report.json`, read without following a link (as every file of a batch
+/// folder is).
 fn read_report(folder: &Path) -> Result<Report, String> {
-    let text = std::fs::read_to_string(folder.join(REPORT_JSON_FILE_NAME))
-        .map_err(|error| error.to_string())?;
-    serde_json::from_str(&text).map_err(|error| error.to_string())
+    let file = crate::durable::open_in_folder(
+        &folder.join(REPORT_JSON_FILE_NAME),
+        std::fs::OpenOptions::new().read(true),
+    )
+    .map_err(|error| error.to_string())?;
+    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]
