@@ -21,3 +21,4 @@ mod run_support;
 mod schema;
 mod support;
 mod validate;
+mod workflow;
