@@ -103,7 +103,7 @@ pub fn write_table(
             job.take,
             job.key.short(),
             text_field(job, "aspect_ratio"),
-            text_field(job, "n_frames"),
+            render::seconds_text(job).unwrap_or_else(|| "-".to_owned()),
             credits_cell(report, job),
             job.state.as_str(),
             prompt_head(job),

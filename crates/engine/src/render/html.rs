@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{duration_text, escape_markup, input_text, prompt, reason};
+use super::{duration_text, escape_markup, input_text, prompt, reason, seconds_text};
 use crate::job::JobState;
 use crate::media::{Media, MediaKind};
 use crate::report::Report;
@@ -210,7 +210,7 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
         };
         field("model", Some(job.model.clone()));
         field("aspect", aspect.clone());
-        field("seconds", input_text(job, "n_frames"));
+        field("seconds", seconds_text(job));
         field(
             "watermark",
             job.input
@@ -221,7 +221,7 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
         for (name, value) in &job.input {
             if !matches!(
                 name.as_str(),
-                "prompt" | "aspect_ratio" | "n_frames" | "remove_watermark"
+                "prompt" | "aspect_ratio" | "n_frames" | "duration" | "remove_watermark"
             ) {
                 let text = match value {
                     serde_json::Value::String(text) => text.clone(),

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use super::{duration_text, input_text, job_label, outstanding, prompt, reason, shortened};
+use super::{
+    duration_text, input_text, job_label, outstanding, prompt, reason, seconds_text, shortened,
+};
 use crate::job::JobState;
 use crate::report::Report;
 
@@ -110,7 +112,7 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
             cell(&id),
             state_mark(job.state),
             cell(&input_text(job, "aspect_ratio").unwrap_or_default()),
-            cell(&input_text(job, "n_frames").unwrap_or_default()),
+            cell(&seconds_text(job).unwrap_or_default()),
             job.credits.map(|c| c.to_string()).unwrap_or_default(),
             job.duration_ms
                 .map(|ms| duration_text(Duration::from_millis(ms)))

@@ -262,6 +262,15 @@ pub fn input_text(job: &JobReport, name: &str) -> Option<String> {
     }
 }
 
+/// The names under which models take the length of a clip in seconds: `n_frames` for the
+/// Sora 2 family, `duration` for the others (Kling, Seedance, Wan, Hailuo, Grok Imagine).
+pub const SECONDS_FIELDS: [&str; 2] = ["n_frames", "duration"];
+
+/// The clip's length in seconds as the job asks for it, whatever its model calls the field.
+pub fn seconds_text(job: &JobReport) -> Option<String> {
+    SECONDS_FIELDS.iter().find_map(|name| input_text(job, name))
+}
+
 /// The job's prompt, empty when it has none.
 pub fn prompt(job: &JobReport) -> &str {
     job.input
