@@ -386,7 +386,19 @@ fn deleting_the_lock_file_during_a_run_does_not_let_a_second_run_in() {
     }
     assert_eq!(intents.len(), 12, "{intents:#?}");
     assert!(intents.values().all(|n| *n == 1), "{intents:#?}");
-    harness.assert_each_prompt_created_once(12);
+    // The createTask cut off by the kill may not have reached the service (on a loaded
+    // machine the kill can come first): its job is uncertain either way, and no prompt was
+    // paid for twice.
+    let per_prompt = harness.fake.log().created_per_prompt();
+    assert!(per_prompt.values().all(|n| *n == 1), "{per_prompt:#?}");
+    let summary = &harness.report()["summary"];
+    let (succeeded, uncertain) = (
+        summary["succeeded"].as_u64().unwrap_or_default(),
+        summary["uncertain"].as_u64().unwrap_or_default(),
+    );
+    assert!(uncertain >= 1, "{summary}");
+    assert_eq!(succeeded + uncertain, 12, "{summary}");
+    assert!(per_prompt.len() as u64 >= succeeded, "{per_prompt:#?}");
 }
 
 #[test]

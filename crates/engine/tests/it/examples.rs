@@ -66,7 +66,7 @@ fn the_demo_has_a_handful_of_jobs_and_one_the_fake_fails() {
 }
 
 #[test]
-fn plans_estimate_30_credits_per_10_second_clip() {
+fn plans_estimate_55_credits_per_5_second_kling_clip_without_sound() {
     let loaded = match manifest::load(&repository_root().join("manifests/launch-matrix.yaml")) {
         Ok(loaded) => loaded,
         Err(errors) => panic!("{errors}"),
@@ -74,7 +74,46 @@ fn plans_estimate_30_credits_per_10_second_clip() {
     let report = Report::plan(&loaded.manifest, "manifests/launch-matrix.yaml");
     assert_eq!(report.summary.total, 6);
     assert_eq!(report.summary.pending, 6);
-    assert_eq!(report.estimated_credits.map(|c| c.0), Some(180.0));
+    assert_eq!(report.estimated_credits.map(|c| c.0), Some(330.0));
+}
+
+#[test]
+fn the_seed_example_is_estimated_at_30_credits_for_its_10_second_clip() {
+    let loaded = match manifest::load(&repository_root().join("manifests/classroom.yaml")) {
+        Ok(loaded) => loaded,
+        Err(errors) => panic!("{errors}"),
+    };
+    let report = Report::plan(&loaded.manifest, "manifests/classroom.yaml");
+    assert_eq!(report.summary.total, 1);
+    assert_eq!(report.estimated_credits.map(|c| c.0), Some(30.0));
+}
+
+#[test]
+fn every_live_model_example_is_priced_and_under_its_cap() {
+    for example in [
+        "launch-matrix",
+        "seedance-storyboard",
+        "banana-posters",
+        "model-comparison",
+        "demo",
+    ] {
+        let path = repository_root().join(format!("manifests/{example}.yaml"));
+        let loaded = match manifest::load(&path) {
+            Ok(loaded) => loaded,
+            Err(errors) => panic!("{example}: {errors}"),
+        };
+        let report = Report::plan(&loaded.manifest, "example");
+        assert_eq!(
+            report.unpriced_jobs, 0,
+            "{example} has jobs of unknown price"
+        );
+        let estimate = report.estimated_credits.unwrap_or_default();
+        let cap = loaded.manifest.run.max_credits;
+        assert!(
+            cap.is_some_and(|cap| estimate <= cap),
+            "{example}: estimated {estimate} against a cap of {cap:?}"
+        );
+    }
 }
 
 #[test]
