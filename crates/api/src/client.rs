@@ -108,6 +108,9 @@ impl fmt::Display for TaskId {
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub base_url: Url,
+    /// The file upload host ([`crate::upload::DEFAULT_UPLOAD_URL`] unless set): the only
+    /// other host that is sent the key.
+    pub upload_url: Url,
     pub user_agent: String,
     /// Time to establish a connection.
     pub connect_timeout: Duration,
@@ -148,6 +151,12 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Sets the upload host (`KIE_UPLOAD_URL`), checked like the base URL.
+    pub fn with_upload_url(mut self, upload_url: &str) -> Result<Self, ClientBuildError> {
+        self.upload_url = ClientConfig::new(upload_url)?.base_url;
+        Ok(self)
+    }
+
     pub fn new(base_url: &str) -> Result<Self, ClientBuildError> {
         let invalid = |reason: &str| ClientBuildError::InvalidBaseUrl {
             url: base_url.to_owned(),
@@ -161,12 +170,12 @@ impl ClientConfig {
             return Err(invalid("a base URL has no query or fragment"));
         }
         // A base URL with a path prefix keeps it: `https://proxy/kie` + `api/v1/...`.
-        if !parsed.path().ends_with('/') {
-            let with_slash = format!("{}/", parsed.path());
-            parsed.set_path(&with_slash);
-        }
+        parsed = with_trailing_slash(parsed);
+        let upload_url = Url::parse(crate::upload::DEFAULT_UPLOAD_URL)
+            .map_err(|e| invalid(&format!("the default upload URL: {e}")))?;
         Ok(ClientConfig {
             base_url: parsed,
+            upload_url: with_trailing_slash(upload_url),
             user_agent: USER_AGENT.to_owned(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -192,6 +201,15 @@ impl ClientConfig {
             download_retry: RetryPolicy::for_downloads(),
         })
     }
+}
+
+/// `url` with a path that ends in `/`, so that joining a relative path keeps its prefix.
+fn with_trailing_slash(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let with_slash = format!("{}/", url.path());
+        url.set_path(&with_slash);
+    }
+    url
 }
 
 /// Receives a download's bytes. A download that fails part-way is retried from the start,
@@ -279,6 +297,16 @@ impl Client {
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// The HTTP client for uploads: no overall timeout (each upload sets one by its size).
+    pub(crate) fn upload_http(&self) -> &reqwest::Client {
+        &self.files
+    }
+
+    /// The Authorization header's value, for the API and upload hosts only.
+    pub(crate) fn key_header(&self) -> HeaderValue {
+        self.key.0.clone()
     }
 
     /// Submits one task: exactly one request, never retried here.
@@ -670,10 +698,20 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let mut response = request
+        let response = request
             .send()
             .await
             .map_err(|e| transport_error(operation, e))?;
+        self.read_answer(operation, response).await
+    }
+
+    /// Reads an answer of the API or upload host whole, within
+    /// [`ClientConfig::max_answer_bytes`].
+    pub(crate) async fn read_answer(
+        &self,
+        operation: Operation,
+        mut response: reqwest::Response,
+    ) -> Result<Answer, ApiError> {
         let status = response.status();
         let retry_after = retry_after_of(response.headers());
         let cap = self.config.max_answer_bytes;
@@ -802,7 +840,7 @@ fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
-fn transport_error(operation: Operation, error: reqwest::Error) -> ApiError {
+pub(crate) fn transport_error(operation: Operation, error: reqwest::Error) -> ApiError {
     let kind = if error.is_timeout() {
         ErrorKind::Timeout
     } else {

@@ -28,6 +28,8 @@ pub enum Operation {
     ModelSchema,
     /// `GET /api/v1/models/{model}/price`: a model's price.
     ModelPrice,
+    /// `POST /api/file-stream-upload` on the upload host: a local file made a URL.
+    Upload,
 }
 
 impl fmt::Display for Operation {
@@ -41,6 +43,7 @@ impl fmt::Display for Operation {
             Operation::ListModels => "models list",
             Operation::ModelSchema => "model schema",
             Operation::ModelPrice => "model price",
+            Operation::Upload => "file upload",
         })
     }
 }

@@ -21,6 +21,7 @@ mod error;
 pub mod registry;
 mod retry;
 pub mod snapshot;
+pub mod upload;
 pub mod wire;
 
 pub use catalogue::{ModelFilter, ModelInput, ModelList, ModelPrice, ModelSchema, ModelSummary};
@@ -33,3 +34,4 @@ pub use error::{
     Operation, TaskCreation,
 };
 pub use retry::RetryPolicy;
+pub use upload::{DEFAULT_UPLOAD_URL, FileUpload, UploadedFile};

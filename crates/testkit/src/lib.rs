@@ -1,7 +1,8 @@
 //! A fake of Kie.ai's jobs API on wiremock, strict like the live service, faults included.
 //!
-//! Read [`FakeKie`] first: two local servers (the API host and a second host for result
-//! files, as the live service's results live on other hosts) sharing one state, set up with
+//! Read [`FakeKie`] first: three local servers (the API host, a second host for result
+//! files, as the live service's results live on other hosts, and the upload host of
+//! `uploads.rs`, which takes the API key like the live one), set up with
 //! [`FakeKieBuilder`], steered while running ([`FakeKie::inject`], [`FakeKie::set_credits`],
 //! [`FakeKie::expire_result_urls`]) and inspected through [`RequestLog`] and [`TaskView`].
 //!
@@ -38,6 +39,7 @@ mod log;
 mod schedule;
 mod service;
 mod tasks;
+mod uploads;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -52,11 +54,13 @@ pub use crate::faults::{Endpoint, Fault, Times};
 pub use crate::log::{LoggedRequest, RequestLog, Server};
 pub use crate::schedule::Schedule;
 pub use crate::tasks::{MAX_PROMPT_CHARS, TaskView};
+pub use crate::uploads::{DEFAULT_UPLOAD_RETENTION, STREAM_UPLOAD_PATH, UploadRequest};
 
 use crate::catalogue::{Catalogue, CatalogueModel};
 use crate::faults::{FaultBook, RateLimiter};
 use crate::schedule::TimelineSampler;
 use crate::service::{FailRule, ServiceConfig, ServiceState};
+use crate::uploads::UploadHost;
 
 /// The price of a successful task unless [`FakeKieBuilder::price_per_task`] says otherwise:
 /// about what a 10 s `sora-2-text-to-video` clip costs.
@@ -73,7 +77,9 @@ pub const DEFAULT_CATALOGUE_RATE_LIMIT: (u32, Duration) = (1, Duration::from_sec
 pub struct FakeKie {
     api_server: MockServer,
     files_server: MockServer,
+    upload_server: MockServer,
     state: Arc<Mutex<ServiceState>>,
+    uploads: Arc<Mutex<UploadHost>>,
 }
 
 impl std::fmt::Debug for FakeKie {
@@ -104,6 +110,26 @@ impl FakeKie {
     /// The file host of result URLs (a second server, on another port).
     pub fn files_base_url(&self) -> String {
         self.files_server.uri()
+    }
+
+    /// The upload host (a third server), for `KIE_UPLOAD_URL`.
+    pub fn upload_base_url(&self) -> String {
+        self.upload_server.uri()
+    }
+
+    /// Every request the upload host received, in order.
+    pub fn uploads(&self) -> Vec<UploadRequest> {
+        lock_state(&self.uploads).log()
+    }
+
+    /// Forgets every uploaded file, as the live host does after its retention.
+    pub fn forget_uploads(&self) {
+        lock_state(&self.uploads).forget_all();
+    }
+
+    /// Whether `url` is an upload URL this fake handed out and still serves.
+    pub fn serves_upload(&self, url: &str) -> bool {
+        lock_state(&self.uploads).serves(url, std::time::Instant::now())
     }
 
     fn lock(&self) -> MutexGuard<'_, ServiceState> {
@@ -164,7 +190,7 @@ impl FakeKie {
 }
 
 /// A poisoned lock only means a test panicked while holding it; the state is still usable.
-fn lock_state(state: &Mutex<ServiceState>) -> MutexGuard<'_, ServiceState> {
+fn lock_state<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -187,6 +213,7 @@ pub struct FakeKieBuilder {
     disabled_models: BTreeSet<String>,
     catalogue: Catalogue,
     catalogue_rate_limit: (u32, Duration),
+    upload_retention: Duration,
     listeners: Option<(TcpListener, TcpListener)>,
 }
 
@@ -207,6 +234,7 @@ impl Default for FakeKieBuilder {
             disabled_models: BTreeSet::new(),
             catalogue: Catalogue::from_fixtures(),
             catalogue_rate_limit: DEFAULT_CATALOGUE_RATE_LIMIT,
+            upload_retention: DEFAULT_UPLOAD_RETENTION,
             listeners: None,
         }
     }
@@ -334,6 +362,13 @@ impl FakeKieBuilder {
         self
     }
 
+    /// How long the upload host serves a file after its upload; default
+    /// [`DEFAULT_UPLOAD_RETENTION`]. [`FakeKie::forget_uploads`] forgets them at once.
+    pub fn upload_retention(mut self, retention: Duration) -> Self {
+        self.upload_retention = retention;
+        self
+    }
+
     /// Serve on these listeners (for a standalone server on fixed ports) instead of random
     /// ports.
     pub fn listen(mut self, api: TcpListener, files: TcpListener) -> Self {
@@ -352,6 +387,15 @@ impl FakeKieBuilder {
         // We keep our own log; wiremock's would grow without bound in long benchmarks.
         let files_server = files_builder.disable_request_recording().start().await;
         let api_server = api_builder.disable_request_recording().start().await;
+        let upload_server = MockServer::builder()
+            .disable_request_recording()
+            .start()
+            .await;
+        let uploads = Arc::new(Mutex::new(UploadHost::new(
+            upload_server.uri(),
+            self.api_key.clone(),
+            self.upload_retention,
+        )));
 
         let (unknown_state_name, unknown_polls) = self.unknown_state.unwrap_or_default();
         let mut rate_limiter = RateLimiter::default();
@@ -396,12 +440,20 @@ impl FakeKieBuilder {
             })
             .mount(&files_server)
             .await;
+        Mock::given(any())
+            .respond_with(UploadResponder {
+                uploads: Arc::clone(&uploads),
+            })
+            .mount(&upload_server)
+            .await;
         debug_assert_eq!(lock_state(&state).files_base_url(), files_server.uri());
 
         FakeKie {
             api_server,
             files_server,
+            upload_server,
             state,
+            uploads,
         }
     }
 }
@@ -415,6 +467,18 @@ impl Respond for ApiResponder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         // The guard is dropped before wiremock waits out any delay: never held across await.
         let answer = lock_state(&self.state).handle_api_request(request);
+        answer.into_response_template()
+    }
+}
+
+/// Answers every request of the upload server.
+struct UploadResponder {
+    uploads: Arc<Mutex<UploadHost>>,
+}
+
+impl Respond for UploadResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let answer = lock_state(&self.uploads).handle(request);
         answer.into_response_template()
     }
 }

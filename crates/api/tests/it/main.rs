@@ -15,3 +15,4 @@ mod hostile_server;
 mod retries;
 mod secrets;
 mod support;
+mod uploads;
