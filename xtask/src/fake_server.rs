@@ -193,6 +193,7 @@ async fn serve(
 
     println!("KIE_BASE_URL={}", fake.base_url());
     println!("KIE_FILES_BASE_URL={}", fake.files_base_url());
+    println!("KIE_UPLOAD_URL={}", fake.upload_base_url());
     eprintln!(
         "fake Kie.ai serving: generation ~{}s, prompts containing {:?} fail, fault rate {}; ctrl-c to stop",
         options.generation_secs, options.fail_prompt, options.fault_rate
