@@ -21,6 +21,8 @@ mod expand;
 pub mod identity;
 pub mod raw;
 mod resolve;
+#[allow(dead_code)] // Read by `rows:` once the resolver combines rows with the matrix.
+pub(crate) mod rows;
 mod shape;
 mod template;
 
