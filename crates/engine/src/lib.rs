@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod durable;
 pub mod job;
 pub mod journal;
+pub mod local_files;
 pub mod manifest;
 pub mod media;
 pub mod prices;
