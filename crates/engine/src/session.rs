@@ -178,6 +178,7 @@ impl Session {
         if let Some(concurrency) = request.concurrency {
             options.concurrency = usize::try_from(concurrency).unwrap_or(1);
         }
+        options.shard = request.shard;
         options.retry_failed = request.retry_failed;
         options.resubmit_uncertain = request.resubmit_uncertain;
         options.verify_files = request.verify_files;
@@ -252,6 +253,7 @@ impl Session {
             .collect();
         let stop = outcome.stop.clone();
         let journal = outcome.journal;
+        let wall_time = outcome.span.wall_time();
         // A run that changed nothing (a resume of a finished batch) leaves the reports as
         // they are: for 100,000 jobs they are 176 MB to render, write and fsync.
         let fingerprint =
@@ -275,6 +277,7 @@ impl Session {
                     .and_then(|()| {
                         write_ci_reports(
                             &report,
+                            wall_time,
                             request.junit.as_deref(),
                             request.step_summary.as_deref(),
                         )
@@ -360,11 +363,13 @@ pub fn verdict_of(stop: Option<&StopReason>, jobs: &[JobOutcome], summary: &Summ
 /// JUnit where asked, and the Markdown summary appended to `step_summary`.
 fn write_ci_reports(
     report: &Report,
+    wall_time: Option<std::time::Duration>,
     junit: Option<&Path>,
     step_summary: Option<&Path>,
 ) -> Result<(), WriteError> {
     if let Some(path) = junit {
-        std::fs::write(path, render::junit::render(report)).map_err(|source| WriteError {
+        let xml = render::junit::render(report, wall_time);
+        std::fs::write(path, xml).map_err(|source| WriteError {
             path: path.to_owned(),
             source,
         })?;

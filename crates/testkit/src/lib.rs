@@ -15,6 +15,9 @@
 //! and `price`) from `fixtures/api/catalogue/`, under the shared limit of 1 request per second
 //! that the live catalogue enforces (see `catalogue.rs`).
 //!
+//! [`junit_schema`] is test support of another kind: it checks the JUnit files sora-batch
+//! writes against Jenkins' schema.
+//!
 //! Deliberately not here: callbacks (`callBackUrl` is recorded, never called), charging tasks
 //! by the catalogue's prices (every task costs [`FakeKieBuilder::price_per_task`]), the
 //! catalogue's `success-rate` call, and any network beyond loopback.
@@ -35,6 +38,7 @@ mod answer;
 mod catalogue;
 mod faults;
 mod files;
+pub mod junit_schema;
 mod log;
 mod schedule;
 mod service;

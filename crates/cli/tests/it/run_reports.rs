@@ -37,9 +37,25 @@ fn a_run_writes_its_reports_junit_and_the_step_summary() {
     assert!(step.ends_with(&format!("{markdown}\n")));
 
     let xml = std::fs::read_to_string(&junit).expect("junit.xml");
+    sora_batch_testkit::junit_schema::assert_valid_junit(&xml);
     assert_eq!(xml.matches("<testcase ").count(), 3);
     assert_eq!(xml.matches("<failure ").count(), 1);
     assert!(xml.contains("name=\"job-02\""));
+    // The suite lasts as long as the run did, as its journal records it.
+    let journal = harness.journal();
+    let at = |kind: &str| {
+        journal
+            .iter()
+            .find(|record| record["type"] == kind)
+            .and_then(|record| record["at_ms"].as_i64())
+            .unwrap_or_else(|| panic!("the journal has a {kind} record: {journal:?}"))
+    };
+    let wall_ms = at("run_ended") - at("run_started");
+    let suite_time = format!(" time=\"{}.{:03}\" ", wall_ms / 1000, wall_ms % 1000);
+    assert!(
+        xml.contains(&format!("skipped=\"0\"{suite_time}file=")),
+        "{xml}"
+    );
 }
 
 #[test]

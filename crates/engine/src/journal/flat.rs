@@ -19,6 +19,8 @@ use crate::job::{Credits, JobId, JobKey, TaskId};
 #[serde(rename_all = "snake_case")]
 enum RecordType {
     Header,
+    RunStarted,
+    RunEnded,
     Intent,
     Submitted,
     NotCreated,
@@ -36,6 +38,8 @@ pub(super) struct FlatRecord<'a> {
     format: Option<u32>,
     #[serde(borrow)]
     created_by: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    shard: Option<Cow<'a, str>>,
     #[serde(borrow)]
     key: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -92,6 +96,13 @@ impl FlatRecord<'_> {
             RecordType::Header => Record::Header {
                 format: required(self.format, "format")?,
                 created_by: text(self.created_by, "created_by")?,
+            },
+            RecordType::RunStarted => Record::RunStarted {
+                shard: self.shard.map(Cow::into_owned),
+                at_ms: required(self.at_ms, "at_ms")?,
+            },
+            RecordType::RunEnded => Record::RunEnded {
+                at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::Intent => Record::Intent {
                 key: key(self.key)?,
@@ -172,6 +183,15 @@ mod tests {
                 format: 1,
                 created_by: "sora-batch 0.1.0".into(),
             },
+            Record::RunStarted {
+                shard: Some("2/3".into()),
+                at_ms: 1,
+            },
+            Record::RunStarted {
+                shard: None,
+                at_ms: 1,
+            },
+            Record::RunEnded { at_ms: 10 },
             Record::Intent {
                 key: key(),
                 id: JobId::new_unchecked("a-cat".into()),

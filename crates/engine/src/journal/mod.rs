@@ -45,6 +45,16 @@ pub const JOURNAL_FILE_NAME: &str = "journal.jsonl";
 pub enum Record {
     /// The first line of every journal.
     Header { format: u32, created_by: String },
+    /// A run began. `shard` is the `--shard K/N` it ran (absent for the whole batch): a
+    /// combined report takes each job's state from the folder of its shard.
+    RunStarted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<String>,
+        at_ms: i64,
+    },
+    /// A run ended (any way but a kill: interrupted, stopped, or done). With the
+    /// [`Record::RunStarted`] before it, the run's wall time, JUnit's suite time.
+    RunEnded { at_ms: i64 },
     /// A createTask for this job is about to be sent. Durable before sending.
     Intent {
         key: JobKey,
@@ -138,10 +148,10 @@ impl Record {
         }
     }
 
-    /// The job a record is about; `None` for the header.
+    /// The job a record is about; `None` for the header and the run records.
     pub fn key(&self) -> Option<&JobKey> {
         match self {
-            Record::Header { .. } => None,
+            Record::Header { .. } | Record::RunStarted { .. } | Record::RunEnded { .. } => None,
             Record::Intent { key, .. }
             | Record::Submitted { key, .. }
             | Record::NotCreated { key, .. }
@@ -259,6 +269,8 @@ impl ResultFiles {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Replay {
     pub jobs: BTreeMap<JobKey, JobHistory>,
+    /// The last run the journal records, `None` in journals written before runs were.
+    pub last_run: Option<RunSpan>,
     /// Problems that did not stop the replay (a torn last line), for the user to see.
     pub warnings: Vec<String>,
     /// Bytes of the file that hold complete records; anything after is a torn tail.
@@ -266,6 +278,25 @@ pub struct Replay {
     /// The file read, `None` when there was none: the writer appends to this very file or
     /// to none (see [`JournalWriter::open`]).
     pub file: Option<FileIdentity>,
+}
+
+/// When a run began and ended, from its [`Record::RunStarted`] and [`Record::RunEnded`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunSpan {
+    /// `K/N` as the run recorded it.
+    pub shard: Option<String>,
+    pub started_at_ms: i64,
+    /// `None` while it runs, or when it was killed.
+    pub ended_at_ms: Option<i64>,
+}
+
+impl RunSpan {
+    /// The run's wall time, when it ended (a clock set back counts as zero).
+    pub fn wall_time(&self) -> Option<std::time::Duration> {
+        let ended = self.ended_at_ms?;
+        let milliseconds = u64::try_from(ended.saturating_sub(self.started_at_ms)).unwrap_or(0);
+        Some(std::time::Duration::from_millis(milliseconds))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

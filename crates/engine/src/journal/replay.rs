@@ -3,14 +3,13 @@
 //! Read [`replay`]. Records are read line by line through one buffer ([`super::flat`] for
 //! speed) and folded into each job's [`JobHistory`] by [`apply`], later records winning.
 
-use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{JOURNAL_FILE_NAME, JOURNAL_FORMAT, JobHistory, JournalError, Record, Replay, flat};
+use super::{JOURNAL_FILE_NAME, JOURNAL_FORMAT, JournalError, Record, Replay, RunSpan, flat};
 use crate::durable::{FileIdentity, LinkRefused, is_link_refusal, open_in_folder};
-use crate::job::{JobKey, Phase};
+use crate::job::Phase;
 use crate::journal::DownloadedFile;
 
 /// Reads the journal at `path` and rebuilds every job's history. A missing file is an empty
@@ -52,6 +51,9 @@ pub fn replay_folders(folders: &[PathBuf]) -> Result<Replay, JournalError> {
     for folder in folders {
         let one = replay_folder(folder)?;
         replay.jobs.extend(one.jobs);
+        // Runs of different folders are not one run: whoever needs each folder's reads it
+        // on its own.
+        replay.last_run = None;
         replay.warnings.extend(one.warnings);
     }
     Ok(replay)
@@ -96,7 +98,7 @@ pub(super) fn replay_lines(
                 if line_number == 1 || matches!(record, Record::Header { .. }) {
                     check_header(path, line_number, &record)?;
                 }
-                apply(&mut replay.jobs, record);
+                apply(&mut replay, record);
                 replay.valid_len = next_offset as u64;
             }
             // A complete-looking record without its newline: written, but was its newline? The
@@ -106,7 +108,7 @@ pub(super) fn replay_lines(
                 if line_number == 1 {
                     check_header(path, line_number, &record)?;
                 }
-                apply(&mut replay.jobs, record);
+                apply(&mut replay, record);
                 replay.valid_len = next_offset as u64;
             }
             Err(_) if !complete => {
@@ -158,7 +160,25 @@ fn check_header(path: &Path, line: usize, record: &Record) -> Result<(), Journal
 
 /// Folds one record into the histories. Later records win: this is what makes re-running
 /// after `--retry-failed` or `--resubmit-uncertain` work, as a new intent starts over.
-fn apply(jobs: &mut BTreeMap<JobKey, JobHistory>, record: Record) {
+fn apply(replay: &mut Replay, record: Record) {
+    match record {
+        Record::RunStarted { shard, at_ms } => {
+            replay.last_run = Some(RunSpan {
+                shard,
+                started_at_ms: at_ms,
+                ended_at_ms: None,
+            });
+            return;
+        }
+        Record::RunEnded { at_ms } => {
+            if let Some(run) = &mut replay.last_run {
+                run.ended_at_ms = Some(at_ms);
+            }
+            return;
+        }
+        _ => {}
+    }
+    let jobs = &mut replay.jobs;
     let Some(key) = record.key() else {
         return;
     };
@@ -168,7 +188,7 @@ fn apply(jobs: &mut BTreeMap<JobKey, JobHistory>, record: Record) {
         None => jobs.entry(key.clone()).or_default(),
     };
     match record {
-        Record::Header { .. } => {}
+        Record::Header { .. } | Record::RunStarted { .. } | Record::RunEnded { .. } => {}
         Record::Intent {
             id, take, model, ..
         } => {

@@ -55,6 +55,38 @@ fn an_intent_without_outcome_is_uncertain_and_a_task_id_is_submitted() {
 }
 
 #[test]
+fn the_last_run_is_the_last_run_started_and_its_end() {
+    let started = |shard: Option<&str>, at_ms| Record::RunStarted {
+        shard: shard.map(str::to_owned),
+        at_ms,
+    };
+    let text = journal_text(&[
+        started(None, 1_000),
+        intent("a"),
+        Record::RunEnded { at_ms: 5_000 },
+        started(Some("2/3"), 9_000),
+        submitted("a", "t-a"),
+        Record::RunEnded { at_ms: 49_250 },
+    ]);
+    let replay = replay_lines(Path::new("j"), text.as_slice()).expect("replays");
+    let run = replay.last_run.expect("a run is recorded");
+    assert_eq!(run.shard.as_deref(), Some("2/3"));
+    assert_eq!(
+        run.wall_time(),
+        Some(std::time::Duration::from_millis(40_250))
+    );
+    assert_eq!(replay.jobs["a"].phase, Phase::Submitted);
+
+    // A run killed before its end has no wall time; a journal without runs has no run.
+    let killed = journal_text(&[started(None, 1_000), intent("a")]);
+    let replay = replay_lines(Path::new("j"), killed.as_slice()).expect("replays");
+    assert_eq!(replay.last_run.and_then(|run| run.wall_time()), None);
+    let older = journal_text(&[intent("a")]);
+    let replay = replay_lines(Path::new("j"), older.as_slice()).expect("replays");
+    assert_eq!(replay.last_run, None);
+}
+
+#[test]
 fn a_torn_last_line_is_ignored_with_a_warning() {
     let mut text = journal_text(&[intent("a"), submitted("a", "t-a")]);
     let whole = text.len() as u64;

@@ -4,11 +4,17 @@
 //! is a `<failure>` carrying the service's message and code, and so is a succeeded one whose
 //! file is not downloaded (nothing to show for what was paid, yet); a job that a further run
 //! would still work on (running, timed out, uncertain, pending) is `<skipped>` with what to do
-//! about it. Attributes are those Jenkins' `junit-10.xsd` allows where they stand (no
-//! `skipped` on `<testsuites>`), every testcase names the manifest as its `file`, and times
-//! are never negative.
+//! about it.
+//!
+//! The document is valid against Jenkins' `junit-10.xsd` (xunit-plugin; vendored in
+//! `fixtures/junit/`, and every JUnit file the tests write is checked against it): no
+//! `skipped` on `<testsuites>`, no `file` on `<testcase>` (that schema refuses both), so the
+//! manifest's path is the `<testsuite>`'s `file`, which annotation tools fall back to. Times
+//! are never negative, and the suite's time is the run's wall time, not the sum of its jobs'
+//! generation times (which overlap).
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::{escape_markup, job_label, outstanding, reason};
 use crate::job::JobState;
@@ -30,7 +36,10 @@ fn xml(text: &str) -> String {
 const NOT_DOWNLOADED: &str =
     "succeeded on the service, but its file is not downloaded yet; run again to fetch it";
 
-pub fn render(report: &Report) -> String {
+/// The JUnit document of `report`. `wall_time` is how long the run took, start to end (for
+/// several shards, from the first start to the last end); without it, the suites carry no
+/// `time` rather than a made-up one.
+pub fn render(report: &Report, wall_time: Option<Duration>) -> String {
     let summary = &report.summary;
     let skipped = outstanding(report);
     let not_downloaded = report
@@ -39,38 +48,30 @@ pub fn render(report: &Report) -> String {
         .filter(|job| job.state == JobState::Succeeded && job.files.is_empty())
         .count() as u64;
     let failures = summary.failed + not_downloaded;
-    // A fold from +0.0: an empty float sum is -0.0, which prints as "-0.000".
-    let total_seconds: f64 = report
-        .jobs
-        .iter()
-        .filter_map(|job| job.duration_ms)
-        .map(|ms| ms as f64 / 1000.0)
-        .fold(0.0, |total, seconds| total + seconds);
+    let time = wall_time.map_or_else(String::new, |wall| {
+        format!(" time=\"{}\"", seconds(wall.as_millis()))
+    });
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"sora-batch\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{total_seconds:.3}\">",
+        "<testsuites name=\"sora-batch\" tests=\"{}\" failures=\"{failures}\" errors=\"0\"{time}>",
         summary.total
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total_seconds:.3}\" file=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\"{time} file=\"{}\">",
         xml(&report.name),
         summary.total,
         xml(&report.manifest)
     );
     for job in &report.jobs {
         let name = job_label(job);
-        let seconds = job
-            .duration_ms
-            .map_or(0.0, |ms| ms as f64 / 1000.0)
-            .max(0.0);
+        let time = seconds(u128::from(job.duration_ms.unwrap_or(0)));
         let _ = write!(
             out,
-            "    <testcase classname=\"sora-batch.{}\" name=\"{}\" file=\"{}\" time=\"{seconds:.3}\"",
+            "    <testcase classname=\"sora-batch.{}\" name=\"{}\" time=\"{time}\"",
             xml(&report.name),
             xml(&name),
-            xml(&report.manifest)
         );
         match (job.state, reason(job)) {
             (JobState::Succeeded, _) if job.files.is_empty() => {
@@ -114,6 +115,12 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// Milliseconds as seconds with three decimals, from whole numbers: never `-0.000`, never
+/// an exponent, always what the schema's `SUREFIRE_TIME` pattern accepts.
+fn seconds(milliseconds: u128) -> String {
+    format!("{}.{:03}", milliseconds / 1000, milliseconds % 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::xml;
@@ -130,9 +137,11 @@ mod tests {
             unpriced_jobs: 0,
             orphaned: Vec::new(),
         };
-        let xml = super::render(&report);
+        let xml = super::render(&report, Some(std::time::Duration::ZERO));
         assert!(!xml.contains("-0.000"), "{xml}");
         assert!(xml.contains("time=\"0.000\""), "{xml}");
+        let without_wall_time = super::render(&report, None);
+        assert!(!without_wall_time.contains("time="), "{without_wall_time}");
         let suites = xml.lines().nth(1).unwrap_or_default();
         assert!(!suites.contains("skipped"), "{suites}");
     }

@@ -100,6 +100,17 @@ pub async fn run_batch_replayed(
         tokio::task::spawn_blocking(move || BatchFolder::remove_partial_files(&root));
     let clock = Clock::start();
     let now = clock.now();
+    let mut span = journal::RunSpan {
+        shard: options.shard.map(|shard| shard.to_string()),
+        started_at_ms: clock.now_ms(),
+        ended_at_ms: None,
+    };
+    // Not durable on its own: it rides along with the first record that is, and a run
+    // killed before any leaves nothing that needs its time.
+    writer.append(&journal::Record::RunStarted {
+        shard: span.shard.clone(),
+        at_ms: span.started_at_ms,
+    })?;
     let mut slots: Vec<_> = jobs
         .into_iter()
         .map(|job| state::JobSlot::new(job, now))
@@ -175,14 +186,20 @@ pub async fn run_batch_replayed(
         jobs,
         journal,
         stop_reason,
-        journal_failure,
+        mut journal_failure,
         ops,
         reporter,
+        clock,
         ..
     } = coordinator;
     // Downloads abandoned at the end (an interrupt, a deadline) are dropped before their
     // partial files are removed, while the folder is still locked.
     drop(ops);
+    let ended_at_ms = clock.now_ms();
+    span.ended_at_ms = Some(ended_at_ms);
+    if let Err(error) = journal.append(&journal::Record::RunEnded { at_ms: ended_at_ms }) {
+        journal_failure.get_or_insert(error);
+    }
     drop(journal);
     let journal_stats = writer_handle.finish();
     let leftovers = tokio::task::spawn_blocking(move || BatchFolder::remove_partial_files(&root))
@@ -202,5 +219,6 @@ pub async fn run_batch_replayed(
         orphaned: resumed.orphaned,
         stop: stop_reason,
         journal: journal_stats,
+        span,
     })
 }

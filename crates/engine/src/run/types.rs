@@ -10,10 +10,11 @@ use sora_batch_api::wire::CreateTaskRequest;
 
 use crate::batch::BatchFolderError;
 use crate::job::{Credits, JobId, JobKey, JobState, TaskId};
-use crate::journal::{DownloadedFile, JournalError, WriterStats};
+use crate::journal::{DownloadedFile, JournalError, RunSpan, WriterStats};
 use crate::manifest::Job;
 use crate::prices::{PriceClass, PriceTable};
 use crate::settings::{PollTuning, RateLimit, RunSettings};
+use crate::shard::Shard;
 
 /// One job as the run needs it: who it is and exactly what to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +80,8 @@ pub struct RunOptions {
     /// The spending cap of the batch: nothing is submitted that would take committed spend
     /// above it.
     pub max_credits: Option<Credits>,
+    /// The shard this run is (`--shard K/N`), recorded in the journal for combined reports.
+    pub shard: Option<Shard>,
 }
 
 impl RunOptions {
@@ -98,6 +101,7 @@ impl RunOptions {
             hurry_time: Duration::from_secs(10),
             create_retry: settings.retry.apply_to(RetryPolicy::default()),
             max_credits: settings.max_credits,
+            shard: None,
         }
     }
 }
@@ -236,6 +240,8 @@ pub struct RunOutcome {
     pub orphaned: Vec<OrphanedJob>,
     pub stop: Option<StopReason>,
     pub journal: WriterStats,
+    /// When this run began and ended, as its journal records them.
+    pub span: RunSpan,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -75,9 +75,17 @@ fn markdown_summary() {
     insta::assert_snapshot!(markdown::render(&report_with_every_state()));
 }
 
+/// The run's wall time: less than the jobs' generation times added up (they overlap).
+const WALL_TIME: std::time::Duration = std::time::Duration::from_millis(132_405);
+
 #[test]
 fn junit_xml_parses_and_has_one_testcase_per_job() {
-    let xml = junit::render(&report_with_every_state());
+    let xml = junit::render(&report_with_every_state(), Some(WALL_TIME));
+    sora_batch_testkit::junit_schema::assert_valid_junit(&xml);
+    assert!(
+        xml.contains("<testsuite name=\"every-state\" tests=\"6\" failures=\"1\" errors=\"0\" skipped=\"4\" time=\"132.405\" file=\"manifests/every-state.yaml\">"),
+        "the suite's time is the run's, its file the manifest: {xml}"
+    );
     let mut reader = quick_xml::Reader::from_str(&xml);
     let mut testcases = 0;
     let mut failures = Vec::new();
@@ -193,7 +201,8 @@ fn images_and_audio_show_as_what_they_are_in_the_gallery() {
 fn junit_counts_a_succeeded_job_without_its_file_as_a_failure() {
     let mut report = report_with_every_state();
     report.jobs[0].files.clear();
-    let xml = junit::render(&report);
+    let xml = junit::render(&report, Some(WALL_TIME));
+    sora_batch_testkit::junit_schema::assert_valid_junit(&xml);
     assert!(xml.contains("failures=\"2\""), "{xml}");
     assert!(
         xml.contains(
