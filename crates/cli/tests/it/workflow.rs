@@ -48,10 +48,9 @@ impl Workflow {
                     .as_str()
                     .is_some_and(|uses| uses.starts_with(action))
             });
-            let step = found
+            found
                 .next()
-                .unwrap_or_else(|| panic!("no step uses {action}"));
-            step
+                .unwrap_or_else(|| panic!("no step uses {action}"))
         };
         let restore = step_using("actions/cache/restore@");
         let save = step_using("actions/cache/save@");
