@@ -71,6 +71,13 @@ pub enum Command {
     Run(RunArgs),
     /// Show where a batch stands, from its journal. No network.
     Status(StatusArgs),
+    /// Write one report over the batch folders of a batch's shards. No network.
+    ///
+    /// report.json, report.md and report.html (the gallery, linking each video where it is,
+    /// in its shard's folder) go into --report-dir, and with --junit one JUnit file covers
+    /// every job. Each job's state comes from the folder of its shard, read as `status` reads
+    /// it. Exits 0 once written, whatever the jobs' states (those are in the report).
+    Report(ReportArgs),
     /// Show one task as the service reports it (one recordInfo call). Needs KIE_API_KEY.
     Task(TaskArgs),
     /// The jobs API's models: the live catalogue, or what sora-batch knows of one model.
@@ -135,7 +142,9 @@ pub struct RunArgs {
     pub verify_files: bool,
     /// Run only shard K of N: the jobs whose key hashes to it. Shards are disjoint, cover the
     /// batch, and stay put when the manifest is edited. Default batch folder:
-    /// out/<name>-shard-K-of-N/.
+    /// out/<name>-shard-K-of-N/. Shards run at once share the account: the concurrency and
+    /// the createTask and recordInfo limits default to 1/N of the batch's (what the manifest
+    /// or --concurrency sets is the shard's own).
     #[arg(long, value_name = "K/N", value_parser = clap::value_parser!(sora_batch_engine::shard::Shard))]
     pub shard: Option<sora_batch_engine::shard::Shard>,
     /// Also write the outcome as JUnit XML (one testcase per job) to FILE.
@@ -162,6 +171,23 @@ pub struct StatusArgs {
     /// Print the state as JSON (the report.json format).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The manifest of the batch.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// A shard's batch folder; repeat it for every shard.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Vec<PathBuf>,
+    /// Where to write report.json, report.md and report.html (created if missing); never a
+    /// batch folder, whose report.json must stay its own.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub report_dir: PathBuf,
+    /// Also write one JUnit XML file over every job (one testcase per job) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,9 +257,14 @@ pub struct PlanArgs {
     /// The manifest to plan.
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
-    /// The batch folder. Default: out/<name>/ beside the manifest.
+    /// The batch folder. Default: out/<name>/ beside the manifest (out/<name>-shard-K-of-N/
+    /// with --shard).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Plan shard K of N as `run --shard K/N` would run it: its jobs, and its part of the
+    /// account's limits.
+    #[arg(long, value_name = "K/N", value_parser = clap::value_parser!(sora_batch_engine::shard::Shard))]
+    pub shard: Option<sora_batch_engine::shard::Shard>,
     /// Print the plan as JSON (the report.json format, plus estimated credits).
     #[arg(long)]
     pub json: bool,

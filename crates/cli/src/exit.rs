@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use sora_batch_api::{ApiError, ErrorClass};
 use sora_batch_engine::batch::BatchFolderError;
+use sora_batch_engine::combined::CombineError;
 use sora_batch_engine::journal::JournalError;
+use sora_batch_engine::render::ReportWriteError;
 use sora_batch_engine::session::{SessionError, Verdict};
 
 /// What a command achieved.
@@ -51,6 +53,12 @@ pub enum CliError {
     Session(#[from] SessionError),
     #[error("{0}")]
     Api(#[from] ApiError),
+    /// `report` could not combine the folders it was given.
+    #[error(transparent)]
+    Combine(#[from] CombineError),
+    /// A report that could not be written.
+    #[error(transparent)]
+    ReportWrite(#[from] ReportWriteError),
 }
 
 pub const SUCCESS: u8 = 0;
@@ -106,7 +114,18 @@ fn error_code(error: &CliError) -> u8 {
         | CliError::Session(SessionError::Journal(
             JournalError::Link(_) | JournalError::Replaced { .. },
         )) => USAGE_OR_MANIFEST_ERROR,
-        CliError::Local(_) | CliError::Journal(_) | CliError::Session(_) => LOCAL_FAILURE,
+        CliError::Combine(CombineError::Journal(
+            JournalError::Link(_) | JournalError::Replaced { .. },
+        )) => USAGE_OR_MANIFEST_ERROR,
+        CliError::Combine(CombineError::Journal(_) | CombineError::ReportFolder { .. }) => {
+            LOCAL_FAILURE
+        }
+        // A folder missing, not a batch folder, of another manifest or given twice.
+        CliError::Combine(_) => USAGE_OR_MANIFEST_ERROR,
+        CliError::Local(_)
+        | CliError::Journal(_)
+        | CliError::Session(_)
+        | CliError::ReportWrite(_) => LOCAL_FAILURE,
         CliError::Output(_)
         | CliError::MissingApiKey
         | CliError::InvalidApiKey

@@ -49,6 +49,7 @@ fn run(cli: &cli::Cli) -> Result<exit::Outcome, exit::CliError> {
         cli::Command::Plan(args) => commands::plan::run(args, &mut output),
         cli::Command::Run(args) => commands::run::run(&cli.global, args, &mut output),
         cli::Command::Status(args) => commands::status::run(args, &mut output),
+        cli::Command::Report(args) => commands::report::run(args, &mut output),
         cli::Command::Task(args) => commands::task::run(&cli.global, args, &mut output),
         cli::Command::Recover(args) => commands::recover::run(args, &mut output),
         cli::Command::Models(cli::ModelsCommand::List(args)) => {

@@ -15,6 +15,7 @@
 //! values and diagnostics; the cli decides what reaches a terminal.
 
 pub mod batch;
+pub mod combined;
 pub mod diagnostic;
 pub mod durable;
 pub mod job;

@@ -28,6 +28,7 @@ use crate::recover::{self, PaidWork};
 use crate::render;
 use crate::report::{REPORT_JSON_FILE_NAME, Report, Summary};
 use crate::run::{self, JobOutcome, Reporter, RunError, RunJob, RunOptions, StopReason};
+use crate::settings::RunSettings;
 use crate::shard::Shard;
 
 /// What the caller asks of a run, beyond the manifest: `run`'s flags.
@@ -159,13 +160,7 @@ impl Session {
         mut manifest: Manifest,
         request: RunRequest,
     ) -> Result<Session, SessionError> {
-        let folder_path = match (&request.out, request.shard) {
-            (Some(out), _) => out.clone(),
-            (None, None) => manifest.default_batch_folder(),
-            (None, Some(shard)) => manifest
-                .default_batch_folder()
-                .with_file_name(shard.folder_name(&manifest.name)),
-        };
+        let folder_path = batch_folder(&manifest, request.out.as_deref(), request.shard);
         if let Some(shard) = request.shard {
             // From here on the batch is this shard's jobs: the run, its journal and reports.
             manifest.jobs.retain(|job| shard.contains(&job.key));
@@ -174,7 +169,7 @@ impl Session {
             Some(folder) => folder,
             None => BatchFolder::lock(&folder_path)?,
         };
-        let mut options = RunOptions::from_settings(&manifest.run);
+        let mut options = RunOptions::from_settings(&effective_settings(&manifest, request.shard));
         if let Some(concurrency) = request.concurrency {
             options.concurrency = usize::try_from(concurrency).unwrap_or(1);
         }
@@ -340,6 +335,27 @@ pub struct SessionOutcome {
 pub enum Leftovers {
     Report(Box<Report>),
     Outcome(Vec<JobOutcome>),
+}
+
+/// The batch folder of `manifest`: `out` when given, else `out/<name>/` beside the
+/// manifest, or `out/<name>-shard-K-of-N/` for a shard.
+pub fn batch_folder(manifest: &Manifest, out: Option<&Path>, shard: Option<Shard>) -> PathBuf {
+    match (out, shard) {
+        (Some(out), _) => out.to_owned(),
+        (None, None) => manifest.default_batch_folder(),
+        (None, Some(shard)) => manifest
+            .default_batch_folder()
+            .with_file_name(shard.folder_name(&manifest.name)),
+    }
+}
+
+/// The manifest's `run:` settings as a run of `shard` uses them: a shard's part of the
+/// account ([`RunSettings::shared_by`]) when the batch is split. Flags apply on top.
+pub fn effective_settings(manifest: &Manifest, shard: Option<Shard>) -> RunSettings {
+    match shard {
+        Some(shard) => manifest.run.clone().shared_by(shard.count()),
+        None => manifest.run.clone(),
+    }
 }
 
 /// SPEC's precedence: account, spending cap, local failure, interrupt, outstanding work,

@@ -5,6 +5,9 @@
 //! applies its flags on top, and the run reads them (`run::RunOptions::from_settings`): one
 //! home, so that neither the manifest nor the run has to know the other.
 //!
+//! Under `--shard K/N`, [`RunSettings::shared_by`] gives one shard its part of the account:
+//! shards run at once share one account's limits.
+//!
 //! Nothing of the engine is used here but [`Credits`] from the `job` leaf.
 
 use std::time::Duration;
@@ -32,6 +35,18 @@ pub struct RunSettings {
     pub poll: PollTuning,
     /// How transient failures are retried.
     pub retry: RetryTiming,
+    /// Which of the account's figures the manifest set itself (they are not shared out).
+    pub set_by_manifest: SetByManifest,
+}
+
+/// The figures of [`RunSettings`] that are the account's, and whether the manifest set each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetByManifest {
+    pub concurrency: bool,
+    /// `create_limit.requests`.
+    pub create_requests: bool,
+    /// `poll_limit.requests`.
+    pub poll_requests: bool,
 }
 
 /// The waits of retries, as the manifest may set them. The numbers of attempts stay built in.
@@ -85,7 +100,31 @@ impl Default for RunSettings {
             },
             poll: PollTuning::default(),
             retry: RetryTiming::default(),
+            set_by_manifest: SetByManifest::default(),
         }
+    }
+}
+
+impl RunSettings {
+    /// One shard's part of the account when `shards` shards run at once: the tasks in
+    /// flight and the createTask and recordInfo requests per window, each divided by
+    /// `shards` and rounded down, so that the shards together never go over the account's
+    /// figure — but at least 1, so with more shards than the figure they do. A figure the
+    /// manifest set itself is taken as this shard's own and kept as it is; so is
+    /// everything else (the windows, timeouts, polling).
+    pub fn shared_by(mut self, shards: u32) -> RunSettings {
+        let share = |figure: u32| (figure / shards.max(1)).max(1);
+        let set = self.set_by_manifest;
+        if !set.concurrency {
+            self.concurrency = share(self.concurrency);
+        }
+        if !set.create_requests {
+            self.create_limit.requests = share(self.create_limit.requests);
+        }
+        if !set.poll_requests {
+            self.poll_limit.requests = share(self.poll_limit.requests);
+        }
+        self
     }
 }
 
@@ -116,5 +155,60 @@ impl Default for PollTuning {
             min_interval: Duration::from_secs(2),
             max_interval: Duration::from_secs(30),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_share_the_account_and_never_go_over_it_together() {
+        let account = RunSettings::default();
+        for shards in 1..=20u32 {
+            let share = account.clone().shared_by(shards);
+            for (figure, shared) in [
+                (account.concurrency, share.concurrency),
+                (account.create_limit.requests, share.create_limit.requests),
+                (account.poll_limit.requests, share.poll_limit.requests),
+            ] {
+                assert!(shared >= 1);
+                if shards <= figure {
+                    assert!(shared * shards <= figure, "{shared} x {shards} > {figure}");
+                    assert!((shared + 1) * shards > figure, "rounded down, not further");
+                } else {
+                    assert_eq!(shared, 1, "at least one");
+                }
+            }
+            assert_eq!(share.create_limit.per, account.create_limit.per);
+            assert_eq!(share.timeout, account.timeout);
+        }
+        let three = account.clone().shared_by(3);
+        assert_eq!(
+            (
+                three.concurrency,
+                three.create_limit.requests,
+                three.poll_limit.requests
+            ),
+            (1, 6, 2)
+        );
+    }
+
+    #[test]
+    fn what_the_manifest_sets_is_the_shards_own() {
+        let mut settings = RunSettings {
+            concurrency: 9,
+            ..RunSettings::default()
+        };
+        settings.create_limit.requests = 12;
+        settings.set_by_manifest = SetByManifest {
+            concurrency: true,
+            create_requests: true,
+            poll_requests: false,
+        };
+        let share = settings.shared_by(3);
+        assert_eq!(share.concurrency, 9);
+        assert_eq!(share.create_limit.requests, 12);
+        assert_eq!(share.poll_limit.requests, 2);
     }
 }

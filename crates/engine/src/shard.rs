@@ -29,6 +29,11 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
+    /// N: how many shards the batch is split into.
+    pub fn count(self) -> u32 {
+        self.count
+    }
+
     /// Whether the job with `key` is in this shard: the key's first 64 bits modulo N.
     pub fn contains(self, key: &JobKey) -> bool {
         let prefix = key.as_str().get(..16).unwrap_or(key.as_str());

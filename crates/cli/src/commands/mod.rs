@@ -5,6 +5,7 @@ pub mod completions;
 pub mod models;
 pub mod plan;
 pub mod recover;
+pub mod report;
 pub mod run;
 pub mod schema;
 pub mod status;

@@ -1,5 +1,6 @@
-//! `sora-batch plan MANIFEST [--out DIR] [--json]`: the jobs a manifest expands to, their
-//! state and the estimated credits, as a table or as the report.json document.
+//! `sora-batch plan MANIFEST [--out DIR] [--shard K/N] [--json]`: the jobs a manifest
+//! expands to, their state and the estimated credits, as a table or as the report.json
+//! document, and the limits a run would keep to (a shard's part of the account).
 //!
 //! States come from the batch folder's journal when there is one: `plan` shows what a run
 //! would still do.
@@ -7,8 +8,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use sora_batch_engine::manifest::{RateLimit, RunSettings};
 use sora_batch_engine::report::{JobReport, Report};
-use sora_batch_engine::{journal, render};
+use sora_batch_engine::shard::Shard;
+use sora_batch_engine::{journal, render, session};
 
 use crate::cli::PlanArgs;
 use crate::commands::load_manifest;
@@ -22,18 +25,74 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
     let Some(loaded) = load_manifest(&args.manifest, "nothing to plan", output) else {
         return Ok(Outcome::ManifestProblems);
     };
-    let manifest = &loaded.manifest;
+    let mut manifest = loaded.manifest;
     let manifest_as_given = args.manifest.display().to_string();
-    let batch_folder = args
-        .out
-        .clone()
-        .unwrap_or_else(|| manifest.default_batch_folder());
+    let batch_folder = session::batch_folder(&manifest, args.out.as_deref(), args.shard);
+    if let Some(shard) = args.shard {
+        manifest.jobs.retain(|job| shard.contains(&job.key));
+    }
+    let settings = session::effective_settings(&manifest, args.shard);
     let replay = journal::replay_folder(&batch_folder)?;
     warn_of_paid_work_without_journal(&batch_folder, &replay, output);
-    let report = Report::plan(manifest, &manifest_as_given).with_journal(&replay);
-    write_report(output.stdout(), &report, args.json, &batch_folder)?;
+    let report = Report::plan(&manifest, &manifest_as_given).with_journal(&replay);
+    let stdout = output.stdout();
+    if args.json {
+        let mut document =
+            serde_json::to_value(&report).map_err(|error| CliError::Output(error.into()))?;
+        if let Some(fields) = document.as_object_mut() {
+            fields.insert("limits".into(), limits_json(&settings, args.shard));
+        }
+        serde_json::to_writer_pretty(&mut *stdout, &document)
+            .map_err(|error| CliError::Output(error.into()))?;
+        writeln!(stdout).map_err(CliError::Output)?;
+    } else {
+        write_table(stdout, &report, &batch_folder).map_err(CliError::Output)?;
+        writeln!(stdout, "{}", limits_line(&settings, args.shard)).map_err(CliError::Output)?;
+    }
     output.flush()?;
     Ok(Outcome::Success)
+}
+
+/// What a run would keep to, for the table: `limits: 4 tasks at once, createTask 18 per
+/// 10s, recordInfo 8 per 1s`, and under `--shard` whose part of the account that is.
+fn limits_line(settings: &RunSettings, shard: Option<Shard>) -> String {
+    let limit = |limit: &RateLimit| {
+        format!(
+            "{} per {}",
+            limit.requests,
+            humantime::format_duration(limit.per)
+        )
+    };
+    let whose = match shard {
+        Some(shard) => format!(
+            " (shard {shard}: 1/{} of the account, unless the manifest sets a figure)",
+            shard.count()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "limits: {} task{} at once, createTask {}, recordInfo {}{whose}",
+        settings.concurrency,
+        if settings.concurrency == 1 { "" } else { "s" },
+        limit(&settings.create_limit),
+        limit(&settings.poll_limit),
+    )
+}
+
+/// `limits` of `plan --json`: the figures a run would keep to.
+fn limits_json(settings: &RunSettings, shard: Option<Shard>) -> serde_json::Value {
+    let limit = |limit: &RateLimit| {
+        serde_json::json!({
+            "requests": limit.requests,
+            "per_ms": u64::try_from(limit.per.as_millis()).unwrap_or(u64::MAX),
+        })
+    };
+    serde_json::json!({
+        "shard": shard.map(|shard| shard.to_string()),
+        "concurrency": settings.concurrency,
+        "create_limit": limit(&settings.create_limit),
+        "poll_limit": limit(&settings.poll_limit),
+    })
 }
 
 /// A batch folder whose journal is gone beside outputs or a `report.json` naming tasks:

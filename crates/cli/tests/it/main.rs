@@ -19,6 +19,7 @@ mod run_reports;
 mod run_resume;
 mod run_support;
 mod schema;
+mod shards;
 mod support;
 mod validate;
 mod workflow;

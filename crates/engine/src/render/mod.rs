@@ -60,6 +60,22 @@ pub fn write_batch_reports(
         path: fingerprint_path,
         source,
     })?;
+    // The reports' renames are durable before the fingerprint that vouches for them.
+    write_reports(folder, report)?;
+    write_atomically(folder, REPORTS_FINGERPRINT_FILE_NAME, |out| {
+        writeln!(out, "{fingerprint}")
+    })?;
+    sync_folder(folder).map_err(|source| ReportWriteError {
+        path: folder.to_owned(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// Writes `report.json`, `report.md` and `report.html` into `folder`, each atomically, and
+/// makes their renames durable. Without a fingerprint: [`write_batch_reports`] adds one for
+/// a batch folder's own reports; `sora-batch report` writes a combined one elsewhere.
+pub fn write_reports(folder: &Path, report: &Report) -> Result<(), ReportWriteError> {
     write_atomically(folder, REPORT_JSON_FILE_NAME, |out| {
         serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
         out.write_all(b"\n")
@@ -70,19 +86,10 @@ pub fn write_batch_reports(
     write_atomically(folder, REPORT_HTML_FILE_NAME, |out| {
         stream(out, |text| html::write(report, text))
     })?;
-    // The reports' renames are durable before the fingerprint that vouches for them.
     sync_folder(folder).map_err(|source| ReportWriteError {
         path: folder.to_owned(),
         source,
-    })?;
-    write_atomically(folder, REPORTS_FINGERPRINT_FILE_NAME, |out| {
-        writeln!(out, "{fingerprint}")
-    })?;
-    sync_folder(folder).map_err(|source| ReportWriteError {
-        path: folder.to_owned(),
-        source,
-    })?;
-    Ok(())
+    })
 }
 
 /// A digest of everything [`Report::of_run`] takes from a run, and so of everything the

@@ -79,6 +79,7 @@ impl<'a> Resolver<'a> {
                 self.push(diagnostic);
             }
             run.concurrency = concurrency.value.max(1);
+            run.set_by_manifest.concurrency = true;
         }
         if let Some(timeout) = &section.timeout
             && let Some(duration) = self.duration(timeout, "timeout")
@@ -112,9 +113,11 @@ impl<'a> Resolver<'a> {
         }
         if let Some(limit) = &section.create_limit {
             run.create_limit = self.rate_limit(limit, run.create_limit);
+            run.set_by_manifest.create_requests = limit.requests.is_some();
         }
         if let Some(limit) = &section.poll_limit {
             run.poll_limit = self.rate_limit(limit, run.poll_limit);
+            run.set_by_manifest.poll_requests = limit.requests.is_some();
         }
         if let Some(poll) = &section.poll {
             let durations = [
