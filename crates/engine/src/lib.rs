@@ -21,6 +21,7 @@ pub mod job;
 pub mod journal;
 pub mod manifest;
 pub mod media;
+pub mod models;
 pub mod prices;
 pub mod recover;
 pub mod render;
