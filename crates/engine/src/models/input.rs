@@ -213,7 +213,11 @@ impl InputSchema {
                     }
                     let value = error.instance();
                     let suggestion = match (kind, value.as_ref()) {
-                        (Kind::Enum { options }, Value::String(text)) => {
+                        // A number or a ratio (`7`, `16:10`) is a choice, not a typo: only
+                        // words get a suggestion (`4k` for `4K`).
+                        (Kind::Enum { options }, Value::String(text))
+                            if text.chars().any(char::is_alphabetic) =>
+                        {
                             let options = options.as_array().map(Vec::as_slice).unwrap_or(&[]);
                             closest_name(text, options.iter().filter_map(Value::as_str))
                                 .map(str::to_owned)
@@ -325,6 +329,7 @@ mod tests {
                 "seconds": {"anyOf": [{"type": "integer", "minimum": 4, "maximum": 15}, {"const": -1}], "default": 5},
                 "count": {"type": "integer"},
                 "ratio": {"type": "number"},
+                "mode": {"type": "string", "enum": ["std", "pro"]},
                 "sound": {"type": "boolean", "default": false},
                 "legacy": {"type": "boolean", "default": true, "deprecated": true},
                 "shots": {"type": "array", "maxItems": 2, "items": {
@@ -419,13 +424,14 @@ mod tests {
     #[test]
     fn unknown_fields_missing_ones_and_close_values_are_named() {
         let mut input = object(json!({
-            "promt": "x", "duration": "50",
+            "promt": "x", "duration": "50", "mode": "Pro",
             "shots": [{"text": "a", "lenght": 2}, {"length": 1}, {"text": "c"}]
         }));
         assert_eq!(
             summary(&schema().check_and_complete(&mut input)),
             [
-                "duration: expected one of \"5\", \"10\", did you mean 5",
+                "duration: expected one of \"5\", \"10\"",
+                "mode: expected one of \"std\", \"pro\", did you mean pro",
                 "prompt: Missing",
                 "promt: unknown, did you mean Some(\"prompt\")",
                 "shots: expected a list of at most 2 items, each a mapping, found 3 items",

@@ -122,7 +122,8 @@ jobs:
 
 #[test]
 fn a_model_axis_and_a_model_without_schema_passes_through_with_a_warning() {
-    let book = ModelBook::built_in().with_locked([locked_model("acme/new-video-model", None, None)]);
+    let book =
+        ModelBook::built_in().with_locked([locked_model("acme/new-video-model", None, None)]);
     insta::assert_snapshot!(check_with(
         r#"version: 1
 prompt: A paper boat on a river

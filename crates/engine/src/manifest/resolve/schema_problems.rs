@@ -12,7 +12,7 @@ use serde_saphyr::Spanned;
 use sora_batch_api::registry::closest_name;
 
 use super::{Field, Resolver};
-use crate::diagnostic::{Diagnostic, Position, listed, quoted, shown};
+use crate::diagnostic::{Diagnostic, Position, listed, quoted};
 use crate::manifest::raw::{JOB_KEYS, RawValue};
 use crate::manifest::shape::position;
 use crate::models::{InputSchema, PathSegment, SchemaProblemKind, path_text};
@@ -142,7 +142,7 @@ impl Resolver<'_> {
                     let diagnostic = self.error(at, message).expected(expected);
                     match description {
                         Some(description) => {
-                            diagnostic.note(format!("{}: {}", shown(&field), description))
+                            diagnostic.note(format!("{}: {}", quoted(&field), description))
                         }
                         None => diagnostic,
                     }
