@@ -49,14 +49,12 @@ impl Resolver<'_> {
     /// no schema.
     pub(super) fn check_model(&mut self, model: &str, at: Option<Position>) {
         // A model named nowhere is the manifest's default: its problems point at the top.
-        let named = match at {
-            Some(_) => format!("model {}", quoted(model)),
-            None => format!(
-                "model {} (used when a manifest names no `model`)",
-                quoted(model)
-            ),
-        };
-        let at = Some(at.unwrap_or(START_OF_FILE));
+        let implied = at.is_none();
+        let written_at = at.unwrap_or(START_OF_FILE);
+        if !self.checked_model_positions.insert(written_at) {
+            return;
+        }
+        let at = Some(written_at);
         if model.trim().is_empty() {
             let diagnostic = Diagnostic::error(self.source, at, "empty model name")
                 .expected("a model of the jobs API, e.g. kling-2.6/text-to-video");
@@ -84,6 +82,14 @@ impl Resolver<'_> {
         if self.warned_models.contains(model) {
             return;
         }
+        let named = if implied {
+            format!(
+                "model {} (used when a manifest names no `model`)",
+                quoted(model)
+            )
+        } else {
+            format!("model {}", quoted(model))
+        };
         let diagnostic = if let Some(withdrawn) = &knowledge.withdrawn {
             Diagnostic::warning(
                 self.source,
@@ -119,7 +125,7 @@ impl Resolver<'_> {
     /// manifest) names the model, which is checked there; `None` when the manifest names no
     /// model, and the default is checked here, once.
     pub(super) fn input_rules(&mut self, model: &str, at: Option<Position>) -> InputRules {
-        if at.is_none() && model == DEFAULT_MODEL {
+        if at.is_none() && model == DEFAULT_MODEL && !self.warned_models.contains(model) {
             self.check_model(model, None);
         }
         if let Some(rules) = self.input_rules.get(model) {

@@ -64,6 +64,9 @@ struct Resolver<'a> {
     seen: HashSet<(Position, String)>,
     /// Models already warned about (withdrawn, or without a schema).
     warned_models: HashSet<String>,
+    /// Where models already checked are written: a model on a matrix axis is met once per
+    /// combination, and checked once.
+    checked_model_positions: HashSet<Position>,
     /// Template problems already reported: (where the prompt is, the problem's offset in
     /// it, its kind). A prompt shared by 10,000 matrix jobs is checked for each, but its
     /// problems are located and rendered once, not 10,000 times.
@@ -108,6 +111,7 @@ pub(super) fn resolve(
         diagnostics: Vec::new(),
         seen: HashSet::new(),
         warned_models: HashSet::new(),
+        checked_model_positions: HashSet::new(),
         reported_template_problems: HashSet::new(),
         shape,
     };
