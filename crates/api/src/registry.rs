@@ -1,8 +1,9 @@
 //! What each model of the jobs API accepts, as data: names, types, allowed values, defaults.
 //!
 //! Read [`ModelSpec`] first. The Sora 2 family from `kie-api-notes.md` is described here so
-//! that a job can be checked before any money is spent; [`lookup`] returns `None` for any
-//! other model, whose input is passed through unvalidated (the jobs API serves many).
+//! that a job can be checked before any money is spent, as the seed's contract has it;
+//! [`lookup`] returns `None` for any other model, which the engine checks against its JSON
+//! Schema instead (from the built-in [`crate::snapshot`] or a lock file).
 //!
 //! Two facts of the live service shape this module. Documented defaults are not applied by
 //! the server ("This field is required"), so [`ModelSpec::complete_input`] fills in every

@@ -1,8 +1,9 @@
 //! The engine of sora-batch: manifests in, jobs, runs and reports out.
 //!
 //! Start with [`manifest::load`], which turns a YAML manifest into a [`manifest::Manifest`]:
-//! every [`manifest::Job`] expanded, validated against the api crate's model registry, and
-//! given its stable [`manifest::JobKey`] and file-safe [`manifest::JobId`]. Problems come
+//! every [`manifest::Job`] expanded, validated against what the [`models::ModelBook`] knows
+//! of its model, and given its stable [`manifest::JobKey`] and file-safe [`manifest::JobId`].
+//! Problems come
 //! back as [`diagnostic::Diagnostic`]s that render like rustc's. [`report::Report`] is the
 //! `report.json` / `plan --json` document; [`prices`] estimates what a batch will cost;
 //! [`schema`] generates the manifest's JSON Schema.
@@ -23,6 +24,7 @@ pub mod journal;
 pub mod local_files;
 pub mod manifest;
 pub mod media;
+pub mod models;
 pub mod prices;
 pub mod recover;
 pub mod render;
@@ -36,4 +38,5 @@ pub mod shard;
 pub use diagnostic::{Diagnostic, Severity};
 pub use manifest::{
     Job, JobId, JobKey, Loaded, Manifest, ManifestErrors, RunSettings, load, load_str,
+    load_str_with, load_with,
 };

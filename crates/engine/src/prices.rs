@@ -1,23 +1,27 @@
-//! Estimated credits per clip, by model and duration: what `plan` adds up before any money
-//! is spent.
+//! Estimated credits per job, by model and input: what `plan` adds up and the spending cap
+//! counts before any money is spent.
 //!
-//! Read [`PriceTable`]. The built-in figures are estimates from public observations of the
-//! service (about 30 credits for a 10-second `sora-2-text-to-video` clip); a manifest's
-//! `prices:` section overrides them key by key. A model the table does not know is priced
-//! by the price rule of the api crate's built-in snapshot (`sora_batch_api::snapshot`),
-//! when it has one. The authoritative charge is the service's
-//! `creditsConsumed`, recorded by `run`.
+//! Read [`PriceTable`]. Each model is priced by the price rule the [`ModelBook`] has for it
+//! (a locked entry's, the built-in snapshot's, or the Sora 2 family's estimates from public
+//! observations of the service); a manifest's `prices:` section overrides that key by key.
+//! The authoritative charge is the service's `creditsConsumed`, recorded by `run`.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
+use sora_batch_api::snapshot::PriceRule;
 
 pub use crate::job::Credits;
+use crate::models::ModelBook;
 
-/// Credits per clip: model, then a price key (see [`PriceTable::estimate`]).
+/// What each model's jobs are estimated to cost.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PriceTable {
-    models: BTreeMap<String, BTreeMap<String, Credits>>,
+    /// The manifest's `prices:`: credits per job by model, then a price key (see
+    /// [`PriceTable::estimate`]).
+    overrides: BTreeMap<String, BTreeMap<String, Credits>>,
+    /// Each model's price rule, from the book.
+    rules: BTreeMap<String, PriceRule>,
 }
 
 /// Whether a price key is well formed: `*`, a duration in seconds (`10`), or a duration and
@@ -38,59 +42,59 @@ pub fn is_price_key(key: &str) -> bool {
 }
 
 impl PriceTable {
-    /// The built-in estimates for the Sora 2 family.
-    pub fn built_in() -> PriceTable {
-        let mut table = PriceTable::default();
-        for model in [
-            "sora-2-text-to-video",
-            "sora-2-image-to-video",
-            "sora-2-text-to-video-stable",
-            "sora-2-image-to-video-stable",
-        ] {
-            table.set(model, "10", Credits(30.0));
-            table.set(model, "15", Credits(45.0));
+    /// The price rules of every model of `book` that has one.
+    pub fn from_book(book: &ModelBook) -> PriceTable {
+        PriceTable {
+            overrides: BTreeMap::new(),
+            rules: book
+                .models()
+                .filter_map(|knowledge| {
+                    let rule = knowledge.price_rule.clone()?;
+                    Some((knowledge.model.clone(), rule))
+                })
+                .collect(),
         }
-        for model in ["sora-2-pro-text-to-video", "sora-2-pro-image-to-video"] {
-            table.set(model, "10", Credits(90.0));
-            table.set(model, "15", Credits(135.0));
-            table.set(model, "10-high", Credits(200.0));
-            table.set(model, "15-high", Credits(300.0));
-        }
-        table
     }
 
-    /// Sets (or overrides) one price.
+    /// The prices of the built-in book: the snapshot's and the Sora 2 family's.
+    pub fn built_in() -> PriceTable {
+        PriceTable::from_book(&ModelBook::built_in())
+    }
+
+    /// Sets (or overrides) one price, as the manifest's `prices:` does.
     pub fn set(&mut self, model: &str, key: &str, credits: Credits) {
-        self.models
+        self.overrides
             .entry(model.to_owned())
             .or_default()
             .insert(key.to_owned(), credits);
     }
 
-    /// The estimated price of one clip: the first of `"{n_frames}-{size}"`, `"{n_frames}"`
-    /// and `"*"` that the model's table has; `None` when it has none of them.
+    /// The estimated price of one job whose complete input (defaults filled in) is `input`:
+    /// the manifest's price for the first of `"{seconds}-{size}"`, `"{seconds}"` and `"*"`
+    /// it has for the model, where seconds are the job's `n_frames`, else its rule's length
+    /// field, else its `duration`; else the model's price rule. `None` when neither prices it.
     pub fn estimate(&self, model: &str, input: &Map<String, Value>) -> Option<Credits> {
-        let Some(prices) = self.models.get(model) else {
-            // Not in the table (the Sora 2 family and the manifest's `prices:`): the price
-            // rule of the built-in snapshot, written from the model's documentation page.
-            return sora_batch_api::snapshot::model(model)
-                .and_then(|facts| facts.price(input))
-                .map(Credits);
-        };
-        let seconds = input.get("n_frames").and_then(scalar_text);
-        let size = input.get("size").and_then(scalar_text);
-        let mut candidates: Vec<String> = Vec::with_capacity(3);
-        if let Some(seconds) = &seconds {
-            if let Some(size) = &size {
-                candidates.push(format!("{seconds}-{size}"));
+        let rule = self.rules.get(model);
+        if let Some(prices) = self.overrides.get(model) {
+            let seconds = ["n_frames"]
+                .into_iter()
+                .chain(rule.and_then(|rule| rule.seconds_field.as_deref()))
+                .chain(["duration"])
+                .find_map(|field| input.get(field).and_then(scalar_text));
+            let size = input.get("size").and_then(scalar_text);
+            let mut candidates: Vec<String> = Vec::with_capacity(3);
+            if let Some(seconds) = &seconds {
+                if let Some(size) = &size {
+                    candidates.push(format!("{seconds}-{size}"));
+                }
+                candidates.push(seconds.clone());
             }
-            candidates.push(seconds.clone());
+            candidates.push("*".to_owned());
+            if let Some(credits) = candidates.iter().find_map(|key| prices.get(key.as_str())) {
+                return Some(*credits);
+            }
         }
-        candidates.push("*".to_owned());
-        candidates
-            .iter()
-            .find_map(|key| prices.get(key.as_str()))
-            .copied()
+        rule.and_then(|rule| rule.price(input)).map(Credits)
     }
 }
 
@@ -199,6 +203,69 @@ mod tests {
             Some(Credits(60.0)),
             "the manifest's `prices:` override the snapshot"
         );
+    }
+
+    #[test]
+    fn a_manifest_price_for_one_length_leaves_the_rule_for_the_others() {
+        let mut table = PriceTable::built_in();
+        table.set("kling-2.6/text-to-video", "10", Credits(100.0));
+        table.set("sora-2-text-to-video", "15", Credits(50.0));
+        let kling = |duration: &str| {
+            table.estimate(
+                "kling-2.6/text-to-video",
+                &input(json!({"prompt": "x", "duration": duration, "sound": false})),
+            )
+        };
+        assert_eq!(
+            kling("10"),
+            Some(Credits(100.0)),
+            "keyed by the rule's length field"
+        );
+        assert_eq!(kling("5"), Some(Credits(55.0)));
+        let sora = |n_frames: &str| {
+            table.estimate(
+                "sora-2-text-to-video",
+                &input(json!({"n_frames": n_frames})),
+            )
+        };
+        assert_eq!(sora("15"), Some(Credits(50.0)));
+        assert_eq!(sora("10"), Some(Credits(30.0)));
+    }
+
+    #[test]
+    fn locked_models_are_priced_by_their_locked_rule() {
+        use crate::models::{KnowledgeSource, ModelKnowledge};
+        use sora_batch_api::snapshot::PriceTier;
+        let mut cheaper = ModelBook::built_in()
+            .get("kling-2.6/text-to-video")
+            .cloned()
+            .expect("in the snapshot");
+        cheaper.source = KnowledgeSource::Lock {
+            path: "sora-batch.lock".into(),
+            fetched_at: "2026-11-29T12:00:00Z".into(),
+            fetched_from: "https://api.kie.ai".into(),
+        };
+        cheaper.price_rule = Some(PriceRule {
+            tiers: vec![PriceTier {
+                when: Map::new(),
+                per_task: Some(40.0),
+                per_second: None,
+                plus_seconds_of: None,
+            }],
+            seconds_field: None,
+            seconds_default: None,
+            unknown_seconds: Vec::new(),
+        });
+        let mut unpriced: ModelKnowledge = cheaper.clone();
+        unpriced.model = "acme/new-video-model".into();
+        unpriced.price_rule = None;
+        let table = PriceTable::from_book(&ModelBook::built_in().with_locked([cheaper, unpriced]));
+        let job = input(json!({"prompt": "x", "duration": "5", "sound": false}));
+        assert_eq!(
+            table.estimate("kling-2.6/text-to-video", &job),
+            Some(Credits(40.0))
+        );
+        assert_eq!(table.estimate("acme/new-video-model", &job), None);
     }
 
     #[test]

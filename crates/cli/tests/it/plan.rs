@@ -65,14 +65,37 @@ fn plan_json_estimates_exactly_30_credits_per_10_second_clip() {
 }
 
 #[test]
-fn manifest_prices_override_the_built_in_ones_and_unknown_models_are_counted_apart() {
+fn manifest_prices_override_the_built_in_ones_and_unpriced_jobs_are_counted_apart() {
+    // Seedance's `duration: -1` lets the model choose the length: no price beforehand.
     let (_folder, path) = manifest_file(
         "prices.yaml",
-        "version: 1\nprices:\n  sora-2-text-to-video: {\"15\": 50}\njobs:\n  - {prompt: a, n_frames: 15}\n  - {prompt: b, n_frames: 10}\n  - {prompt: c, model: veo3}\n",
+        "version: 1\nprices:\n  sora-2-text-to-video: {\"15\": 50}\njobs:\n  - {prompt: a, n_frames: 15}\n  - {prompt: b, n_frames: 10}\n  - {prompt: a fox, model: bytedance/seedance-2, duration: -1}\n  - {prompt: a hare, model: kling-2.6/text-to-video, sound: false}\n",
     );
     let plan = plan_json(&[&path.display().to_string()]);
-    assert_eq!(plan["estimated_credits"], 80);
+    assert_eq!(plan["estimated_credits"], 80 + 55);
     assert_eq!(plan["unpriced_jobs"], 1);
+}
+
+#[test]
+fn an_unknown_model_is_an_error_with_a_suggestion_and_a_hint_to_lock_it() {
+    let (_folder, path) = manifest_file(
+        "unknown.yaml",
+        "version: 1\nmodel: kling-2.6/text-to-vido\nprompt: a fox\n",
+    );
+    let output = sora_batch()
+        .arg("plan")
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains(
+            "unknown model `kling-2.6/text-to-vido`, did you mean `kling-2.6/text-to-video`?"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sora-batch models lock"), "{stderr}");
 }
 
 #[test]

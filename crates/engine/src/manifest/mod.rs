@@ -7,8 +7,9 @@
 //!    (`shape`);
 //! 2. serde into the [`raw`] types: value types (a string where a number belongs);
 //! 3. `resolve`: the matrix expanded (`expand`), prompts filled in (`template`), inputs
-//!    checked against the model registry of the api crate and completed, keys and ids
-//!    assigned ([`identity`]), `run:` and `prices:` checked.
+//!    checked against what the [`ModelBook`] knows of their models (a JSON Schema, or the
+//!    api crate's registry for the Sora 2 family) and completed, keys and ids assigned
+//!    ([`identity`]), `run:` and `prices:` checked.
 //!
 //! Every pass runs even when an earlier one found problems (but for YAML that does not
 //! parse), so an unknown key hides nothing else. The work stays bounded whatever the file
@@ -35,6 +36,7 @@ use sora_batch_api::wire::CreateTaskRequest;
 
 use crate::diagnostic::{Diagnostic, SourceText, quoted, shown};
 pub use crate::job::{JobId, JobKey};
+use crate::models::ModelBook;
 use crate::prices::PriceTable;
 pub use crate::settings::{PollTuning, RateLimit, RetryTiming, RunSettings};
 use raw::{RawManifest, RawValue};
@@ -67,7 +69,7 @@ pub const MAX_ALIAS_EVENTS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub manifest: Manifest,
-    /// Problems that do not stop the batch, e.g. a model whose input is not validated.
+    /// Problems that do not stop the batch, e.g. a withdrawn model or a deprecated field.
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -145,8 +147,14 @@ impl fmt::Display for ManifestErrors {
     }
 }
 
-/// Reads and loads the manifest at `path`.
+/// Reads and loads the manifest at `path`, knowing the models of the built-in book.
 pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
+    load_with(path, &ModelBook::built_in())
+}
+
+/// Reads and loads the manifest at `path`; its jobs are checked and priced by what `book`
+/// knows of their models.
+pub fn load_with(path: &Path, book: &ModelBook) -> Result<Loaded, ManifestErrors> {
     let source_name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| {
         let source = SourceText::new(source_name.clone(), "");
@@ -159,7 +167,7 @@ pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
         }
     })?;
     match String::from_utf8(bytes) {
-        Ok(text) => load_source(path, SourceText::new(source_name, text)),
+        Ok(text) => load_source(path, SourceText::new(source_name, text), book),
         Err(error) => {
             let valid_up_to = error.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
@@ -175,13 +183,30 @@ pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
     }
 }
 
-/// Loads a manifest from memory; `source_name` names it in messages and gives the default
-/// `name` (its file stem) and batch folder.
+/// Loads a manifest from memory, knowing the models of the built-in book; `source_name`
+/// names it in messages and gives the default `name` (its file stem) and batch folder.
 pub fn load_str(source_name: &str, text: &str) -> Result<Loaded, ManifestErrors> {
-    load_source(Path::new(source_name), SourceText::new(source_name, text))
+    load_str_with(source_name, text, &ModelBook::built_in())
 }
 
-fn load_source(path: &Path, source: SourceText) -> Result<Loaded, ManifestErrors> {
+/// [`load_str`] with the models `book` knows.
+pub fn load_str_with(
+    source_name: &str,
+    text: &str,
+    book: &ModelBook,
+) -> Result<Loaded, ManifestErrors> {
+    load_source(
+        Path::new(source_name),
+        SourceText::new(source_name, text),
+        book,
+    )
+}
+
+fn load_source(
+    path: &Path,
+    source: SourceText,
+    book: &ModelBook,
+) -> Result<Loaded, ManifestErrors> {
     let fail = |mut diagnostics: Vec<Diagnostic>| {
         diagnostics.sort_by_key(Diagnostic::order_key);
         ManifestErrors { diagnostics }
@@ -209,7 +234,7 @@ fn load_source(path: &Path, source: SourceText) -> Result<Loaded, ManifestErrors
     };
     // Pass 3: meaning, even after unknown keys: they are ignored by pass 2, and the rest of
     // the file still has its own problems to report in the same run.
-    let (manifest, resolved) = resolve::resolve(&raw, &source, path, shape);
+    let (manifest, resolved) = resolve::resolve(&raw, &source, path, shape, book);
     diagnostics.extend(resolved);
     match manifest {
         Some(manifest) if !diagnostics.iter().any(Diagnostic::is_error) => {

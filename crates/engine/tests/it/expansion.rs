@@ -1,7 +1,9 @@
 //! Expansion: matrix with include and exclude, templates, takes and explicit jobs, each as
 //! a snapshot of the jobs a manifest becomes.
 
-use crate::support::check;
+use sora_batch_engine::models::ModelBook;
+
+use crate::support::{check, check_with, locked_model};
 
 #[test]
 fn a_prompt_alone_is_one_job_with_the_seed_defaults() {
@@ -119,13 +121,28 @@ jobs:
 }
 
 #[test]
-fn a_model_axis_and_unvalidated_models_pass_through_with_a_warning() {
+fn a_model_axis_and_a_model_without_schema_passes_through_with_a_warning() {
+    let book =
+        ModelBook::built_in().with_locked([locked_model("acme/new-video-model", None, None)]);
+    insta::assert_snapshot!(check_with(
+        r#"version: 1
+prompt: A paper boat on a river
+matrix:
+  model: [sora-2-text-to-video, acme/new-video-model]
+  aspect_ratio: [landscape]
+"#,
+        &book
+    ));
+}
+
+#[test]
+fn an_unknown_model_on_an_axis_is_an_error_with_a_suggestion() {
     insta::assert_snapshot!(check(
         r#"version: 1
 prompt: A paper boat on a river
 matrix:
-  model: [sora-2-text-to-video, veo3-fast]
-  aspect_ratio: [landscape]
+  model: [kling-2.6/text-to-vido, veo3-fast]
+  sound: [false]
 "#
     ));
 }

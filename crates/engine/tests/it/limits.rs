@@ -22,6 +22,14 @@ fn header(diagnostic: &Diagnostic) -> (u32, u32) {
     (label.position.line, label.position.column)
 }
 
+/// The first error: warnings (the withdrawn default model's) come before it in file order.
+fn first_error(diagnostics: &[Diagnostic]) -> &Diagnostic {
+    diagnostics
+        .iter()
+        .find(|diagnostic| diagnostic.is_error())
+        .unwrap_or_else(|| panic!("no error among {diagnostics:?}"))
+}
+
 fn messages(diagnostics: &[Diagnostic], starting_with: &str) -> Vec<Diagnostic> {
     diagnostics
         .iter()
@@ -110,7 +118,7 @@ fn checking_a_broken_matrix_stops_after_a_hundred_failed_jobs() {
 fn takes_above_the_maximum_is_refused_at_its_line() {
     let errors = load_err("version: 1\nprompt: a cat\ntakes: 1000000\n");
     assert_eq!(errors.error_count(), 1, "{errors}");
-    let diagnostic = &errors.diagnostics[0];
+    let diagnostic = first_error(&errors.diagnostics);
     assert_eq!(header(diagnostic), (3, 8));
     let rendered = diagnostic.to_string();
     assert!(rendered.contains("`takes` is 1000000"), "{rendered}");
@@ -257,16 +265,17 @@ fn long_values_are_cut_in_messages_and_keep_their_location() {
 }
 
 #[test]
-fn a_long_model_name_is_cut_in_its_warning() {
+fn a_long_unknown_model_name_is_cut_in_its_error() {
     let long = "m".repeat(5_000);
-    let loaded = crate::support::load_ok(&format!("version: 1\nprompt: a cat\nmodel: {long}\n"));
-    let warning = loaded
-        .warnings
+    let errors = load_err(&format!("version: 1\nprompt: a cat\nmodel: {long}\n"));
+    let error = errors
+        .diagnostics
         .first()
         .map(ToString::to_string)
         .unwrap_or_default();
-    assert!(warning.contains("…` (5000 characters)"), "{warning}");
-    assert!(warning.len() <= MAX_RENDERED_BYTES, "{}", warning.len());
+    assert!(error.contains("unknown model `mmm"), "{error}");
+    assert!(error.contains("…` (5000 characters)"), "{error}");
+    assert!(error.len() <= MAX_RENDERED_BYTES, "{}", error.len());
 }
 
 #[test]
@@ -282,7 +291,9 @@ fn short_values_are_quoted_whole() {
     let name = "N".repeat(MAX_QUOTED_CHARS);
     let errors = load_err(&format!("version: 1\nprompt: a cat\nname: {name}\n"));
     assert!(
-        errors.diagnostics[0].message.contains(&format!("`{name}`")),
+        first_error(&errors.diagnostics)
+            .message
+            .contains(&format!("`{name}`")),
         "{errors}"
     );
     assert!(!errors.to_string().contains('…'), "{errors}");

@@ -6,6 +6,7 @@ mod expansion;
 mod fuzz;
 mod identity;
 mod limits;
+mod model_inputs;
 mod properties;
 mod render;
 mod run_engine;

@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
+use serde_json::Value;
+use sora_batch_api::snapshot::PriceRule;
 use sora_batch_engine::manifest::{self, Loaded, ManifestErrors};
+use sora_batch_engine::models::{KnowledgeSource, ModelBook, ModelKnowledge, OutputKind};
 
 /// The fixed name every test manifest is loaded under, so snapshots hold no local paths.
 pub const SOURCE_NAME: &str = "manifest.yaml";
@@ -12,9 +15,36 @@ pub const SOURCE_NAME: &str = "manifest.yaml";
 /// Loads `yaml` and renders the outcome: jobs (id, take, key prefix, model, input as sent)
 /// and warnings when it loads, the rendered errors when it does not.
 pub fn check(yaml: &str) -> String {
-    match manifest::load_str(SOURCE_NAME, yaml) {
+    check_with(yaml, &ModelBook::built_in())
+}
+
+/// [`check`] with the models `book` knows.
+pub fn check_with(yaml: &str, book: &ModelBook) -> String {
+    match manifest::load_str_with(SOURCE_NAME, yaml, book) {
         Ok(loaded) => render_loaded(&loaded),
         Err(errors) => errors.to_string(),
+    }
+}
+
+/// A model as a lock file would give it: fetched from the catalogue, with `schema` and
+/// `price_rule` when Kie published them.
+pub fn locked_model(
+    model: &str,
+    schema: Option<Value>,
+    price_rule: Option<PriceRule>,
+) -> ModelKnowledge {
+    ModelKnowledge {
+        model: model.to_owned(),
+        output: Some(OutputKind::Video),
+        input_schema: schema,
+        price_text: String::new(),
+        price_rule,
+        source: KnowledgeSource::Lock {
+            path: "sora-batch.lock".into(),
+            fetched_at: "2026-11-29T12:00:00Z".into(),
+            fetched_from: "http://127.0.0.1/".into(),
+        },
+        withdrawn: None,
     }
 }
 

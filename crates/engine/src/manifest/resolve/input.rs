@@ -1,55 +1,173 @@
-//! One job's input against the model registry: the model name, the prompt template filled
-//! in, every field validated and the defaults the service applies completed.
+//! Models and one job's input: the model looked up in the [`ModelBook`], the prompt
+//! template filled in, then the input checked and completed by the rules of its model.
 //!
-//! Read [`Resolver::build_input`]. What a model accepts is data in the api crate's
-//! registry; a model the registry does not know is warned about once and sent unchecked.
+//! Read [`Resolver::check_model`] and [`Resolver::build_input`]. A model the book does not
+//! know is an error; a withdrawn one is warned about once. The Sora 2 family is checked by
+//! the api crate's registry here, as the seed's contract has it; every other model by its
+//! JSON Schema in [`super::schema_problems`].
 
 use std::borrow::Cow;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
-use sora_batch_api::registry::{self, InputProblemKind, ModelSpec, SORA_2_MODELS, closest_name};
+use sora_batch_api::registry::{InputProblemKind, ModelSpec, closest_name};
 
-use super::{Field, Resolver};
+use super::{DEFAULT_MODEL, Field, Resolver};
 use crate::diagnostic::{Diagnostic, Position, listed, quoted};
 use crate::manifest::raw::{JOB_KEYS, RawValue};
-use crate::manifest::shape::position;
+use crate::manifest::shape::{START_OF_FILE, position};
 use crate::manifest::template::{self, Lookup, TemplateProblem, TemplateProblemKind};
+use crate::models::InputSchema;
+
+/// How the jobs of one model are checked.
+#[derive(Debug, Clone)]
+pub(super) enum InputRules {
+    /// The Sora 2 family: the registry's fields, exactly as the seed checked them.
+    Registry(&'static ModelSpec),
+    /// The model's JSON Schema, compiled once per manifest.
+    Schema(Rc<InputSchema>),
+    /// Sent as written: a model without a usable schema (warned or reported elsewhere).
+    Unchecked,
+}
+
+impl InputRules {
+    /// Whether `name` is an input field of the model: a matrix axis of another name is only
+    /// a template variable.
+    pub(super) fn takes_field(&self, name: &str) -> bool {
+        match self {
+            InputRules::Registry(spec) => spec.field(name).is_some(),
+            InputRules::Schema(schema) => schema.lists_field(name),
+            InputRules::Unchecked => true,
+        }
+    }
+}
 
 impl Resolver<'_> {
-    /// Warns once per model that sora-batch cannot validate; errors on an empty name.
-    pub(super) fn check_model(&mut self, model: &str, at: Position) {
+    /// Checks a model a job uses, written at `at` (`None`: the default, named nowhere).
+    /// Errors on an empty or unknown name; warns once per model that is withdrawn or has
+    /// no schema.
+    pub(super) fn check_model(&mut self, model: &str, at: Option<Position>) {
+        // A model named nowhere is the manifest's default: its problems point at the top.
+        let implied = at.is_none();
+        let written_at = at.unwrap_or(START_OF_FILE);
+        if !self.checked_model_positions.insert(written_at) {
+            return;
+        }
+        let at = Some(written_at);
         if model.trim().is_empty() {
-            let diagnostic = self
-                .error(at, "empty model name")
-                .expected("a model of the jobs API, e.g. sora-2-text-to-video");
+            let diagnostic = Diagnostic::error(self.source, at, "empty model name")
+                .expected("a model of the jobs API, e.g. kling-2.6/text-to-video");
             self.push(diagnostic);
             return;
         }
-        if registry::lookup(model).is_some() || !self.warned_models.insert(model.to_owned()) {
-            return;
-        }
-        let mut diagnostic = Diagnostic::warning(
-            self.source,
-            Some(at),
-            match closest_name(model, SORA_2_MODELS.iter().map(|m| m.name)) {
+        let Some(knowledge) = self.book.get(model) else {
+            let message = match self.book.closest_id(model) {
                 Some(close) => format!(
-                    "model {} is not one sora-batch validates, did you mean {}?",
+                    "unknown model {}, did you mean {}?",
                     quoted(model),
                     quoted(close)
                 ),
-                None => format!("model {} is not one sora-batch validates", quoted(model)),
-            },
-        );
-        diagnostic = diagnostic.note("its input fields are sent as written, unchecked");
+                None => format!("unknown model {}", quoted(model)),
+            };
+            let diagnostic = Diagnostic::error(self.source, at, message)
+                .expected("a model of the built-in snapshot or of the Sora 2 family, or one locked in sora-batch.lock")
+                .note(format!(
+                    "help: `sora-batch models lock {}` fetches its input schema and price from Kie's catalogue into sora-batch.lock",
+                    self.source.name
+                ));
+            self.push(diagnostic);
+            return;
+        };
+        if self.warned_models.contains(model) {
+            return;
+        }
+        let named = if implied {
+            format!(
+                "model {} (used when a manifest names no `model`)",
+                quoted(model)
+            )
+        } else {
+            format!("model {}", quoted(model))
+        };
+        let diagnostic = if let Some(withdrawn) = &knowledge.withdrawn {
+            Diagnostic::warning(
+                self.source,
+                at,
+                format!(
+                    "{named} is withdrawn since {}: Kie answers its tasks as {}",
+                    withdrawn.since, withdrawn.answer
+                ),
+            )
+            .note(format!(
+                "{}; its jobs are still checked, but the service will likely refuse them",
+                withdrawn.reason
+            ))
+            .note("help: name a live model, e.g. `model: kling-2.6/text-to-video` (`sora-batch models list` shows Kie's catalogue)")
+        } else if knowledge.input_schema.is_none() && knowledge.registry_spec().is_none() {
+            Diagnostic::warning(
+                self.source,
+                at,
+                format!(
+                    "{named} has no input schema in {}",
+                    knowledge.source.describe()
+                ),
+            )
+            .note("its input fields are sent as written, unchecked")
+        } else {
+            return;
+        };
+        self.warned_models.insert(model.to_owned());
         self.push(diagnostic);
+    }
+
+    /// Says how the input of a job of `model` is checked. `at` is where the job (or the
+    /// manifest) names the model, which is checked there; `None` when the manifest names no
+    /// model, and the default is checked here, once.
+    pub(super) fn input_rules(&mut self, model: &str, at: Option<Position>) -> InputRules {
+        if at.is_none() && model == DEFAULT_MODEL && !self.warned_models.contains(model) {
+            self.check_model(model, None);
+        }
+        if let Some(rules) = self.input_rules.get(model) {
+            return rules.clone();
+        }
+        let knowledge = self.book.get(model);
+        let rules = match (
+            knowledge.and_then(|k| k.registry_spec()),
+            knowledge.and_then(|k| k.input_schema.as_ref()),
+        ) {
+            (Some(spec), _) => InputRules::Registry(spec),
+            (None, Some(schema)) => match InputSchema::compile(schema) {
+                Ok(schema) => InputRules::Schema(Rc::new(schema)),
+                Err(error) => {
+                    let source = knowledge.map(|k| k.source.describe()).unwrap_or_default();
+                    let diagnostic = Diagnostic::error(
+                        self.source,
+                        Some(at.unwrap_or(START_OF_FILE)),
+                        format!(
+                            "the input schema of model {} in {source} cannot be used: {error}",
+                            quoted(model)
+                        ),
+                    )
+                    .note(format!(
+                        "help: `sora-batch models lock {}` fetches it again",
+                        self.source.name
+                    ));
+                    self.push(diagnostic);
+                    InputRules::Unchecked
+                }
+            },
+            (None, None) => InputRules::Unchecked,
+        };
+        self.input_rules.insert(model.to_owned(), rules.clone());
+        rules
     }
 
     /// Assembles, fills in, checks and completes one job's input.
     pub(super) fn build_input<'v>(
         &mut self,
         model: &str,
-        spec: Option<&'static ModelSpec>,
+        rules: &InputRules,
         fields: &[Field<'_>],
         lookup: impl FnMut(&str) -> Lookup<'v>,
         variable_names: &[&str],
@@ -100,8 +218,13 @@ impl Resolver<'_> {
                 }
             }
         }
-        let Some(spec) = spec else {
-            return ok.then_some(input);
+        let spec = match rules {
+            InputRules::Registry(spec) => *spec,
+            InputRules::Schema(schema) => {
+                let checked = self.check_against_schema(model, schema, input, &origins, anchor);
+                return checked.filter(|_| ok);
+            }
+            InputRules::Unchecked => return ok.then_some(input),
         };
         for problem in spec.validate_input(&input) {
             let origin = origin_of(problem.field.as_str());

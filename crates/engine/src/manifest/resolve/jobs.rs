@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 use serde_saphyr::Spanned;
-use sora_batch_api::registry::{self, closest_name};
+use sora_batch_api::registry::closest_name;
 
 use super::settings::valid_takes;
 use super::{Draft, Field, Resolver};
@@ -32,6 +32,8 @@ impl<'a> Resolver<'a> {
         &mut self,
         raw: &'a RawManifest,
         model_default: &str,
+        // Where the manifest's `model` is written; `None` when it names none.
+        model_default_at: Option<Position>,
         default_takes: u32,
         vars: &[(&'a str, Cow<'a, str>)],
     ) -> Vec<Draft> {
@@ -95,11 +97,12 @@ impl<'a> Resolver<'a> {
                 self.stop_checking_the_matrix(combinations.len() - index, matrix_anchor);
                 break;
             }
-            let model = match combination.get("model") {
+            let (model, written_at) = match combination.get("model") {
                 Some(model) => match &model.value {
                     RawValue::String(name) => {
-                        self.check_model(name, position(&model.referenced));
-                        name.as_str()
+                        let at = position(&model.referenced);
+                        self.check_model(name, Some(at));
+                        (name.as_str(), Some(at))
                     }
                     other => {
                         let diagnostic = self
@@ -113,18 +116,17 @@ impl<'a> Resolver<'a> {
                         continue;
                     }
                 },
-                None => model_default,
+                None => (model_default, model_default_at),
             };
-            let spec = registry::lookup(model);
+            let rules = self.input_rules(model, written_at);
             let mut fields: Vec<Field<'_>> = defaults.clone();
             if let Some(prompt) = &top_prompt {
                 fields.push(("prompt", None, prompt));
             }
             for (name, value) in &combination.entries {
-                // With a validated model, only its fields are input; other keys are template
-                // variables. An unvalidated model's fields are unknown: every key is sent.
-                let is_input =
-                    *name != "model" && spec.is_none_or(|spec| spec.field(name).is_some());
+                // With a checked model, only its fields are input; other keys are template
+                // variables. An unchecked model's fields are unknown: every key is sent.
+                let is_input = *name != "model" && rules.takes_field(name);
                 if is_input {
                     fields.push((name, None, value));
                 }
@@ -141,9 +143,14 @@ impl<'a> Resolver<'a> {
                     None => Lookup::Missing,
                 }
             };
-            let Some(input) =
-                self.build_input(model, spec, &fields, lookup, &variable_names, matrix_anchor)
-            else {
+            let Some(input) = self.build_input(
+                model,
+                &rules,
+                &fields,
+                lookup,
+                &variable_names,
+                matrix_anchor,
+            ) else {
                 failed_jobs += 1;
                 continue;
             };
@@ -171,12 +178,13 @@ impl<'a> Resolver<'a> {
         for job in raw.jobs.iter().flatten() {
             let anchor = position(&job.referenced);
             let job = &job.value;
-            let model = match &job.model {
+            let (model, written_at) = match &job.model {
                 Some(model) => {
-                    self.check_model(&model.value, position(&model.referenced));
-                    model.value.as_str()
+                    let at = position(&model.referenced);
+                    self.check_model(&model.value, Some(at));
+                    (model.value.as_str(), Some(at))
                 }
-                None => model_default,
+                None => (model_default, model_default_at),
             };
             let takes = match &job.takes {
                 Some(takes) => self.check_takes(takes),
@@ -196,7 +204,7 @@ impl<'a> Resolver<'a> {
                     }
                 }
             });
-            let spec = registry::lookup(model);
+            let rules = self.input_rules(model, written_at);
             let mut fields: Vec<Field<'_>> = defaults.clone();
             fields.extend(
                 job.input
@@ -211,7 +219,7 @@ impl<'a> Resolver<'a> {
                 }
             };
             let Some(input) =
-                self.build_input(model, spec, &fields, lookup, &var_names_only, anchor)
+                self.build_input(model, &rules, &fields, lookup, &var_names_only, anchor)
             else {
                 continue;
             };

@@ -2,22 +2,25 @@
 //!
 //! Read [`resolve`]. Order of work: top-level settings, variables, the matrix checked and
 //! expanded, every job's input assembled (`defaults`, then the top-level `prompt`, then the
-//! matrix combination or the job's own fields), its prompt filled in, checked against the
-//! model registry and completed; then keys and ids. Problems found for many jobs at one
+//! matrix combination or the job's own fields), its prompt filled in, checked against what
+//! the [`ModelBook`] knows of its model and completed; then keys and ids. Problems found for many jobs at one
 //! place of the manifest (a bad default under 10,000 combinations) are reported once.
 //!
 //! This file holds the [`Resolver`] (the diagnostics and what was already reported) and the
 //! order of work; each step is an `impl Resolver` block in a child module:
 //! [`settings`] (`name`, `takes`, `run:`, `prices:`, `vars:`), [`jobs`] (the matrix and the
-//! explicit jobs into [`Draft`]s), [`input`] (models and each job's input against the
-//! registry, prompt templates) and [`ids`] (keys and ids, the final [`Job`](super::Job)s).
+//! explicit jobs into [`Draft`]s), [`input`] (models, prompt templates, and each job's
+//! input against the registry of the Sora 2 family), [`schema_problems`] (a job's input
+//! against its model's JSON Schema, each problem located) and [`ids`] (keys and ids, the
+//! final [`Job`](super::Job)s).
 
 mod ids;
 mod input;
 mod jobs;
+mod schema_problems;
 mod settings;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -27,12 +30,14 @@ use super::Manifest;
 use super::raw::{RawManifest, RawValue};
 use super::shape::{START_OF_FILE, ShapeFindings, position};
 use crate::diagnostic::{Diagnostic, Position, SourceText};
+use crate::models::ModelBook;
+use input::InputRules;
 
 /// One input field of a job in the making: its name, where its key is (when written as a
 /// key), and its value.
 type Field<'a> = (&'a str, Option<&'a Location>, &'a Spanned<RawValue>);
 
-/// The model a manifest uses when it names none.
+/// The model a manifest uses when it names none (the seed's; withdrawn, and warned about).
 const DEFAULT_MODEL: &str = "sora-2-text-to-video";
 
 /// A job before keys and ids: enough to report on it and name it.
@@ -50,11 +55,18 @@ struct Draft {
 
 struct Resolver<'a> {
     source: &'a SourceText,
+    /// What is known of each model: its schema or registry fields, and its price.
+    book: &'a ModelBook,
+    /// How each model met so far is checked, its schema compiled once.
+    input_rules: HashMap<String, InputRules>,
     diagnostics: Vec<Diagnostic>,
     /// (position, message) of every diagnostic so far, to report each problem once.
     seen: HashSet<(Position, String)>,
-    /// Models already warned about as not validated.
+    /// Models already warned about (withdrawn, or without a schema).
     warned_models: HashSet<String>,
+    /// Where models already checked are written: a model on a matrix axis is met once per
+    /// combination, and checked once.
+    checked_model_positions: HashSet<Position>,
     /// Template problems already reported: (where the prompt is, the problem's offset in
     /// it, its kind). A prompt shared by 10,000 matrix jobs is checked for each, but its
     /// problems are located and rendered once, not 10,000 times.
@@ -90,12 +102,16 @@ pub(super) fn resolve(
     source: &SourceText,
     path: &Path,
     shape: ShapeFindings,
+    book: &ModelBook,
 ) -> (Option<Manifest>, Vec<Diagnostic>) {
     let mut resolver = Resolver {
         source,
+        book,
+        input_rules: HashMap::new(),
         diagnostics: Vec::new(),
         seen: HashSet::new(),
         warned_models: HashSet::new(),
+        checked_model_positions: HashSet::new(),
         reported_template_problems: HashSet::new(),
         shape,
     };
@@ -117,12 +133,14 @@ impl<'a> Resolver<'a> {
             self.push(diagnostic);
         }
         let name = self.resolve_name(raw, path);
-        let model_default = match &raw.model {
+        let (model_default, model_default_at) = match &raw.model {
             Some(model) => {
-                self.check_model(&model.value, position(&model.referenced));
-                model.value.clone()
+                let at = position(&model.referenced);
+                self.check_model(&model.value, Some(at));
+                (model.value.clone(), Some(at))
             }
-            None => DEFAULT_MODEL.to_owned(),
+            // Checked (and warned about) only when a job uses it.
+            None => (DEFAULT_MODEL.to_owned(), None),
         };
         let default_takes = match &raw.takes {
             Some(takes) => self.check_takes(takes),
@@ -131,7 +149,7 @@ impl<'a> Resolver<'a> {
         let run = self.resolve_run(raw);
         let prices = self.resolve_prices(raw);
         let vars = self.resolve_vars(raw);
-        let drafts = self.expand_jobs(raw, &model_default, default_takes, &vars);
+        let drafts = self.expand_jobs(raw, &model_default, model_default_at, default_takes, &vars);
         if self.has_errors() {
             return None;
         }

@@ -225,7 +225,7 @@ impl<'a> Resolver<'a> {
     }
 
     pub(super) fn resolve_prices(&mut self, raw: &RawManifest) -> PriceTable {
-        let mut table = PriceTable::built_in();
+        let mut table = PriceTable::from_book(self.book);
         let Some(prices) = &raw.prices else {
             return table;
         };

@@ -1,15 +1,17 @@
 //! The spending cap with models that have no price: a job of unknown cost goes alone, its
 //! charge prices the jobs like it, and a cost that cannot become known stops submissions.
 //!
-//! Read `mod.rs` for [`Batch`] and `crate::scripted` first. The jobs here use a model of
-//! the jobs API that neither the built-in prices nor the snapshot know, so the cap has only
-//! what the run learns to go on.
+//! Read `mod.rs` for [`Batch`] and `crate::scripted` first. The jobs here use a model
+//! locked without a price rule (Kie's price text stated none a program can apply), so the
+//! cap has only what the run learns to go on.
 
 use sora_batch_engine::job::{Credits, JobState};
+use sora_batch_engine::models::ModelBook;
 use sora_batch_engine::run::{RunJob, StopReason};
 
 use super::{Batch, LONG_DEADLINE, options, outcome_of};
 use crate::scripted::{Call, Create, Poll, ScriptedService, task_id};
+use crate::support::locked_model;
 
 /// Jobs of a model without a price, differing only in their prompts: one price class.
 fn unpriced_jobs(ids: &[&str]) -> Vec<RunJob> {
@@ -19,7 +21,20 @@ fn unpriced_jobs(ids: &[&str]) -> Vec<RunJob> {
     for id in ids {
         yaml.push_str(&format!("  - id: {id}\n    prompt: {id}\n"));
     }
-    let manifest = match sora_batch_engine::load_str("manifest.yaml", &yaml) {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "prompt": {"type": "string"},
+            "duration": {"type": "string", "enum": ["5", "10"]}
+        },
+        "required": ["prompt"]
+    });
+    let book = ModelBook::built_in().with_locked([locked_model(
+        "acme/new-video-model",
+        Some(schema),
+        None,
+    )]);
+    let manifest = match sora_batch_engine::load_str_with("manifest.yaml", &yaml, &book) {
         Ok(loaded) => loaded.manifest,
         Err(errors) => panic!("the test's manifest does not load:\n{errors}"),
     };
