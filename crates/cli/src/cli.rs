@@ -105,7 +105,9 @@ pub struct CompletionsArgs {
 
 const RUN_EXIT_CODES: &str = "\
 Exit codes (the first that applies):
-  3    the account stopped the run: key refused (401), credits out (402), usage cap (433)
+  3    the account or its configuration stopped the run: key refused (401), credits out
+       (402), usage cap (433); untrusted certificate, refusing proxy, unresolvable or
+       refusing API host (nothing more was sent; fix it, then run again)
   4    the spending cap stopped submissions
   6    a local failure stopped the run (disk full, permissions); fix it and run again
   130  interrupted (SIGINT, SIGTERM); run the same command to resume
