@@ -23,8 +23,8 @@
 //! catalogue's `success-rate` call, and any network beyond loopback.
 //!
 //! With the `tls` feature, two more fakes for tests of what stands between a client and the
-//! service: [`TlsFront`], HTTPS with a certificate made on the spot in front of the fake, and
-//! [`RefusingProxy`], a proxy that answers 403 or 407.
+//! service: `TlsFront`, HTTPS with a certificate made on the spot in front of the fake, and
+//! `RefusingProxy`, a proxy that answers 403 or 407 (`tls.rs`, `proxy.rs`).
 //!
 //! ```no_run
 //! # async fn example() {
