@@ -12,13 +12,24 @@
 //! Result files are fetched by a second HTTP client that has no key at all, so no redirect,
 //! URL or host mix-up can hand it to a file host.
 //!
+//! TLS trusts the system's certificate store (rustls-platform-verifier), or, when
+//! `SSL_CERT_FILE` names a PEM file, exactly the authorities in that file, on every platform
+//! ([`ClientConfig::trusted_certificates`]). A request that cannot reach the API host is
+//! classified by its cause (`transport_error`): an untrusted certificate, a refusing proxy,
+//! a name that does not resolve or a refused connection, before the host ever answered, is
+//! [`ErrorKind::Misconfigured`] and not retried.
+//!
 //! Nothing the network sends is trusted to be small or quick. Every answer read into memory
 //! is read as a stream up to [`ClientConfig::max_answer_bytes`] (`read_capped`), and a
 //! download is cut when it falls silent or below a progress floor ([`Client::download`]):
 //! what a hostile or broken host can cost is bounded in memory and in time.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -29,8 +40,8 @@ use url::Url;
 
 use crate::catalogue::CataloguePacer;
 use crate::error::{
-    ApiError, ClientBuildError, CreateTaskError, ErrorKind, LocalWriteFailure, Operation,
-    TaskCreation,
+    ApiError, CertificateProblem, ClientBuildError, CreateTaskError, ErrorKind, LocalWriteFailure,
+    Misconfiguration, Operation, ProxyFailure, TaskCreation, causes, chain_text,
 };
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::wire::{
@@ -146,6 +157,13 @@ pub struct ClientConfig {
     /// the end of the previous request, not its start, keeps them a full second apart *as
     /// the service sees them*, whatever the network's delays. Default 1 s.
     pub catalogue_interval: Duration,
+    /// A PEM file of the certificate authorities to trust, instead of the system's store,
+    /// for the API, upload and file hosts alike: for a proxy that re-signs TLS traffic, or
+    /// a service of one's own. Default: the `SSL_CERT_FILE` environment variable, as
+    /// OpenSSL and curl read it (on Linux rustls-platform-verifier reads it too; here it
+    /// also holds on macOS and Windows, and a file that cannot be used is an error rather
+    /// than an empty store).
+    pub trusted_certificates: Option<PathBuf>,
     pub retry: RetryPolicy,
     pub download_retry: RetryPolicy,
 }
@@ -197,6 +215,9 @@ impl ClientConfig {
             download_rate_window: Duration::from_secs(60),
             download_stall_budget: Duration::from_secs(240),
             catalogue_interval: Duration::from_secs(1),
+            trusted_certificates: std::env::var_os("SSL_CERT_FILE")
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from),
             retry: RetryPolicy::default(),
             download_retry: RetryPolicy::for_downloads(),
         })
@@ -248,6 +269,12 @@ pub struct Client {
     files: reqwest::Client,
     key: ApiKey,
     config: ClientConfig,
+    /// The proxy requests to the API host go through, from the environment: named in
+    /// errors, so that a refusal is blamed on the right machine.
+    api_proxy: Option<String>,
+    /// Whether the API host has answered anything yet, shared by clones. Until it has, a
+    /// failure to reach it is a misconfiguration; after, the network's passing trouble.
+    api_answered: Arc<AtomicBool>,
     pub(crate) catalogue_pacer: CataloguePacer,
 }
 
@@ -272,7 +299,15 @@ impl Client {
         // reqwest is built without a default crypto provider (ring is lighter to build than
         // aws-lc-rs); it must be installed once per process. A second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let api = reqwest::Client::builder()
+        let trusted = match &config.trusted_certificates {
+            Some(path) => Some(read_trusted_certificates(path)?),
+            None => None,
+        };
+        let trusting = |builder: reqwest::ClientBuilder| match &trusted {
+            Some(certificates) => builder.tls_certs_only(certificates.iter().cloned()),
+            None => builder,
+        };
+        let api = trusting(reqwest::Client::builder())
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
@@ -280,7 +315,7 @@ impl Client {
             .map_err(ClientBuildError::Http)?;
         // No read timeout here: `download_once` applies its own idle timeout and progress
         // floor, which also cover the wait for the headers.
-        let files = reqwest::Client::builder()
+        let files = trusting(reqwest::Client::builder())
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
             .build()
@@ -290,6 +325,8 @@ impl Client {
             api,
             files,
             key,
+            api_proxy: proxy_for(&config.base_url),
+            api_answered: Arc::new(AtomicBool::new(false)),
             config,
             catalogue_pacer,
         })
@@ -546,7 +583,7 @@ impl Client {
         // stops in the middle of the body.
         let mut response =
             match tokio::time::timeout(idle_timeout, self.files.get(url.clone()).send()).await {
-                Ok(sent) => sent.map_err(|e| transport_error(operation, e))?,
+                Ok(sent) => sent.map_err(|e| self.other_transport_error(operation, url, e))?,
                 Err(_) => return Err(stalled(0)),
             };
         let status = response.status();
@@ -611,7 +648,7 @@ impl Client {
                 }
                 Ok(Ok(Some(_))) => {}
                 Ok(Ok(None)) => break,
-                Ok(Err(e)) => return Err(transport_error(operation, e)),
+                Ok(Err(e)) => return Err(self.other_transport_error(operation, url, e)),
                 Err(_) if now >= idle_deadline => return Err(stalled(received)),
                 // The window ended first: the floor judges it below.
                 Err(_) => {}
@@ -627,6 +664,43 @@ impl Client {
             ));
         }
         Ok((received, content_type))
+    }
+
+    /// A failed request to the API host, classified by its cause.
+    fn api_transport_error(&self, operation: Operation, error: reqwest::Error) -> ApiError {
+        let url = &self.config.base_url;
+        transport_error(
+            operation,
+            error,
+            &Destination {
+                host: host_of(url),
+                port: url.port_or_known_default().unwrap_or(443),
+                proxy: self.api_proxy.clone(),
+                answered_before: self.api_answered.load(Ordering::SeqCst),
+            },
+        )
+    }
+
+    /// A failed request to a host other than the API's (a file host, the upload host), or an
+    /// answer that broke off. File hosts change from file to file and are reached only
+    /// after the API host answered: only a refused certificate is a misconfiguration there;
+    /// being unable to connect is the host's passing trouble.
+    pub(crate) fn other_transport_error(
+        &self,
+        operation: Operation,
+        url: &Url,
+        error: reqwest::Error,
+    ) -> ApiError {
+        transport_error(
+            operation,
+            error,
+            &Destination {
+                host: host_of(url),
+                port: url.port_or_known_default().unwrap_or(443),
+                proxy: None,
+                answered_before: true,
+            },
+        )
     }
 
     /// Runs `attempt` until it succeeds or the retry policy gives up.
@@ -701,8 +775,34 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| transport_error(operation, e))?;
+            .map_err(|e| self.api_transport_error(operation, e))?;
+        self.api_answered(operation, &response)?;
         self.read_answer(operation, response).await
+    }
+
+    /// The API host answered: from now on, failing to reach it is passing trouble. Unless
+    /// the answer is a plain-HTTP proxy's own refusal (407), not the host's.
+    fn api_answered(
+        &self,
+        operation: Operation,
+        response: &reqwest::Response,
+    ) -> Result<(), ApiError> {
+        if response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            && let Some(proxy) = &self.api_proxy
+        {
+            return Err(ApiError::new(
+                operation,
+                ErrorKind::Misconfigured(Misconfiguration::Proxy {
+                    proxy: proxy.clone(),
+                    host: host_of(&self.config.base_url),
+                    failure: ProxyFailure::Rejected {
+                        detail: "407 Proxy Authentication Required".into(),
+                    },
+                }),
+            ));
+        }
+        self.api_answered.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Reads an answer of the API or upload host whole, within
@@ -712,6 +812,8 @@ impl Client {
         operation: Operation,
         mut response: reqwest::Response,
     ) -> Result<Answer, ApiError> {
+        // Once the answer has begun, failing to read it is never a misconfiguration.
+        let url = response.url().clone();
         let status = response.status();
         let retry_after = retry_after_of(response.headers());
         let cap = self.config.max_answer_bytes;
@@ -729,7 +831,7 @@ impl Client {
         let mut body = Vec::new();
         let fill = read_capped(&mut response, cap, &mut body)
             .await
-            .map_err(|e| transport_error(operation, e))?;
+            .map_err(|e| self.other_transport_error(operation, &url, e))?;
         if fill == Fill::OverCap {
             return Err(too_large(&body));
         }
@@ -840,18 +942,145 @@ fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
-pub(crate) fn transport_error(operation: Operation, error: reqwest::Error) -> ApiError {
-    let kind = if error.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Connection
-    };
+/// Where a failed request was going, for [`transport_error`].
+struct Destination {
+    host: String,
+    port: u16,
+    /// The proxy the request went through, as [`proxy_for`] names it.
+    proxy: Option<String>,
+    /// Whether the host had answered before: then failing to reach it is passing trouble.
+    answered_before: bool,
+}
+
+/// A request that got no answer, classified by its cause, found by type along the error's
+/// chain (reqwest, hyper, the tunnel through a proxy, rustls), never by its words.
+fn transport_error(operation: Operation, error: reqwest::Error, to: &Destination) -> ApiError {
+    let kind = transport_failure_kind(&error, to);
+    tracing::debug!(%operation, cause = %chain_text(&error), ?kind, "no answer");
     // Only a failure to connect proves the request never left; a timeout or reset after
-    // connecting may have delivered it.
+    // connecting may have delivered it. A TLS handshake is part of connecting.
     let not_sent = error.is_connect();
     let mut api_error = ApiError::new(operation, kind).with_source(error.without_url());
     api_error.request_not_sent = not_sent;
     api_error
+}
+
+fn transport_failure_kind(error: &reqwest::Error, to: &Destination) -> ErrorKind {
+    let host = || to.host.clone();
+    // No retry makes a refused certificate trusted, whenever it comes.
+    if let Some(problem) = certificate_problem(error) {
+        return ErrorKind::Misconfigured(Misconfiguration::Certificate {
+            host: host(),
+            problem,
+        });
+    }
+    if error.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if !error.is_connect() || to.answered_before {
+        return ErrorKind::Connection;
+    }
+    let io_kinds: Vec<std::io::ErrorKind> = causes(error)
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
+        .collect();
+    let refused = io_kinds.contains(&std::io::ErrorKind::ConnectionRefused);
+    let no_route = io_kinds.iter().any(|kind| {
+        matches!(
+            kind,
+            std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable
+        )
+    });
+    let problem = match &to.proxy {
+        // The proxy is the first hop: whatever failed before a TLS handshake with the host
+        // failed there (its address, its name, or its answer to CONNECT).
+        Some(proxy) => Misconfiguration::Proxy {
+            proxy: proxy.clone(),
+            host: host(),
+            failure: if error.is_dns() {
+                ProxyFailure::NameNotResolved
+            } else if refused {
+                ProxyFailure::Refused
+            } else {
+                ProxyFailure::Rejected {
+                    detail: innermost_text(error),
+                }
+            },
+        },
+        None if error.is_dns() => Misconfiguration::NameNotResolved { host: host() },
+        None if refused => Misconfiguration::ConnectionRefused {
+            host: host(),
+            port: to.port,
+        },
+        None if no_route => Misconfiguration::NoRoute { host: host() },
+        None => return ErrorKind::Connection,
+    };
+    ErrorKind::Misconfigured(problem)
+}
+
+/// What rustls found wrong with the host's certificate, if that is why the request failed.
+fn certificate_problem(error: &reqwest::Error) -> Option<CertificateProblem> {
+    use rustls::CertificateError as Refused;
+    let refused = causes(error).find_map(|cause| match cause.downcast_ref::<rustls::Error>() {
+        Some(rustls::Error::InvalidCertificate(refused)) => Some(refused),
+        _ => None,
+    })?;
+    Some(match refused {
+        Refused::UnknownIssuer => CertificateProblem::UnknownIssuer,
+        Refused::Expired | Refused::ExpiredContext { .. } => CertificateProblem::Expired,
+        Refused::NotValidYet | Refused::NotValidYetContext { .. } => {
+            CertificateProblem::NotValidYet
+        }
+        Refused::NotValidForName | Refused::NotValidForNameContext { .. } => {
+            CertificateProblem::WrongName
+        }
+        Refused::Revoked => CertificateProblem::Revoked,
+        other => CertificateProblem::Other(other.to_string()),
+    })
+}
+
+/// The deepest cause's words: what actually happened, as evidence in a message.
+fn innermost_text(error: &(dyn StdError + 'static)) -> String {
+    causes(error)
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+fn host_of(url: &Url) -> String {
+    url.host_str().unwrap_or_default().to_owned()
+}
+
+/// The proxy reqwest sends requests to `url` through, as the environment says
+/// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, read by the very matcher reqwest
+/// uses), named by scheme, host and port: never its credentials.
+fn proxy_for(url: &Url) -> Option<String> {
+    let uri = url.as_str().parse::<http::Uri>().ok()?;
+    let intercept = hyper_util::client::proxy::matcher::Matcher::from_env().intercept(&uri)?;
+    let proxy = intercept.uri();
+    let scheme = proxy.scheme_str().unwrap_or("http");
+    let host = proxy.host()?;
+    Some(match proxy.port_u16() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
+/// The certificates of the PEM file at `path`, for [`ClientConfig::trusted_certificates`].
+fn read_trusted_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<reqwest::Certificate>, ClientBuildError> {
+    let refused = |reason: String| ClientBuildError::CertificateFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| refused(format!("cannot be read ({e})")))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| refused(format!("is not a PEM file of certificates ({e})")))?;
+    if certificates.is_empty() {
+        return Err(refused("holds no PEM certificate".into()));
+    }
+    Ok(certificates)
 }
 
 /// Success is HTTP 2xx and body code 200: then `data` is returned. Otherwise the body's code
@@ -986,6 +1215,71 @@ mod tests {
             ProgressFloor::new(100, Duration::ZERO, start).window_end(),
             None
         );
+    }
+
+    /// What a request to `url` through `proxy` fails with, classified as for the API host.
+    async fn through_proxy(proxy: &str, answered_before: bool) -> ErrorKind {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(proxy).expect("a proxy URL"))
+            .build()
+            .expect("a client");
+        let error = client
+            .get("https://127.0.0.1:9/api/v1/chat/credit")
+            .send()
+            .await
+            .expect_err("the proxy refuses");
+        assert!(error.is_connect(), "{error:?}");
+        transport_failure_kind(
+            &error,
+            &Destination {
+                host: "127.0.0.1".into(),
+                port: 9,
+                proxy: Some(proxy.to_owned()),
+                answered_before,
+            },
+        )
+    }
+
+    fn proxy_failure(kind: ErrorKind) -> ProxyFailure {
+        match kind {
+            ErrorKind::Misconfigured(Misconfiguration::Proxy { failure, .. }) => failure,
+            other => panic!("not a proxy failure: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_proxy_that_refuses_the_tunnel_is_blamed_with_its_words() {
+        for (status, words) in [(407, "proxy authorization required"), (403, "unsuccessful")] {
+            let proxy = sora_batch_testkit::RefusingProxy::start(status).await;
+            match proxy_failure(through_proxy(&proxy.url(), false).await) {
+                ProxyFailure::Rejected { detail } => {
+                    assert!(detail.contains(words), "{status}: {detail}");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+            assert_eq!(proxy.connections(), 1);
+            // Once the API host has answered through it, a refusal is passing trouble.
+            assert_eq!(
+                through_proxy(&proxy.url(), true).await,
+                ErrorKind::Connection
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_proxy_where_nothing_listens_is_told_from_one_that_refuses() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let address = listener.local_addr().expect("address");
+        drop(listener);
+        let kind = through_proxy(&format!("http://{address}"), false).await;
+        assert_eq!(proxy_failure(kind.clone()), ProxyFailure::Refused);
+        let text = ApiError::new(Operation::CreditBalance, kind).to_string();
+        assert!(
+            text.contains(&format!("the proxy http://{address} refused")),
+            "{text}"
+        );
+        assert!(text.contains("HTTPS_PROXY"), "{text}");
     }
 
     #[test]

@@ -6,8 +6,16 @@
 //! JSON — to the user. [`CreateTaskError`] adds the one fact the no-double-charge guarantee
 //! rests on: whether the task was certainly not created.
 //!
+//! A failure to reach the service at all is told apart by its cause ([`Misconfiguration`]):
+//! an untrusted certificate, a proxy that refuses, a name that does not resolve, a host that
+//! refuses connections. Before the API host has ever answered, these mean the way to it is
+//! misconfigured ([`ErrorClass::Configuration`]: no retry helps); once it has answered, the
+//! same failures are the network's passing trouble and stay transient — except a refused
+//! certificate, which no retry can make trusted.
+//!
 //! The API key is never part of an error: it lives only in request headers, which no error
-//! captures, and URLs never carry it.
+//! captures, and URLs never carry it. Nor is a proxy's password: proxies are named by scheme,
+//! host and port only.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -68,6 +76,10 @@ pub enum ErrorClass {
     ClientBug,
     /// Our own side of a download failed (disk full, permission denied): no retry helps.
     Local,
+    /// The way to the service is misconfigured: an untrusted certificate, a refusing proxy,
+    /// a host name that does not resolve or a host that refuses connections (see
+    /// [`Misconfiguration`]). No retry helps; the user must fix the configuration.
+    Configuration,
 }
 
 /// An `io::Error` of our own side, kept as evidence: `io::Error` itself cannot be cloned or
@@ -169,6 +181,143 @@ pub enum ErrorKind {
     /// that; should it stall too, the file is left for a later run rather than retried
     /// without end, since each such call already spent up to the stall budget.
     Stalled { received: u64, elapsed: Duration },
+    /// The host could not be reached because of how this machine is set up to reach it:
+    /// see [`Misconfiguration`]. Nothing was sent. Only before the API host ever answered,
+    /// or for a refused certificate; the same failures later are [`ErrorKind::Connection`].
+    Misconfigured(Misconfiguration),
+}
+
+/// Why a host could not be reached, when the cause is one the user can fix and a retry
+/// cannot: each names its cause and the remedy in its text ([`fmt::Display`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misconfiguration {
+    /// The host's TLS certificate was refused.
+    Certificate {
+        host: String,
+        problem: CertificateProblem,
+    },
+    /// The proxy the environment names for the host (`HTTPS_PROXY`, `HTTP_PROXY`,
+    /// `ALL_PROXY`) could not be used. `proxy` is its scheme, host and port, never its
+    /// credentials.
+    Proxy {
+        proxy: String,
+        host: String,
+        failure: ProxyFailure,
+    },
+    /// The host's name does not resolve (DNS).
+    NameNotResolved { host: String },
+    /// Nothing accepts connections at the host's address and port.
+    ConnectionRefused { host: String, port: u16 },
+    /// The network or the host is unreachable: no route to it.
+    NoRoute { host: String },
+}
+
+/// What is wrong with a TLS certificate, as rustls found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// Not signed by an authority this machine trusts: a self-signed certificate, or a
+    /// proxy that re-signs TLS traffic with its own authority.
+    UnknownIssuer,
+    Expired,
+    NotValidYet,
+    /// Valid, but for other names than the host's.
+    WrongName,
+    Revoked,
+    /// Anything else rustls refused, in its words.
+    Other(String),
+}
+
+/// How a proxy failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyFailure {
+    /// Nothing accepts connections at the proxy's address: it is not running there.
+    Refused,
+    /// The proxy's name does not resolve.
+    NameNotResolved,
+    /// The proxy answered, and would not pass the connection on: it wants credentials
+    /// (407), forbids the host (403), or could not reach it. `detail` is the transport's
+    /// own account of it, or the HTTP status line.
+    Rejected { detail: String },
+}
+
+/// Where each remedy points: the proxy settings reqwest reads.
+const PROXY_VARIABLES: &str = "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY";
+
+impl fmt::Display for Misconfiguration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misconfiguration::Certificate { host, problem } => match problem {
+                CertificateProblem::UnknownIssuer => write!(
+                    f,
+                    "the TLS certificate of {host} is not signed by an authority this machine \
+                     trusts (unknown issuer); if a proxy or firewall re-signs TLS traffic, trust \
+                     its CA certificate: add it to the system's certificate store, or set \
+                     SSL_CERT_FILE to a PEM file holding it"
+                ),
+                CertificateProblem::Expired => write!(
+                    f,
+                    "the TLS certificate of {host} has expired (or this machine's clock is \
+                     wrong); check the clock, and whether a proxy intercepts TLS"
+                ),
+                CertificateProblem::NotValidYet => write!(
+                    f,
+                    "the TLS certificate of {host} is not valid yet: this machine's clock is \
+                     probably wrong"
+                ),
+                CertificateProblem::WrongName => write!(
+                    f,
+                    "the TLS certificate presented for {host} is for another name; check the \
+                     base URL, and whether a proxy intercepts TLS"
+                ),
+                CertificateProblem::Revoked => {
+                    write!(f, "the TLS certificate of {host} has been revoked")
+                }
+                CertificateProblem::Other(detail) => write!(
+                    f,
+                    "the TLS certificate of {host} was refused ({detail}); the system's \
+                     certificate store or SSL_CERT_FILE decides which authorities are trusted"
+                ),
+            },
+            Misconfiguration::Proxy {
+                proxy,
+                host,
+                failure,
+            } => match failure {
+                ProxyFailure::Refused => write!(
+                    f,
+                    "the proxy {proxy} refused the connection to it (is it running?); check \
+                     {PROXY_VARIABLES}"
+                ),
+                ProxyFailure::NameNotResolved => write!(
+                    f,
+                    "the name of the proxy {proxy} does not resolve; check {PROXY_VARIABLES}"
+                ),
+                ProxyFailure::Rejected { detail } => write!(
+                    f,
+                    "the proxy {proxy} would not pass the connection on to {host} ({detail}); \
+                     check the proxy's address and credentials in {PROXY_VARIABLES}"
+                ),
+            },
+            Misconfiguration::NameNotResolved { host } => write!(
+                f,
+                "the host name {host} does not resolve (DNS); check the base URL and this \
+                 machine's network"
+            ),
+            Misconfiguration::ConnectionRefused { host, port } => write!(
+                f,
+                "{host}:{port} refused the connection (nothing listens there); check the base \
+                 URL, and whether this network needs a proxy ({PROXY_VARIABLES})"
+            ),
+            Misconfiguration::NoRoute { host } => write!(
+                f,
+                "no route to {host}: the network or the host is unreachable; check this \
+                 machine's network"
+            ),
+        }
+    }
 }
 
 impl ErrorKind {
@@ -196,6 +345,7 @@ impl ErrorKind {
             | ErrorKind::InvalidModelId { .. } => ErrorClass::Permanent,
             ErrorKind::CloudflareBlocked => ErrorClass::ClientBug,
             ErrorKind::Sink(_) => ErrorClass::Local,
+            ErrorKind::Misconfigured(_) => ErrorClass::Configuration,
         }
     }
 
@@ -238,6 +388,7 @@ impl ErrorKind {
                 "the file host stalled: {received} bytes in {:.1} s of the last attempt",
                 elapsed.as_secs_f64()
             ),
+            ErrorKind::Misconfigured(problem) => format!("cannot connect: {problem}"),
         }
     }
 }
@@ -341,8 +492,12 @@ impl fmt::Display for ApiError {
         if let Some(body) = &self.raw_body {
             write!(f, ": {}", text_excerpt(body))?;
         }
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+        // A misconfiguration names its cause already; the transport's words ("error
+        // sending request") would only bury it. They stay in `source()` and in `-v` logs.
+        if let Some(source) = &self.source
+            && !matches!(self.kind, ErrorKind::Misconfigured(_))
+        {
+            write!(f, ": {}", chain_text(source.as_ref()))?;
         }
         if self.attempts > 1 {
             write!(f, " (after {} attempts)", self.attempts)?;
@@ -357,6 +512,38 @@ impl StdError for ApiError {
             .as_deref()
             .map(|source| source as &(dyn StdError + 'static))
     }
+}
+
+/// An error and its causes in one line, `outer: inner: innermost`, each said once: the
+/// transport's outer words alone ("error sending request") hide what happened ("Connection
+/// reset by peer"). A cause inside an `io::Error` is reached through `get_ref`, since
+/// `io::Error::source` skips it.
+pub(crate) fn chain_text(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for link in causes(error) {
+        let text = link.to_string();
+        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// `error` and every cause under it, outermost first, including the error an `io::Error`
+/// wraps (which `io::Error::source` skips).
+pub(crate) fn causes<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(
+        Some(error),
+        |&current: &&'a (dyn StdError + 'static)| match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
+            None => current.source(),
+        },
+    )
 }
 
 /// A one-line, tag-free excerpt of a raw body, so that a proxy's HTML page reads as its
@@ -427,6 +614,24 @@ pub enum ClientBuildError {
     InvalidBaseUrl { url: String, reason: String },
     #[error("the API key is empty or contains characters an HTTP header cannot carry")]
     InvalidApiKey,
+    /// `SSL_CERT_FILE` (or [`crate::ClientConfig::trusted_certificates`]) names a file that
+    /// cannot be read or holds no PEM certificate.
+    #[error(
+        "SSL_CERT_FILE names {path}, which {reason}; point it at a PEM file of the \
+         certificate authorities to trust, or unset it to use the system's store"
+    )]
+    CertificateFile { path: String, reason: String },
     #[error("could not set up the HTTP client: {0}")]
     Http(#[source] reqwest::Error),
+}
+
+impl ClientBuildError {
+    /// Whether the user's setup, rather than the arguments, is at fault: the trusted
+    /// certificates, or a TLS setup that found none on this machine.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            ClientBuildError::CertificateFile { .. } | ClientBuildError::Http(_)
+        )
+    }
 }

@@ -30,8 +30,8 @@ pub use client::{
     DownloadSink, DownloadSummary, TaskId, USER_AGENT,
 };
 pub use error::{
-    ApiError, ClientBuildError, CreateTaskError, ErrorClass, ErrorKind, LocalWriteFailure,
-    Operation, TaskCreation,
+    ApiError, CertificateProblem, ClientBuildError, CreateTaskError, ErrorClass, ErrorKind,
+    LocalWriteFailure, Misconfiguration, Operation, ProxyFailure, TaskCreation,
 };
 pub use retry::RetryPolicy;
 pub use upload::{DEFAULT_UPLOAD_URL, FileUpload, UploadedFile};

@@ -23,7 +23,7 @@ use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 use url::Url;
 
-use crate::client::{Client, classify, transport_error};
+use crate::client::{Client, classify};
 use crate::error::{ApiError, ErrorKind, Operation};
 
 /// Kie's upload host.
@@ -117,7 +117,7 @@ impl Client {
                 .multipart(form)
                 .send()
                 .await
-                .map_err(|e| transport_error(operation, e))?;
+                .map_err(|e| self.other_transport_error(operation, &url, e))?;
             let answer = self.read_answer(operation, response).await?;
             let data = classify(operation, &answer)?;
             uploaded_file(data).map_err(|reason| {

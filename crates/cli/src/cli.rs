@@ -3,9 +3,10 @@
 //! These are raw flags. Commands turn them into what the engine needs; nothing here checks
 //! more than clap can.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 /// Run batches of Sora 2 video generations through Kie.ai's jobs API, from YAML manifests.
 ///
@@ -35,7 +36,8 @@ pub struct GlobalArgs {
         global = true,
         env = "KIE_BASE_URL",
         default_value = sora_batch_api::DEFAULT_BASE_URL,
-        value_name = "URL"
+        value_name = "URL",
+        value_hint = ValueHint::Url
     )]
     pub base_url: String,
     /// Say more: every submission, state change and retry (-vv: more still).
@@ -55,6 +57,30 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// `--color` as clap needs it before it parses anything: help, `--version` and usage errors
+/// are printed while parsing, so the choice is read from the raw arguments first (the last
+/// `--color WHEN` or `--color=WHEN` before a `--`). A value clap would refuse counts as
+/// `auto` here; clap then says why it is refused.
+pub fn color_of_arguments(arguments: &[OsString]) -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut words = arguments.iter().skip(1).map(|word| word.to_str());
+    while let Some(word) = words.next() {
+        let value = match word {
+            Some("--") => break,
+            Some("--color") => words.next().flatten(),
+            Some(word) => word.strip_prefix("--color="),
+            None => None,
+        };
+        choice = match value {
+            Some("always") => clap::ColorChoice::Always,
+            Some("never") => clap::ColorChoice::Never,
+            Some(_) => clap::ColorChoice::Auto,
+            None => continue,
+        };
+    }
+    choice
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,7 +131,9 @@ pub struct CompletionsArgs {
 
 const RUN_EXIT_CODES: &str = "\
 Exit codes (the first that applies):
-  3    the account stopped the run: key refused (401), credits out (402), usage cap (433)
+  3    the account or its configuration stopped the run: key refused (401), credits out
+       (402), usage cap (433); untrusted certificate, refusing proxy, unresolvable or
+       refusing API host (nothing more was sent; fix it, then run again)
   4    the spending cap stopped submissions
   6    a local failure stopped the run (disk full, permissions); fix it and run again
   130  interrupted (SIGINT, SIGTERM); run the same command to resume
@@ -117,17 +145,17 @@ Exit codes (the first that applies):
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The manifest to run.
-    #[arg(value_name = "MANIFEST")]
+    #[arg(value_name = "MANIFEST", value_hint = ValueHint::FilePath)]
     pub manifest: PathBuf,
     /// The batch folder. Default: out/<name>/ beside the manifest.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub out: Option<PathBuf>,
     /// Tasks in flight at once (submitted, not finished). Default: the manifest's run.concurrency.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_hint = ValueHint::Other, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
     /// The spending cap of the batch in credits: nothing is submitted that would take
     /// committed spend above it. Default: the manifest's run.max_credits.
-    #[arg(long, value_name = "N", value_parser = parse_credits)]
+    #[arg(long, value_name = "N", value_hint = ValueHint::Other, value_parser = parse_credits)]
     pub max_credits: Option<f64>,
     /// Submit again the jobs the service failed in earlier runs.
     #[arg(long)]
@@ -145,10 +173,10 @@ pub struct RunArgs {
     /// out/<name>-shard-K-of-N/. Shards run at once share the account: the concurrency and
     /// the createTask and recordInfo limits default to 1/N of the batch's (what the manifest
     /// or --concurrency sets is the shard's own).
-    #[arg(long, value_name = "K/N", value_parser = clap::value_parser!(sora_batch_engine::shard::Shard))]
+    #[arg(long, value_name = "K/N", value_hint = ValueHint::Other, value_parser = clap::value_parser!(sora_batch_engine::shard::Shard))]
     pub shard: Option<sora_batch_engine::shard::Shard>,
     /// Also write the outcome as JUnit XML (one testcase per job) to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub junit: Option<PathBuf>,
 }
 
@@ -162,11 +190,11 @@ fn parse_credits(text: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The manifest of the batch.
-    #[arg(value_name = "MANIFEST")]
+    #[arg(value_name = "MANIFEST", value_hint = ValueHint::FilePath)]
     pub manifest: PathBuf,
     /// The batch folder; repeat it to sum the folders of several shards. Default:
     /// out/<name>/ beside the manifest.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub out: Vec<PathBuf>,
     /// Print the state as JSON (the report.json format).
     #[arg(long)]
@@ -176,17 +204,17 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The manifest of the batch.
-    #[arg(value_name = "MANIFEST")]
+    #[arg(value_name = "MANIFEST", value_hint = ValueHint::FilePath)]
     pub manifest: PathBuf,
     /// A shard's batch folder; repeat it for every shard.
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, required = true)]
     pub out: Vec<PathBuf>,
     /// Where to write report.json, report.md and report.html (created if missing); never a
     /// batch folder, whose report.json must stay its own.
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, default_value = ".")]
     pub report_dir: PathBuf,
     /// Also write one JUnit XML file over every job (one testcase per job) to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub junit: Option<PathBuf>,
 }
 
@@ -202,10 +230,10 @@ pub enum ModelsCommand {
 #[derive(Debug, Args)]
 pub struct ModelsListArgs {
     /// Only models of this task type, e.g. text-to-video, image-to-video, text-to-image.
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", value_hint = ValueHint::Other)]
     pub task_type: Option<String>,
     /// Words to search for in ids, titles and descriptions.
-    #[arg(value_name = "QUERY")]
+    #[arg(value_name = "QUERY", value_hint = ValueHint::Other)]
     pub query: Option<String>,
     /// Print the list as JSON.
     #[arg(long)]
@@ -215,7 +243,7 @@ pub struct ModelsListArgs {
 #[derive(Debug, Args)]
 pub struct ModelsShowArgs {
     /// The model's id, e.g. kling-2.6/text-to-video.
-    #[arg(value_name = "MODEL")]
+    #[arg(value_name = "MODEL", value_hint = ValueHint::Other)]
     pub model: String,
     /// Ask the live catalogue even for a model of the built-in snapshot. Needs KIE_API_KEY.
     #[arg(long)]
@@ -228,17 +256,17 @@ pub struct ModelsShowArgs {
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
     /// The manifest of the batch.
-    #[arg(value_name = "MANIFEST")]
+    #[arg(value_name = "MANIFEST", value_hint = ValueHint::FilePath)]
     pub manifest: PathBuf,
     /// The batch folder. Default: out/<name>/ beside the manifest.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct TaskArgs {
     /// The task id, as the service issued it.
-    #[arg(value_name = "TASK_ID")]
+    #[arg(value_name = "TASK_ID", value_hint = ValueHint::Other)]
     pub task_id: String,
     /// Print the service's record as JSON.
     #[arg(long)]
@@ -248,22 +276,22 @@ pub struct TaskArgs {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Manifest files to check.
-    #[arg(required = true, value_name = "MANIFEST")]
+    #[arg(required = true, value_name = "MANIFEST", value_hint = ValueHint::FilePath)]
     pub manifests: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The manifest to plan.
-    #[arg(value_name = "MANIFEST")]
+    #[arg(value_name = "MANIFEST", value_hint = ValueHint::FilePath)]
     pub manifest: PathBuf,
     /// The batch folder. Default: out/<name>/ beside the manifest (out/<name>-shard-K-of-N/
     /// with --shard).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub out: Option<PathBuf>,
     /// Plan shard K of N as `run --shard K/N` would run it: its jobs, and its part of the
     /// account's limits.
-    #[arg(long, value_name = "K/N", value_parser = clap::value_parser!(sora_batch_engine::shard::Shard))]
+    #[arg(long, value_name = "K/N", value_hint = ValueHint::Other, value_parser = clap::value_parser!(sora_batch_engine::shard::Shard))]
     pub shard: Option<sora_batch_engine::shard::Shard>,
     /// Print the plan as JSON (the report.json format, plus estimated credits).
     #[arg(long)]
@@ -272,3 +300,41 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn color_of(words: &[&str]) -> clap::ColorChoice {
+        let arguments: Vec<OsString> = std::iter::once("sora-batch")
+            .chain(words.iter().copied())
+            .map(OsString::from)
+            .collect();
+        color_of_arguments(&arguments)
+    }
+
+    #[test]
+    fn the_colour_is_read_before_clap_parses() {
+        assert_eq!(color_of(&["--help"]), clap::ColorChoice::Auto);
+        assert_eq!(
+            color_of(&["--color", "never", "run", "--bogus"]),
+            clap::ColorChoice::Never
+        );
+        assert_eq!(
+            color_of(&["run", "x.yaml", "--color=always"]),
+            clap::ColorChoice::Always
+        );
+        assert_eq!(
+            color_of(&["--color", "never", "--color=always"]),
+            clap::ColorChoice::Always
+        );
+        assert_eq!(color_of(&["--color", "sometimes"]), clap::ColorChoice::Auto);
+        // After `--` words are values, not flags.
+        assert_eq!(
+            color_of(&["task", "--", "--color=always"]),
+            clap::ColorChoice::Auto
+        );
+        // A flag waiting for its value at the end leaves the default.
+        assert_eq!(color_of(&["--color"]), clap::ColorChoice::Auto);
+    }
+}

@@ -1,7 +1,8 @@
 //! Exit codes: the one place that maps what a command did to the number the shell sees.
 //!
-//! Read [`exit_code`]. The codes are SPEC's, first that applies: 3 the account stopped the
-//! run (401, 402, 433); 4 the spending cap stopped it; 6 a local failure stopped it (disk
+//! Read [`exit_code`]. The codes are SPEC's, first that applies: 3 the account or its
+//! configuration stopped the run (401, 402, 433; an untrusted certificate, a refusing proxy,
+//! an API host whose name does not resolve or that refuses connections); 4 the spending cap stopped it; 6 a local failure stopped it (disk
 //! full, permissions, an internal error — fix it and run again); 130 interrupted; 5 work
 //! outstanding (running, timed out or uncertain jobs — run again to collect); 1 some jobs
 //! failed; 0 every job succeeded and is downloaded; 2 usage, manifest or lock error, nothing
@@ -42,6 +43,9 @@ pub enum CliError {
     InvalidApiKey,
     #[error("{0}")]
     Usage(String),
+    /// This machine's way to the service is misconfigured (its trusted certificates).
+    #[error("{0}")]
+    Configuration(String),
     /// This machine failed us: a thread, the runtime, signals.
     #[error("{0}")]
     Local(String),
@@ -103,7 +107,15 @@ fn error_code(error: &CliError) -> u8 {
         BatchFolderError::Io { .. } => LOCAL_FAILURE,
     };
     match error {
-        CliError::Api(api) if api.class() == ErrorClass::AccountFatal => ACCOUNT_STOPPED,
+        CliError::Api(api)
+            if matches!(
+                api.class(),
+                ErrorClass::AccountFatal | ErrorClass::Configuration
+            ) =>
+        {
+            ACCOUNT_STOPPED
+        }
+        CliError::Configuration(_) => ACCOUNT_STOPPED,
         CliError::Api(_) => SOME_JOBS_FAILED,
         CliError::BatchFolder(folder) | CliError::Session(SessionError::Folder(folder)) => {
             folder_code(folder)

@@ -21,10 +21,17 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let arguments: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `--color` reaches clap too, so that help and usage errors honour it.
+    let mut command = cli::Cli::command().color(cli::color_of_arguments(&arguments));
+    let parsed = command
+        .try_get_matches_from_mut(&arguments)
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches))
+        .map_err(|error| error.format(&mut command));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             // clap names a subcommand's version `sora-batch-run`; the program is `sora-batch`

@@ -67,6 +67,17 @@ impl Output {
         }
     }
 
+    /// A one-line message to stderr as it is: a note, or `warning: ...` (coloured as such).
+    pub fn message_line(&mut self, message: &str) {
+        let _ = self.stdout.flush();
+        let line = if self.color_stderr {
+            colorize(message)
+        } else {
+            message.to_owned()
+        };
+        eprintln!("{line}");
+    }
+
     /// A one-line message to stderr: `error: ...`.
     pub fn error_line(&mut self, message: &str) {
         let _ = self.stdout.flush();

@@ -180,7 +180,11 @@ pub fn describe(event: &RunEvent) -> Vec<(Detail, String)> {
             Detail::Quiet,
             format!("timed out  {id} (task {task_id}); the next run polls it again"),
         ),
-        RunEvent::SubmissionsStopped { reason } => {
+        // A stop of everything is said once, by the summary at the end, a moment later.
+        RunEvent::SubmissionsStopped {
+            run_stops: true, ..
+        } => Vec::new(),
+        RunEvent::SubmissionsStopped { reason, .. } => {
             one(Detail::Quiet, format!("no more submissions: {reason}"))
         }
         RunEvent::Warning { message } => one(Detail::Quiet, format!("warning: {message}")),

@@ -90,7 +90,8 @@ impl From<RunError> for SessionError {
 /// How a run ended, in SPEC's order of precedence: the first that applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// The account stopped the run (401, 402, 433).
+    /// The account or its configuration stopped the run: 401, 402, 433, or a way to the
+    /// service that is misconfigured (certificate, proxy, DNS, a refused connection).
     AccountStopped,
     /// The spending cap stopped submissions.
     SpendingCapReached,
@@ -362,9 +363,11 @@ pub fn effective_settings(manifest: &Manifest, shard: Option<Shard>) -> RunSetti
 /// failures.
 pub fn verdict_of(stop: Option<&StopReason>, jobs: &[JobOutcome], summary: &Summary) -> Verdict {
     match stop {
-        Some(StopReason::Unauthorized { .. } | StopReason::AccountExhausted { .. }) => {
-            Verdict::AccountStopped
-        }
+        Some(
+            StopReason::Unauthorized { .. }
+            | StopReason::AccountExhausted { .. }
+            | StopReason::Misconfigured { .. },
+        ) => Verdict::AccountStopped,
         Some(StopReason::SpendingCap { .. } | StopReason::UnknownCost { .. }) => {
             Verdict::SpendingCapReached
         }

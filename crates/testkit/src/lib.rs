@@ -22,6 +22,10 @@
 //! by the catalogue's prices (every task costs [`FakeKieBuilder::price_per_task`]), the
 //! catalogue's `success-rate` call, and any network beyond loopback.
 //!
+//! With the `tls` feature, two more fakes for tests of what stands between a client and the
+//! service: `TlsFront`, HTTPS with a certificate made on the spot in front of the fake, and
+//! `RefusingProxy`, a proxy that answers 403 or 407 (`tls.rs`, `proxy.rs`).
+//!
 //! ```no_run
 //! # async fn example() {
 //! use sora_batch_testkit::{FakeKie, Schedule};
@@ -40,9 +44,13 @@ mod faults;
 mod files;
 pub mod junit_schema;
 mod log;
+#[cfg(feature = "tls")]
+mod proxy;
 mod schedule;
 mod service;
 mod tasks;
+#[cfg(feature = "tls")]
+mod tls;
 mod uploads;
 
 use std::collections::BTreeSet;
@@ -56,8 +64,12 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub use crate::faults::{Endpoint, Fault, Times};
 pub use crate::log::{LoggedRequest, RequestLog, Server};
+#[cfg(feature = "tls")]
+pub use crate::proxy::RefusingProxy;
 pub use crate::schedule::Schedule;
 pub use crate::tasks::{MAX_PROMPT_CHARS, TaskView};
+#[cfg(feature = "tls")]
+pub use crate::tls::{CertificateFlaw, TestCertificate, TlsFront};
 pub use crate::uploads::{DEFAULT_UPLOAD_RETENTION, STREAM_UPLOAD_PATH, UploadRequest};
 
 use crate::catalogue::{Catalogue, CatalogueModel};

@@ -75,7 +75,13 @@ async fn a_refused_connection_means_certainly_not_created() {
         .create_task(&seed_request())
         .await
         .expect_err("nothing listens");
-    assert_eq!(failure.error.kind, ErrorKind::Connection);
+    assert_eq!(
+        failure.error.kind,
+        ErrorKind::Misconfigured(sora_batch_api::Misconfiguration::ConnectionRefused {
+            host: "127.0.0.1".into(),
+            port: address.port(),
+        })
+    );
     assert_eq!(failure.creation, TaskCreation::NotCreated);
 }
 

@@ -64,8 +64,13 @@ pub fn client(
         config.retry = timing.apply_to(config.retry);
         config.download_retry = timing.apply_to(config.download_retry);
     }
-    sora_batch_api::Client::new(config, key)
-        .map_err(|e| crate::exit::CliError::Usage(e.to_string()))
+    sora_batch_api::Client::new(config, key).map_err(|e| {
+        if e.is_configuration() {
+            crate::exit::CliError::Configuration(e.to_string())
+        } else {
+            crate::exit::CliError::Usage(e.to_string())
+        }
+    })
 }
 
 /// A runtime for a command that talks to the network.

@@ -30,7 +30,7 @@ pub fn list(
         query: args.query.clone(),
     };
     if !output.quiet {
-        output.error_line("asking the catalogue of the jobs API...");
+        output.message_line("asking the catalogue of the jobs API...");
     }
     let list = runtime()?.block_on(client.list_models(&filter))?;
     let stdout = output.stdout();
@@ -70,7 +70,7 @@ pub fn list(
                 .iter()
                 .filter(|model| snapshot::model(&model.model).is_some())
                 .count();
-            output.error_line(&format!(
+            output.message_line(&format!(
                 "{} model(s); {known} of them in sora-batch's built-in snapshot",
                 list.models.len()
             ));

@@ -103,7 +103,7 @@ pub fn warn_of_paid_work_without_journal(
     output: &mut Output,
 ) {
     if let Some(paid) = sora_batch_engine::recover::paid_work_without_journal(folder, replay) {
-        output.error_line(&format!(
+        output.message_line(&format!(
             "warning: {} has no journal, but {} task id(s) in report.json and {} output \
              file(s) show work already paid for; `run` refuses this folder until \
              `sora-batch recover` rebuilds the journal",

@@ -163,6 +163,10 @@ fn summarize(outcome: &SessionOutcome) {
         (Some(StopReason::Unauthorized { message }), _) => {
             eprintln!("stopped: the service refused the API key: {message}");
         }
+        (Some(StopReason::Misconfigured { message }), _) => eprintln!(
+            "stopped: {message}\nnothing more was sent; fix this, then run the same command to carry on:\n  {}",
+            resume_command()
+        ),
         (Some(StopReason::AccountExhausted { message }), _) => eprintln!(
             "stopped submitting: {message}\ntasks in flight were finished; top up and run the same command to submit the rest"
         ),

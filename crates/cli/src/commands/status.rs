@@ -55,7 +55,7 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
     let folder = std::path::PathBuf::from(folder_names.join(", "));
     if !output.quiet {
         for warning in &replay.warnings {
-            output.error_line(&format!("warning: {warning}"));
+            output.message_line(&format!("warning: {warning}"));
         }
     }
     if replay.jobs.is_empty() {

@@ -72,3 +72,41 @@ fn status_of_a_batch_folder_that_is_not_there_is_an_error() {
         "{output:?}"
     );
 }
+
+/// `--color` reaches clap: help and usage errors are coloured with `always` (even under
+/// NO_COLOR, which `sora_batch()` sets: the flag is the more specific wish) and plain with
+/// `never`, in either spelling and wherever the flag stands.
+#[test]
+fn help_and_usage_errors_honour_color() {
+    const ESCAPE: &str = "\u{1b}[";
+    let run = |args: &[&str]| {
+        sora_batch()
+            .args(args)
+            .output()
+            .unwrap_or_else(|error| panic!("{error}"))
+    };
+    let help = run(&["--color", "always", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout_of(&help).contains(ESCAPE), "coloured help");
+    let help = run(&["run", "--help", "--color=never"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(!stdout_of(&help).contains(ESCAPE), "plain help");
+
+    let refused = run(&["run", "--bogus", "--color=always"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = crate::support::stderr_of(&refused);
+    assert!(stderr.contains(ESCAPE), "coloured usage error: {stderr:?}");
+    assert!(stderr.contains("--bogus"));
+    let refused = run(&["--color", "never", "run", "--bogus"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(!crate::support::stderr_of(&refused).contains(ESCAPE));
+
+    // A colour clap does not know is refused, plainly.
+    let refused = run(&["--color", "sometimes", "plan", "x.yaml"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = crate::support::stderr_of(&refused);
+    assert!(
+        stderr.contains("sometimes") && !stderr.contains(ESCAPE),
+        "{stderr:?}"
+    );
+}

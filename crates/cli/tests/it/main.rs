@@ -14,6 +14,7 @@ mod run_faults;
 mod run_kill;
 #[cfg(unix)]
 mod run_links;
+mod run_misconfigured;
 mod run_money;
 mod run_reports;
 mod run_resume;

@@ -296,6 +296,12 @@ impl Harness {
         }
     }
 
+    /// Runs `future` on the runtime that holds the fake: to start more servers beside it
+    /// (a TLS front, a proxy), which then serve while the test waits for a child process.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self._runtime.block_on(future)
+    }
+
     /// The manifest every command of this harness uses.
     pub fn manifest_path(&self) -> PathBuf {
         self.dir.path().join("batch.yaml")

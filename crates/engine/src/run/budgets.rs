@@ -6,8 +6,6 @@
 //! at once. [`check_account`] asks, before the first submission, whether the key is
 //! accepted and the balance covers what is left to submit.
 
-use sora_batch_api::ErrorKind;
-
 use super::StopReason;
 use super::service::TaskService;
 use crate::job::Credits;
@@ -71,14 +69,14 @@ impl SpendingCap {
 /// What the account check found.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum AccountCheck {
-    /// The key was refused: nothing may be sent.
-    Refused(String),
+    /// The key was refused, or the way to the service is misconfigured: nothing may be sent.
+    Stop(StopReason),
     /// Things the user should know; the run goes on.
     Warnings(Vec<String>),
 }
 
-/// Before the first submission: is the key accepted, and does the balance cover what is
-/// left to submit (`to_submit`, capped by what the spending cap still allows)? A short
+/// Before the first submission: is the key accepted, is the service reachable as
+/// configured, and does the balance cover what is left to submit (`to_submit`, capped by what the spending cap still allows)? A short
 /// balance is a warning: the run goes on and stops at the 402, finishing what is in flight.
 pub(super) async fn check_account(
     service: &dyn TaskService,
@@ -107,12 +105,12 @@ pub(super) async fn check_account(
             balance, estimate
         )),
         Ok(_) => {}
-        Err(error) if error.kind == ErrorKind::Unauthorized => {
-            return AccountCheck::Refused(error.to_string());
-        }
-        Err(error) => warnings.push(format!(
-            "could not read the account's balance ({error}); going on"
-        )),
+        Err(error) => match StopReason::of_error(&error) {
+            Some(reason) if reason.stops_everything() => return AccountCheck::Stop(reason),
+            _ => warnings.push(format!(
+                "could not read the account's balance ({error}); going on"
+            )),
+        },
     }
     AccountCheck::Warnings(warnings)
 }

@@ -139,6 +139,15 @@ impl Coordinator {
         self.draining = true;
     }
 
+    /// [`Self::stop_with`] or [`Self::stop_submissions`], as `reason` calls for.
+    pub(super) fn stop_for(&mut self, reason: StopReason) {
+        if reason.stops_everything() {
+            self.stop_with(reason);
+        } else {
+            self.stop_submissions(reason);
+        }
+    }
+
     /// No more submissions in this run; tasks in flight are still finished and downloaded.
     pub(super) fn stop_submissions(&mut self, reason: StopReason) {
         // A createTask the spending cap admitted is within the cap: it still goes. Any other
@@ -152,6 +161,7 @@ impl Coordinator {
             self.submissions_stopped = true;
             self.emit(RunEvent::SubmissionsStopped {
                 reason: reason.to_string(),
+                run_stops: reason.stops_everything(),
             });
         }
         if self.stop_reason.is_none() {
@@ -468,6 +478,9 @@ impl Coordinator {
                     Err(DownloadFailure::Remote(message)) => {
                         self.emit(RunEvent::DownloadFailed { id, message });
                     }
+                    Err(DownloadFailure::Misconfigured(message)) => {
+                        self.stop_with(StopReason::Misconfigured { message });
+                    }
                     Err(DownloadFailure::Unusable(reason)) => self.fail_unusable(job, reason),
                     Err(DownloadFailure::Local { path, error }) => {
                         let message = format!("cannot write {}: {error}", path.display());
@@ -551,27 +564,24 @@ impl Coordinator {
             message: message.clone(),
             job_failed: false,
         });
-        match error.kind {
-            ErrorKind::Unauthorized => {
-                self.pending.push_front(index);
-                self.stop_with(StopReason::Unauthorized { message });
-            }
-            ErrorKind::InsufficientCredits | ErrorKind::UsageCapReached => {
-                self.pending.push_front(index);
-                self.stop_submissions(StopReason::AccountExhausted { message });
-            }
-            ref kind => {
-                if let ErrorKind::RateLimited { .. } = kind {
-                    self.create_limiter.back_off(now);
-                }
-                // Out of tries, the job is left pending for the next run.
-                if let Some(wait) = self.options.create_retry.delay_before_retry(kind, attempts) {
-                    self.jobs[index].stage = Stage::Pending {
-                        not_before: now + wait,
-                    };
-                    self.pending.push_back(index);
-                }
-            }
+        // A refused key, an exhausted account or a misconfigured way to the service.
+        if let Some(reason) = StopReason::of_error(&error) {
+            self.pending.push_front(index);
+            return self.stop_for(reason);
+        }
+        if let ErrorKind::RateLimited { .. } = error.kind {
+            self.create_limiter.back_off(now);
+        }
+        // Out of tries, the job is left pending for the next run.
+        let retry = self
+            .options
+            .create_retry
+            .delay_before_retry(&error.kind, attempts);
+        if let Some(wait) = retry {
+            self.jobs[index].stage = Stage::Pending {
+                not_before: now + wait,
+            };
+            self.pending.push_back(index);
         }
     }
 }

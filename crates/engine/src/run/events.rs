@@ -79,9 +79,12 @@ pub enum RunEvent {
         creates_in_flight: usize,
         within: Duration,
     },
-    /// No more submissions in this run, and why.
+    /// No more submissions in this run, and why. `run_stops` when nothing more is done at
+    /// all ([`super::StopReason::stops_everything`]): the run ends at once, and its outcome
+    /// says why.
     SubmissionsStopped {
         reason: String,
+        run_stops: bool,
     },
     Warning {
         message: String,

@@ -66,6 +66,9 @@ pub(super) enum DownloadFailure {
     Local { path: PathBuf, error: io::Error },
     /// The file host or the service; the next run tries again.
     Remote(String),
+    /// The way to the file host or the service is misconfigured (its certificate is not
+    /// trusted): the run stops, as for the API host.
+    Misconfigured(String),
     /// The result can never be fetched (a URL that is not http or https, even after asking
     /// download-url for a fresh one): the job fails with this reason rather than being
     /// outstanding on every later run.
@@ -279,6 +282,9 @@ async fn fetch_file(
                 ErrorKind::UnsupportedUrl => Err(DownloadFailure::Unusable(format!(
                     "{error} (also the fresh link from download-url)"
                 ))),
+                ErrorKind::Misconfigured(_) => {
+                    Err(DownloadFailure::Misconfigured(error.to_string()))
+                }
                 _ => Err(DownloadFailure::Remote(error.to_string())),
             }
         }

@@ -91,6 +91,11 @@ impl Coordinator {
                     message: error.to_string(),
                 });
             }
+            ErrorClass::Configuration => {
+                self.stop_with(StopReason::Misconfigured {
+                    message: error.to_string(),
+                });
+            }
             _ => {
                 // Transient trouble survived the client's own retries: try this task again
                 // later; its deadline bounds how long.

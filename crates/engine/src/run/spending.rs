@@ -3,16 +3,17 @@
 //! submission. The decisions that use these are the coordinator's (`coordinator.rs`);
 //! `budgets.rs` holds the rules themselves.
 
+use super::RunEvent;
 use super::budgets::{self, AccountCheck, Spend};
 use super::coordinator::Coordinator;
 use super::state::JobSlot;
-use super::{RunEvent, StopReason};
 use crate::job::Credits;
 use crate::prices::Estimate;
 
 impl Coordinator {
-    /// The account check before the first submission, applied: a refused key stops the run
-    /// before anything is sent; anything else is a warning.
+    /// The account check before the first submission, applied: a refused key or a
+    /// misconfigured way to the service stops the run before anything is sent; anything
+    /// else is a warning.
     pub async fn check_account(&mut self) {
         if self.pending.is_empty() {
             return;
@@ -25,9 +26,7 @@ impl Coordinator {
         let check =
             budgets::check_account(self.service.as_ref(), to_submit, self.cap, committed).await;
         match check {
-            AccountCheck::Refused(message) => {
-                self.stop_with(StopReason::Unauthorized { message });
-            }
+            AccountCheck::Stop(reason) => self.stop_with(reason),
             AccountCheck::Warnings(warnings) => {
                 for message in warnings {
                     self.emit(RunEvent::Warning { message });

@@ -5,8 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sora_batch_api::RetryPolicy;
 use sora_batch_api::wire::CreateTaskRequest;
+use sora_batch_api::{ApiError, ErrorKind, RetryPolicy};
 
 use crate::batch::BatchFolderError;
 use crate::job::{Credits, JobId, JobKey, JobState, TaskId};
@@ -183,6 +183,10 @@ pub enum StopReason {
     Unauthorized { message: String },
     /// 402 or 433: no more submissions; tasks in flight were finished.
     AccountExhausted { message: String },
+    /// The way to the service is misconfigured (an untrusted certificate, a refusing
+    /// proxy, a host name that does not resolve, a refused connection before the host ever
+    /// answered): everything stopped at once. `message` names the cause and the remedy.
+    Misconfigured { message: String },
     /// SIGINT or SIGTERM.
     Interrupted,
     /// The next submission would have taken committed spend above `max_credits`.
@@ -208,9 +212,9 @@ pub enum StopReason {
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StopReason::Unauthorized { message } | StopReason::AccountExhausted { message } => {
-                f.write_str(message)
-            }
+            StopReason::Unauthorized { message }
+            | StopReason::AccountExhausted { message }
+            | StopReason::Misconfigured { message } => f.write_str(message),
             StopReason::Interrupted => f.write_str("interrupted"),
             StopReason::SpendingCap {
                 max_credits,
@@ -230,6 +234,33 @@ impl fmt::Display for StopReason {
                 write!(f, "cannot write {}: {message}", path.display())
             }
         }
+    }
+}
+
+impl StopReason {
+    /// The stop an error calls for, if it is one the whole run must heed: a refused key, an
+    /// exhausted account, a misconfigured way to the service.
+    pub fn of_error(error: &ApiError) -> Option<StopReason> {
+        let message = || error.to_string();
+        match error.kind {
+            ErrorKind::Unauthorized => Some(StopReason::Unauthorized { message: message() }),
+            ErrorKind::InsufficientCredits | ErrorKind::UsageCapReached => {
+                Some(StopReason::AccountExhausted { message: message() })
+            }
+            ErrorKind::Misconfigured(_) => Some(StopReason::Misconfigured { message: message() }),
+            _ => None,
+        }
+    }
+
+    /// Whether nothing more is done at all (no polls, no downloads), rather than only no
+    /// more submissions.
+    pub fn stops_everything(&self) -> bool {
+        !matches!(
+            self,
+            StopReason::AccountExhausted { .. }
+                | StopReason::SpendingCap { .. }
+                | StopReason::UnknownCost { .. }
+        )
     }
 }
 

@@ -266,6 +266,8 @@ struct Script {
     /// By task id: the answers and how many were given.
     polls: HashMap<String, (Vec<Poll>, usize)>,
     fetches: HashMap<String, VecDeque<Fetch>>,
+    /// What the balance call fails with, if it does.
+    balance_error: Option<ErrorKind>,
 }
 
 /// The scripted service. One per run: its timeline is that run's.
@@ -318,6 +320,12 @@ impl ScriptedService {
             .entry(url.to_owned())
             .or_default()
             .extend(answers);
+        self
+    }
+
+    /// The balance call (the run's first) fails with `kind`.
+    pub fn fail_balance(&self, kind: ErrorKind) -> &Self {
+        self.lock().balance_error = Some(kind);
         self
     }
 
@@ -598,7 +606,11 @@ impl TaskService for ScriptedService {
 
     fn credit_balance(&self) -> BoxFuture<'_, Result<Credits, ApiError>> {
         self.call(Call::CreditBalance);
-        Box::pin(async { Ok(Credits(1_000_000.0)) })
+        let answer = match self.lock().balance_error.clone() {
+            Some(kind) => Err(api_error(Operation::CreditBalance, kind)),
+            None => Ok(Credits(1_000_000.0)),
+        };
+        Box::pin(async move { answer })
     }
 
     fn download_url<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ApiError>> {

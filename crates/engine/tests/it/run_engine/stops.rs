@@ -1,11 +1,12 @@
 //! What stops a run, and what it still does then: the spending cap, a refused key (401), an
-//! exhausted account (402, 433), a full disk.
+//! exhausted account (402, 433), a misconfigured way to the service (certificate, proxy,
+//! DNS, a refused connection), a full disk.
 //!
 //! Read `mod.rs` for [`Batch`] and `crate::scripted` for the service's scripts first. Each
 //! test asserts on the calls the service received (which jobs were sent, what was polled or
 //! downloaded after the run learned why it must stop) and on the journal's records.
 
-use sora_batch_api::ErrorKind;
+use sora_batch_api::{CertificateProblem, ErrorKind, Misconfiguration};
 use sora_batch_engine::job::{Credits, JobState};
 use sora_batch_engine::journal::Phase;
 use sora_batch_engine::run::StopReason;
@@ -310,4 +311,108 @@ async fn a_full_disk_stops_the_run_and_the_next_run_downloads_without_paying_aga
     assert_eq!(downloaded.len(), 1);
     assert_eq!(downloaded[0]["sha256"], sha256_hex(&bytes));
     assert_eq!(downloaded[0]["bytes"], bytes.len());
+}
+
+fn refused_connection() -> ErrorKind {
+    ErrorKind::Misconfigured(Misconfiguration::ConnectionRefused {
+        host: "api.kie.ai".into(),
+        port: 443,
+    })
+}
+
+fn untrusted_certificate() -> ErrorKind {
+    ErrorKind::Misconfigured(Misconfiguration::Certificate {
+        host: "api.kie.ai".into(),
+        problem: CertificateProblem::UnknownIssuer,
+    })
+}
+
+fn misconfiguration_message(stop: Option<&StopReason>) -> &str {
+    match stop {
+        Some(StopReason::Misconfigured { message }) => message,
+        other => panic!("expected a stop for the misconfiguration, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_misconfigured_way_to_the_service_stops_the_run_before_anything_is_sent() {
+    let batch = Batch::new();
+    let jobs = jobs(&["a", "b"]);
+    let service = ScriptedService::new();
+    service.fail_balance(refused_connection());
+
+    let outcome = batch.run(&jobs, &service, options(|_| {})).await;
+
+    assert_eq!(
+        service.calls(),
+        [Call::CreditBalance],
+        "the first call only"
+    );
+    let message = misconfiguration_message(outcome.stop.as_ref());
+    assert!(message.contains("refused the connection"), "{message}");
+    for id in ["a", "b"] {
+        assert!(!batch.knows(job(&jobs, id)), "{id} was never sent");
+        assert_eq!(outcome_of(&outcome, id).state, JobState::Pending);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_certificate_refused_on_create_task_stops_every_call_at_once() {
+    let batch = Batch::new();
+    let jobs = jobs(&["a", "b"]);
+    let service = ScriptedService::new();
+    service.poll(&task_id("a", 1), [Poll::Running]);
+    service.create(
+        "b",
+        [Create::After(
+            submitted("a"),
+            Box::new(Create::NotCreated(untrusted_certificate())),
+        )],
+    );
+
+    let outcome = batch
+        .run(&jobs, &service, options(|o| o.task_timeout = LONG_DEADLINE))
+        .await;
+
+    assert_eq!(sorted(service.created()), ["a", "b"], "no retry of b");
+    assert_eq!(
+        service.calls_later_than(&not_submitted("b")),
+        [],
+        "nothing is sent once the certificate is refused"
+    );
+    let message = misconfiguration_message(outcome.stop.as_ref());
+    assert!(message.contains("unknown issuer"), "{message}");
+    let b = job(&jobs, "b");
+    assert_eq!(batch.record_types(b), ["intent", "not_created"]);
+    assert_eq!(outcome_of(&outcome, "b").state, JobState::Pending);
+    assert_eq!(outcome_of(&outcome, "a").state, JobState::Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_misconfiguration_met_while_polling_stops_the_run_and_a_passing_failure_does_not() {
+    // A connection that failed after the host had answered: the task is polled again.
+    let batch = Batch::new();
+    let jobs = jobs(&["a"]);
+    let service = ScriptedService::new();
+    service.poll(
+        &task_id("a", 1),
+        [
+            Poll::Error(ErrorKind::Connection),
+            Poll::Succeed { credits: 30.0 },
+        ],
+    );
+    let outcome = batch.run(&jobs, &service, options(|_| {})).await;
+    assert_eq!(outcome.stop, None);
+    assert!(outcome_of(&outcome, "a").is_complete());
+
+    // A certificate refused while polling: nothing more is asked.
+    let batch = Batch::new();
+    let service = ScriptedService::new();
+    service.poll(&task_id("a", 1), [Poll::Error(untrusted_certificate())]);
+    let outcome = batch
+        .run(&jobs, &service, options(|o| o.task_timeout = LONG_DEADLINE))
+        .await;
+    misconfiguration_message(outcome.stop.as_ref());
+    assert_eq!(service.polled(), [task_id("a", 1)], "polled once");
+    assert_eq!(outcome_of(&outcome, "a").state, JobState::Running);
 }
