@@ -151,7 +151,7 @@ impl Coordinator {
         slot.result_urls = result_urls;
         slot.fail_code = fail_code;
         slot.fail_msg = fail_msg;
-        self.learn_price(index);
+        self.learn_price_now(index);
         let slot = &mut self.jobs[index];
         let journal_record = Record::Finished {
             key: slot.job.key.clone(),

@@ -224,7 +224,8 @@ impl fmt::Display for StopReason {
             StopReason::UnknownCost { max_credits, job } => write!(
                 f,
                 "the spending cap of {max_credits} credits cannot be kept: what {job} costs is \
-                 unknown (no price for its model, and its task's charge is not known yet)"
+                 unknown (it has no price estimate, and the service has not reported its \
+                 task's charge); set a price for its model under `prices:` to go on"
             ),
             StopReason::LocalFailure { path, message, .. } => {
                 write!(f, "cannot write {}: {message}", path.display())
