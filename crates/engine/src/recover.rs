@@ -240,6 +240,7 @@ fn finished_failed(job: &JobReport, task_id: TaskId, at_ms: i64) -> Record {
         fail_msg: job.fail_msg.clone(),
         credits: job.credits.or(Some(Credits::ZERO)),
         generation_ms: job.duration_ms,
+        text_result: None,
         at_ms,
     }
 }

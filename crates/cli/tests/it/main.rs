@@ -15,6 +15,7 @@ mod run_kill;
 #[cfg(unix)]
 mod run_links;
 mod run_money;
+mod run_outputs;
 mod run_reports;
 mod run_resume;
 mod run_support;
