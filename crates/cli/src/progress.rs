@@ -160,6 +160,18 @@ pub fn describe(event: &RunEvent) -> Vec<(Detail, String)> {
                 message.as_deref().unwrap_or("the service failed the task")
             ),
         ),
+        RunEvent::PriceLearned {
+            id,
+            credits,
+            recorded,
+        } => one(
+            Detail::Normal,
+            format!(
+                "price      {id} {} {credits} credits: the jobs like it (same model and \
+                 inputs but the prompt) are estimated at that",
+                if *recorded { "was charged" } else { "cost" }
+            ),
+        ),
         RunEvent::Downloaded {
             file_name, bytes, ..
         } => one(

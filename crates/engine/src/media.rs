@@ -1,17 +1,22 @@
-//! What kind of file a result is — video, image or audio, and its format — told from its
-//! first bytes, so that it gets the right extension and shows in the gallery as what it is.
+//! What kind of file a result is — video, image, audio or text, and its format — told from
+//! its first bytes, so that it gets the right extension and shows in the gallery as what it
+//! is.
 //!
 //! Read [`Media::of`]. Kie's models return mp4, mov, webm, png, jpg, webp, gif, mp3, wav or
 //! m4a files (`kie-api-notes.md`), and a result URL's path does not always say which: the
 //! bytes (magic numbers, through the `infer` crate) do. The URL's extension is only a
-//! fallback for bytes nothing recognises. A leaf: nothing else of the engine is used here.
+//! fallback for bytes nothing recognises. Text models return no file but a JSON value
+//! (`resultObject`), saved as `<id>.json` ([`Media::TEXT`]). A leaf: nothing else of the
+//! engine is used here.
 
-/// Video, image or audio.
+/// Video, image, audio or text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKind {
     Video,
     Image,
     Audio,
+    /// A text model's result, saved as JSON.
+    Text,
 }
 
 /// A result file's format.
@@ -36,6 +41,7 @@ const KNOWN: &[Media] = &[
     media("mp3", "audio/mpeg", MediaKind::Audio),
     media("wav", "audio/wav", MediaKind::Audio),
     media("m4a", "audio/mp4", MediaKind::Audio),
+    Media::TEXT,
 ];
 
 const fn media(extension: &'static str, mime: &'static str, kind: MediaKind) -> Media {
@@ -50,6 +56,9 @@ const fn media(extension: &'static str, mime: &'static str, kind: MediaKind) -> 
 pub const HEAD_BYTES: usize = 64;
 
 impl Media {
+    /// A text result (`resultObject`), saved as pretty-printed JSON.
+    pub const TEXT: Media = media("json", "application/json", MediaKind::Text);
+
     /// The format of a file whose first bytes are `head` and whose URL is `url`: from the
     /// bytes when they are of a known format, else from the URL's extension, else an mp4
     /// video (what the jobs API's video models return).
@@ -119,6 +128,31 @@ mod tests {
         assert_eq!(Media::of(&jpeg, "").extension, "jpg");
         let mp3 = [b'I', b'D', b'3', 3, 0, 0, 0, 0, 0, 0];
         assert_eq!(Media::of(&mp3, "").kind, MediaKind::Audio);
+    }
+
+    #[test]
+    fn the_real_files_of_the_fixtures_are_told_apart_by_their_bytes() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/media");
+        for (file, extension, kind) in [
+            ("clip.mp4", "mp4", MediaKind::Video),
+            ("still.png", "png", MediaKind::Image),
+            ("still.jpg", "jpg", MediaKind::Image),
+            ("still.webp", "webp", MediaKind::Image),
+            ("still.gif", "gif", MediaKind::Image),
+            ("tone.mp3", "mp3", MediaKind::Audio),
+            ("tone.wav", "wav", MediaKind::Audio),
+            ("tone.m4a", "m4a", MediaKind::Audio),
+        ] {
+            let bytes = std::fs::read(folder.join(file)).expect("a fixture");
+            // The URL says mp4 whatever the file is, as result URLs often do.
+            let media = Media::of(&bytes[..HEAD_BYTES.min(bytes.len())], "https://x/r/0.mp4");
+            assert_eq!((media.extension, media.kind), (extension, kind), "{file}");
+        }
+        assert_eq!(Media::from_extension("json"), Some(Media::TEXT));
+        assert_eq!(
+            Media::from_mime("application/json").map(|m| m.kind),
+            Some(MediaKind::Text)
+        );
     }
 
     #[test]

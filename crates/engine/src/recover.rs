@@ -56,10 +56,11 @@ pub fn paid_work_without_journal(folder: &Path, replay: &Replay) -> Option<PaidW
                     // Regular files only: sora-batch writes no links or folders there, so
                     // those are not its outputs (and a link is never followed).
                     let regular = entry.file_type().is_ok_and(|kind| kind.is_file());
-                    // Results only (`<id>.mp4`, `<id>-2.png`...): other files of the user's
-                    // are not taken for paid work.
+                    // Results only (`<id>.mp4`, `<id>-2.png`, `<id>.json`...): other files
+                    // of the user's, and our own report.json, are not taken for paid work.
                     regular
                         && !name.starts_with('.')
+                        && name != REPORT_JSON_FILE_NAME
                         && crate::media::Media::of_file_name(&name).is_some()
                 })
                 .count()
@@ -240,6 +241,7 @@ fn finished_failed(job: &JobReport, task_id: TaskId, at_ms: i64) -> Record {
         fail_msg: job.fail_msg.clone(),
         credits: job.credits.or(Some(Credits::ZERO)),
         generation_ms: job.duration_ms,
+        text_result: None,
         at_ms,
     }
 }
@@ -266,14 +268,18 @@ mod tests {
         std::fs::write(folder.path().join("notes.txt"), "mine").expect("writes");
         std::fs::write(folder.path().join(".lock"), "").expect("writes");
         std::fs::write(folder.path().join("report.md"), "# old").expect("writes");
+        // A report that names no task is not paid work, though `.json` is a result's too.
+        std::fs::write(folder.path().join(REPORT_JSON_FILE_NAME), r#"{"jobs":[]}"#)
+            .expect("writes");
         assert_eq!(paid_work_without_journal(folder.path(), &empty), None);
 
         std::fs::write(folder.path().join("intro.mp4"), "video").expect("writes");
+        std::fs::write(folder.path().join("caption.json"), "{}").expect("writes");
         assert_eq!(
             paid_work_without_journal(folder.path(), &empty),
             Some(PaidWork {
                 task_ids: 0,
-                files: 1
+                files: 2
             })
         );
 

@@ -98,6 +98,15 @@ impl FakeAnswer {
         }
     }
 
+    /// The envelope `msg` of a JSON answer.
+    #[cfg(test)]
+    pub(crate) fn envelope_msg(&self) -> Option<String> {
+        match &self.body {
+            AnswerBody::Json(body) => body.get("msg").and_then(Value::as_str).map(str::to_owned),
+            AnswerBody::Text { .. } | AnswerBody::Bytes { .. } => None,
+        }
+    }
+
     pub(crate) fn into_response_template(self) -> ResponseTemplate {
         // A status outside 100..=999 would make wiremock panic; it can only come from a test's
         // own `Fault::NonJson`, and a 500 says "the fake was misused" well enough.

@@ -90,6 +90,9 @@ pub(crate) struct CatalogueModel {
     /// The OpenAPI document, or `Value::Null` when not yet synced.
     pub(crate) openapi: Value,
     pub(crate) pricing_desc: Value,
+    /// Put there by a test ([`crate::FakeKieBuilder::catalogue_model`]) rather than read
+    /// from the fixtures: its schema is the one createTask enforces (see `schemas.rs`).
+    pub(crate) given_by_test: bool,
 }
 
 /// Every model the fake's catalogue knows, in list order.
@@ -136,6 +139,7 @@ impl Catalogue {
                     pricing_desc: price.get("pricingDesc").cloned().unwrap_or(Value::Null),
                     id,
                     summary,
+                    given_by_test: false,
                 }
             })
             .collect();
@@ -150,8 +154,13 @@ impl Catalogue {
         }
     }
 
-    fn model(&self, id: &str) -> Option<&CatalogueModel> {
+    pub(crate) fn model(&self, id: &str) -> Option<&CatalogueModel> {
         self.models.iter().find(|model| model.id == id)
+    }
+
+    /// The model `id` when a test put it in the catalogue.
+    pub(crate) fn given_by_test(&self, id: &str) -> Option<&CatalogueModel> {
+        self.model(id).filter(|model| model.given_by_test)
     }
 
     /// `GET /api/v1/models` with its (decoded) query parameters.

@@ -5,6 +5,19 @@
 //! task and index alone, so a test can check a download without the fake keeping files.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// What the tasks of one model return, set by a test instead of the default files
+/// ([`crate::FakeKieBuilder::model_result_files`], [`crate::FakeKieBuilder::model_text_result`]).
+#[derive(Clone, Debug)]
+pub(crate) enum ModelOutput {
+    /// One result URL per file, serving these bytes.
+    Files(Vec<Arc<Vec<u8>>>),
+    /// No URL: this `resultObject`, like a text model's.
+    Text(Value),
+}
 
 /// What a result URL points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

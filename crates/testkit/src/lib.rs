@@ -13,14 +13,17 @@
 //! sometimes a string and sometimes an integer, rate limits that drop the request, and result
 //! URLs that expire. It also serves the model catalogue (`/api/v1/models`, a model's `schema`
 //! and `price`) from `fixtures/api/catalogue/`, under the shared limit of 1 request per second
-//! that the live catalogue enforces (see `catalogue.rs`).
+//! that the live catalogue enforces (see `catalogue.rs`). createTask holds each model's input
+//! to its schema (`schemas.rs`: a missing or defaulted-but-absent field is code 500 "This
+//! field is required", a bad value 422) and charges each task by its model's price rule
+//! (`pricing.rs`), both from the built-in snapshot of `crates/api/models/`.
 //!
 //! [`junit_schema`] is test support of another kind: it checks the JUnit files sora-batch
 //! writes against Jenkins' schema.
 //!
-//! Deliberately not here: callbacks (`callBackUrl` is recorded, never called), charging tasks
-//! by the catalogue's prices (every task costs [`FakeKieBuilder::price_per_task`]), the
-//! catalogue's `success-rate` call, and any network beyond loopback.
+//! Deliberately not here: callbacks (`callBackUrl` is recorded, never called), prices read
+//! from the catalogue's prose, the catalogue's `success-rate` call, and any network beyond
+//! loopback.
 //!
 //! With the `tls` feature, two more fakes for tests of what stands between a client and the
 //! service: `TlsFront`, HTTPS with a certificate made on the spot in front of the fake, and
@@ -46,14 +49,16 @@ pub mod junit_schema;
 mod log;
 #[cfg(feature = "tls")]
 mod proxy;
+mod pricing;
 mod schedule;
+mod schemas;
 mod service;
 mod tasks;
 #[cfg(feature = "tls")]
 mod tls;
 mod uploads;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -66,6 +71,7 @@ pub use crate::faults::{Endpoint, Fault, Times};
 pub use crate::log::{LoggedRequest, RequestLog, Server};
 #[cfg(feature = "tls")]
 pub use crate::proxy::RefusingProxy;
+pub use crate::pricing::{Charge, INPUT_MEDIUM_SECONDS, MODEL_CHOSEN_SECONDS};
 pub use crate::schedule::Schedule;
 pub use crate::tasks::{MAX_PROMPT_CHARS, TaskView};
 #[cfg(feature = "tls")]
@@ -74,12 +80,15 @@ pub use crate::uploads::{DEFAULT_UPLOAD_RETENTION, STREAM_UPLOAD_PATH, UploadReq
 
 use crate::catalogue::{Catalogue, CatalogueModel};
 use crate::faults::{FaultBook, RateLimiter};
+use crate::files::ModelOutput;
+use crate::pricing::Pricing;
 use crate::schedule::TimelineSampler;
 use crate::service::{FailRule, ServiceConfig, ServiceState};
 use crate::uploads::UploadHost;
 
-/// The price of a successful task unless [`FakeKieBuilder::price_per_task`] says otherwise:
-/// about what a 10 s `sora-2-text-to-video` clip costs.
+/// The price of a successful task of a model without a price rule (the Sora 2 family, models
+/// the fake does not know) unless [`FakeKieBuilder::price_per_task`] says otherwise: about
+/// what a 10 s `sora-2-text-to-video` clip costs.
 pub const DEFAULT_PRICE_PER_TASK: f64 = 30.0;
 /// The account balance unless [`FakeKieBuilder::credits`] says otherwise.
 pub const DEFAULT_CREDITS: f64 = 1_000_000.0;
@@ -178,6 +187,12 @@ impl FakeKie {
         self.lock().credits()
     }
 
+    /// What all tasks together have cost the account: every task's charge, failed ones
+    /// refunded, whether or not recordInfo reports it ([`Charge::Unreported`]).
+    pub fn charged_credits(&self) -> f64 {
+        self.lock().charged_credits()
+    }
+
     /// Makes every result URL handed out so far answer 403, like an expired signed URL.
     /// download-url then hands out fresh ones.
     pub fn expire_result_urls(&self) {
@@ -218,6 +233,7 @@ pub struct FakeKieBuilder {
     schedule: Schedule,
     fail_rules: Vec<FailRule>,
     price_per_task: f64,
+    charges: HashMap<String, Charge>,
     credits: f64,
     rate_limits: Vec<(Endpoint, u32, Duration)>,
     random_faults: Option<(f64, u64)>,
@@ -225,6 +241,7 @@ pub struct FakeKieBuilder {
     file_size: usize,
     file_content: Option<Arc<Vec<u8>>>,
     result_urls_per_task: usize,
+    model_outputs: HashMap<String, ModelOutput>,
     api_key: Option<String>,
     disabled_models: BTreeSet<String>,
     catalogue: Catalogue,
@@ -239,6 +256,7 @@ impl Default for FakeKieBuilder {
             schedule: Schedule::default(),
             fail_rules: Vec::new(),
             price_per_task: DEFAULT_PRICE_PER_TASK,
+            charges: HashMap::new(),
             credits: DEFAULT_CREDITS,
             rate_limits: Vec::new(),
             random_faults: None,
@@ -246,6 +264,7 @@ impl Default for FakeKieBuilder {
             file_size: DEFAULT_FILE_SIZE,
             file_content: None,
             result_urls_per_task: 1,
+            model_outputs: HashMap::new(),
             api_key: None,
             disabled_models: BTreeSet::new(),
             catalogue: Catalogue::from_fixtures(),
@@ -281,9 +300,19 @@ impl FakeKieBuilder {
         self
     }
 
-    /// The credits a task costs (taken at creation, kept on success); default 30.
+    /// The credits a task of a model without a price rule costs (the Sora 2 family, models
+    /// the fake does not know, inputs no tier of a rule prices), taken at creation and kept
+    /// on success; default 30. Models of the built-in snapshot cost what their rule says of
+    /// the input as sent (see `pricing.rs`).
     pub fn price_per_task(mut self, credits: f64) -> Self {
         self.price_per_task = credits;
+        self
+    }
+
+    /// Tasks of `model` cost `charge` instead of what its price rule says: a price that
+    /// changed since the client's estimate, or a charge recordInfo never reports.
+    pub fn charge(mut self, model: &str, charge: Charge) -> Self {
+        self.charges.insert(model.to_owned(), charge);
         self
     }
 
@@ -336,6 +365,24 @@ impl FakeKieBuilder {
         self
     }
 
+    /// A successful task of `model` has one result URL per file, serving these bytes (an
+    /// image, a sound), in this order, with a generic Content-Type and a URL that ends in
+    /// `.mp4` whatever they are: a client tells what a file is from its bytes.
+    pub fn model_result_files(mut self, model: &str, files: Vec<Vec<u8>>) -> Self {
+        let files = files.into_iter().map(Arc::new).collect();
+        self.model_outputs
+            .insert(model.to_owned(), ModelOutput::Files(files));
+        self
+    }
+
+    /// A successful task of `model` has this text result (`resultObject`) and no result
+    /// URL, like Kie's text models.
+    pub fn model_text_result(mut self, model: &str, result: Value) -> Self {
+        self.model_outputs
+            .insert(model.to_owned(), ModelOutput::Text(result));
+        self
+    }
+
     /// Accept only this bearer key (any other: HTTP 200 with code 401). Without it, any
     /// non-empty bearer is accepted. A missing Authorization header is always a 401.
     pub fn api_key(mut self, key: &str) -> Self {
@@ -353,7 +400,8 @@ impl FakeKieBuilder {
     /// `summary` is its entry in the list (`{"model", "slug", "title", "provider",
     /// "taskType": [..], "description", "pricingDesc"}`, its `model` the id), `openapi` its
     /// OpenAPI document (`Value::Null`: not yet synced) and `pricing_desc` its price answer.
-    /// Nothing is checked: a test may serve any shape it needs.
+    /// Nothing is checked: a test may serve any shape it needs. When the document has a
+    /// createTask schema, createTask holds the model's input to it (before the snapshot's).
     pub fn catalogue_model(mut self, summary: Value, openapi: Value, pricing_desc: &str) -> Self {
         let id = summary
             .get("model")
@@ -365,6 +413,7 @@ impl FakeKieBuilder {
             summary,
             openapi,
             pricing_desc: Value::from(pricing_desc),
+            given_by_test: true,
         });
         self
     }
@@ -426,11 +475,12 @@ impl FakeKieBuilder {
         };
         let config = ServiceConfig {
             fail_rules: self.fail_rules,
-            price_per_task: self.price_per_task,
+            pricing: Pricing::new(self.price_per_task, self.charges),
             unknown_state_name,
             file_size: self.file_size,
             file_content: self.file_content,
             result_urls_per_task: self.result_urls_per_task,
+            model_outputs: self.model_outputs,
             api_key: self.api_key,
             disabled_models: self.disabled_models,
             catalogue: self.catalogue,

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use wiremock::Request;
 
 use crate::answer::FakeAnswer;
@@ -18,9 +18,13 @@ use crate::catalogue::{CATALOGUE_RATE_LIMITED_MSG, Catalogue};
 use crate::faults::{
     Endpoint, Fault, FaultBook, INSUFFICIENT_CREDITS_MSG, RateLimiter, UNAUTHORIZED_MSG,
 };
-use crate::files::{ResultFile, ResultKind, ResultUrls, TokenCheck, expected_file_bytes, mix64};
+use crate::files::{
+    ModelOutput, ResultFile, ResultKind, ResultUrls, TokenCheck, expected_file_bytes, mix64,
+};
 use crate::log::{LoggedRequest, RequestLog, Server};
+use crate::pricing::Pricing;
 use crate::schedule::{Phase, TimelineSampler};
+use crate::schemas::InputSchemas;
 use crate::tasks::{
     Completion, FakeTask, PlannedOutcome, TaskView, credits_json, validate_create_task,
 };
@@ -37,12 +41,14 @@ pub(crate) struct FailRule {
 #[derive(Clone, Debug)]
 pub(crate) struct ServiceConfig {
     pub(crate) fail_rules: Vec<FailRule>,
-    pub(crate) price_per_task: f64,
+    pub(crate) pricing: Pricing,
     pub(crate) unknown_state_name: String,
     pub(crate) file_size: usize,
     /// When set, every result file is these bytes (a real video, for a browser to play).
     pub(crate) file_content: Option<std::sync::Arc<Vec<u8>>>,
     pub(crate) result_urls_per_task: usize,
+    /// What tasks of these models return instead of the default result files.
+    pub(crate) model_outputs: HashMap<String, ModelOutput>,
     pub(crate) api_key: Option<String>,
     pub(crate) disabled_models: BTreeSet<String>,
     pub(crate) catalogue: Catalogue,
@@ -62,6 +68,7 @@ pub(crate) struct ServiceState {
     /// Positions of tasks not known to be terminal yet, pruned by `settle`.
     in_flight: Vec<usize>,
     log: RequestLog,
+    schemas: InputSchemas,
 }
 
 /// The parts of a wiremock request the fake uses, copied once.
@@ -158,6 +165,7 @@ impl ServiceState {
             task_position_by_id: HashMap::new(),
             in_flight: Vec::new(),
             log: RequestLog::default(),
+            schemas: InputSchemas::default(),
         }
     }
 
@@ -244,11 +252,21 @@ impl ServiceState {
         now: Instant,
         created_task: &mut Option<String>,
     ) -> FakeAnswer {
-        let accepted = match validate_create_task(body, &self.config.disabled_models) {
+        let accepted = match validate_create_task(
+            body,
+            &self.config.disabled_models,
+            &mut self.schemas,
+            &self.config.catalogue,
+        ) {
             Ok(accepted) => accepted,
             Err(refusal) => return refusal,
         };
-        let price = self.config.price_per_task;
+        let input = accepted.request.get("input").and_then(Value::as_object);
+        let charge = self
+            .config
+            .pricing
+            .charge_of(&accepted.model, input.unwrap_or(&Map::new()));
+        let price = charge.credits;
         if self.credits < price {
             return FakeAnswer::envelope_error(402, INSUFFICIENT_CREDITS_MSG);
         }
@@ -265,6 +283,7 @@ impl ServiceState {
             timeline: self.sampler.timeline_for_next_task(),
             outcome,
             price,
+            charge_reported: charge.reported,
             polls_answered: 0,
             unknown_polls_answered: 0,
             last_reported_state: None,
@@ -358,10 +377,20 @@ impl ServiceState {
         let succeeded = task.outcome == PlannedOutcome::Success;
         let wants_watermark_urls = task.accepted.remove_watermark;
         let price = task.price;
+        let output = self.config.model_outputs.get(&task.accepted.model);
+        let text_result = match output {
+            Some(ModelOutput::Text(result)) if succeeded => Some(result.clone()),
+            _ => None,
+        };
+        let result_count = match output {
+            Some(ModelOutput::Files(files)) => files.len(),
+            Some(ModelOutput::Text(_)) => 0,
+            None => self.config.result_urls_per_task,
+        };
         let mut result_urls = Vec::new();
         let mut watermark_urls = Vec::new();
         if succeeded {
-            for index in 0..self.config.result_urls_per_task {
+            for index in 0..result_count {
                 result_urls.push(self.result_urls.issue(ResultFile {
                     kind: ResultKind::Plain,
                     task_id: task_id.clone(),
@@ -383,6 +412,7 @@ impl ServiceState {
                 complete_time_ms: epoch_ms(complete_time),
                 result_urls,
                 watermark_urls,
+                text_result,
             });
         }
     }
@@ -436,7 +466,10 @@ impl ServiceState {
             .is_some_and(|task| {
                 task.is_terminal()
                     && task.outcome == PlannedOutcome::Success
-                    && file.index < self.config.result_urls_per_task
+                    && task
+                        .completion
+                        .as_ref()
+                        .is_some_and(|completion| file.index < completion.result_urls.len())
                     && (file.kind == ResultKind::Plain || task.accepted.remove_watermark)
             })
     }
@@ -479,7 +512,7 @@ impl ServiceState {
             TokenCheck::Valid if self.result_file_exists(file) => FakeAnswer {
                 status: 200,
                 body: crate::answer::AnswerBody::Bytes {
-                    content_type: "video/mp4",
+                    content_type: self.result_content_type(&file.task_id),
                     bytes: self.result_file_bytes(&file.task_id, file.index),
                 },
                 headers: Vec::new(),
@@ -552,12 +585,41 @@ impl ServiceState {
         self.result_urls.expire_all();
     }
 
-    /// The bytes of result file `index` of a task.
+    /// The output set for the model of a task, if any.
+    fn model_output_of_task(&self, task_id: &str) -> Option<&ModelOutput> {
+        let position = self.task_position_by_id.get(task_id)?;
+        let task = self.tasks.get(*position)?;
+        self.config.model_outputs.get(&task.accepted.model)
+    }
+
+    /// The bytes of result file `index` of a task: the model's files when a test set them,
+    /// else every task's.
     pub(crate) fn result_file_bytes(&self, task_id: &str, index: usize) -> Vec<u8> {
+        if let Some(ModelOutput::Files(files)) = self.model_output_of_task(task_id) {
+            return files
+                .get(index)
+                .map(|bytes| bytes.as_ref().clone())
+                .unwrap_or_default();
+        }
         match &self.config.file_content {
             Some(content) => content.as_ref().clone(),
             None => expected_file_bytes(task_id, index, self.config.file_size),
         }
+    }
+
+    /// The Content-Type of a task's result files. Object stores often send a generic one:
+    /// a client must look at the bytes, as it does for a model's own files here.
+    fn result_content_type(&self, task_id: &str) -> &'static str {
+        match self.model_output_of_task(task_id) {
+            Some(ModelOutput::Files(_)) => "application/octet-stream",
+            _ => "video/mp4",
+        }
+    }
+
+    /// What every task has cost the account so far: charges taken, refunds given back.
+    pub(crate) fn charged_credits(&mut self) -> f64 {
+        self.settle(Instant::now());
+        self.tasks.iter().map(FakeTask::charged).sum()
     }
 
     pub(crate) fn files_base_url(&self) -> &str {

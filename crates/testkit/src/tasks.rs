@@ -10,8 +10,10 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use crate::answer::FakeAnswer;
+use crate::catalogue::Catalogue;
 use crate::faults::{FIELD_REQUIRED_MSG, MODEL_DISABLED_MSG};
 use crate::schedule::{Phase, TaskTimeline};
+use crate::schemas::InputSchemas;
 
 /// The longest prompt the live service accepts, in characters.
 pub const MAX_PROMPT_CHARS: usize = 10_000;
@@ -71,12 +73,14 @@ pub(crate) struct AcceptedRequest {
 }
 
 /// Checks a createTask body like the live service: a 422 for a malformed request or a wrong
-/// value, a 500 "This field is required" for an omitted Sora 2 input field, a 505 for a
-/// disabled model. Models the fake does not know are accepted with any `input`, because the
-/// jobs API serves many models.
+/// value, a 500 "This field is required" for an omitted input field (Sora 2's by hand, other
+/// models' by their schema, see `schemas.rs`), a 505 for a disabled model. Models the fake
+/// has no schema for are accepted with any `input`, because the jobs API serves many models.
 pub(crate) fn validate_create_task(
     body: &[u8],
     disabled_models: &BTreeSet<String>,
+    schemas: &mut InputSchemas,
+    catalogue: &Catalogue,
 ) -> Result<AcceptedRequest, FakeAnswer> {
     let request: Value = serde_json::from_slice(body)
         .map_err(|error| FakeAnswer::envelope_error(422, format!("Invalid JSON body: {error}")))?;
@@ -111,6 +115,8 @@ pub(crate) fn validate_create_task(
     }
     if let Some(sora_model) = SORA_MODELS.iter().find(|known| known.name == model) {
         validate_sora_input(sora_model, input)?;
+    } else if let Some(schema) = schemas.of(&model, catalogue) {
+        schema.check(input)?;
     }
     Ok(AcceptedRequest {
         model,
@@ -213,6 +219,8 @@ pub(crate) struct Completion {
     pub(crate) complete_time_ms: i64,
     pub(crate) result_urls: Vec<String>,
     pub(crate) watermark_urls: Vec<String>,
+    /// A text model's result (`resultObject`), sent instead of result URLs.
+    pub(crate) text_result: Option<Value>,
 }
 
 /// One task created by createTask.
@@ -226,6 +234,8 @@ pub(crate) struct FakeTask {
     pub(crate) outcome: PlannedOutcome,
     /// The credits taken at creation; refunded (and reported as 0) if the task fails.
     pub(crate) price: f64,
+    /// Whether recordInfo reports the charge as `creditsConsumed` ([`crate::Charge`]).
+    pub(crate) charge_reported: bool,
     pub(crate) polls_answered: u32,
     pub(crate) unknown_polls_answered: u32,
     pub(crate) last_reported_state: Option<String>,
@@ -251,13 +261,22 @@ impl FakeTask {
         .to_owned()
     }
 
-    /// What the task has been charged: the price while running or after success, 0 after a
-    /// failure (refunded).
+    /// What the task has cost the account so far: its price from creation on, 0 once it
+    /// failed (refunded).
+    pub(crate) fn charged(&self) -> f64 {
+        match (&self.completion, &self.outcome) {
+            (Some(_), PlannedOutcome::Fail { .. }) => 0.0,
+            _ => self.price,
+        }
+    }
+
+    /// `creditsConsumed` as recordInfo reports it: the charge once terminal (0 after a
+    /// failure), never when the model's charge is unreported.
     pub(crate) fn credits_consumed(&self) -> Option<f64> {
-        self.completion.as_ref().map(|_| match self.outcome {
-            PlannedOutcome::Success => self.price,
-            PlannedOutcome::Fail { .. } => 0.0,
-        })
+        self.completion
+            .as_ref()
+            .filter(|_| self.charge_reported)
+            .map(|_| self.charged())
     }
 
     /// The `data` of a recordInfo answer reporting `state`.
@@ -269,7 +288,10 @@ impl FakeTask {
         let (result_json, response, success_flag, fail_code, fail_msg) =
             match (&self.completion, &self.outcome) {
                 (Some(completion), PlannedOutcome::Success) => {
-                    let mut result = json!({"resultUrls": completion.result_urls});
+                    let mut result = match &completion.text_result {
+                        Some(text) => json!({"resultObject": text}),
+                        None => json!({"resultUrls": completion.result_urls}),
+                    };
                     if self.accepted.remove_watermark {
                         result["resultWaterMarkUrls"] = json!(completion.watermark_urls);
                     }
@@ -297,7 +319,7 @@ impl FakeTask {
                 (None, _) => (Value::Null, Value::Null, 0, Value::Null, Value::Null),
             };
         let complete_time = self.completion.as_ref().map(|c| c.complete_time_ms);
-        json!({
+        let mut data = json!({
             "taskId": self.task_id,
             "model": self.accepted.model,
             "state": state,
@@ -314,7 +336,14 @@ impl FakeTask {
             "creditsConsumed": self.credits_consumed().map(credits_json),
             // Documented, and not filled in by the live service.
             "progress": Value::Null,
-        })
+        });
+        if !self.charge_reported
+            && let Some(fields) = data.as_object_mut()
+        {
+            // Like an answer from before the field existed.
+            fields.remove("creditsConsumed");
+        }
+        data
     }
 
     pub(crate) fn view(&self, current_state: String) -> TaskView {
@@ -343,6 +372,7 @@ impl FakeTask {
             polls: self.polls_answered,
             price: self.price,
             credits_consumed: self.credits_consumed(),
+            text_result: completion.and_then(|c| c.text_result.clone()),
             result_urls: completion
                 .map(|c| c.result_urls.clone())
                 .unwrap_or_default(),
@@ -386,8 +416,11 @@ pub struct TaskView {
     pub polls: u32,
     /// The credits taken at creation.
     pub price: f64,
-    /// `creditsConsumed` as recordInfo reports it: `None` until terminal, 0 after a failure.
+    /// `creditsConsumed` as recordInfo reports it: `None` until terminal (and always, for a
+    /// model whose charge is [`crate::Charge::Unreported`]), 0 after a failure.
     pub credits_consumed: Option<f64>,
+    /// A text model's result (`resultObject`), once the task succeeded.
+    pub text_result: Option<Value>,
     pub result_urls: Vec<String>,
     pub watermark_urls: Vec<String>,
     /// The fail code as text (the wire value may be an integer).
@@ -402,8 +435,13 @@ mod tests {
     use super::*;
 
     fn check(body: Value) -> Result<AcceptedRequest, Option<i64>> {
-        validate_create_task(body.to_string().as_bytes(), &BTreeSet::new())
-            .map_err(|answer| answer.envelope_code())
+        validate_create_task(
+            body.to_string().as_bytes(),
+            &BTreeSet::new(),
+            &mut InputSchemas::default(),
+            &Catalogue::from_fixtures(),
+        )
+        .map_err(|answer| answer.envelope_code())
     }
 
     fn sora(input: Value) -> Value {
@@ -461,9 +499,14 @@ mod tests {
     #[test]
     fn malformed_bodies_are_422_and_unknown_models_pass_through() {
         assert_eq!(
-            validate_create_task(b"not json", &BTreeSet::new())
-                .err()
-                .and_then(|a| a.envelope_code()),
+            validate_create_task(
+                b"not json",
+                &BTreeSet::new(),
+                &mut InputSchemas::default(),
+                &Catalogue::from_fixtures()
+            )
+            .err()
+            .and_then(|a| a.envelope_code()),
             Some(422)
         );
         assert_eq!(check(json!({"input": {}})).err(), Some(Some(422)));

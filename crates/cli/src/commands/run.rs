@@ -135,7 +135,7 @@ fn summarize(outcome: &SessionOutcome) {
         eprintln!("{not_downloaded} succeeded job(s) are not downloaded yet");
     }
     eprintln!(
-        "videos in {}; reports {} (and report.md, report.html)",
+        "results in {}; reports {} (and report.md, report.html)",
         folder.display(),
         report_path.display()
     );

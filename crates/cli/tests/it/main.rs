@@ -16,6 +16,7 @@ mod run_kill;
 mod run_links;
 mod run_misconfigured;
 mod run_money;
+mod run_outputs;
 mod run_reports;
 mod run_resume;
 mod run_support;

@@ -308,6 +308,34 @@ impl FileSink {
     }
 }
 
+/// Saves a text model's result (`resultObject`) as `<stem>.json`, pretty-printed, with the
+/// same guarantee as a download: complete under its final name, fsynced with its folder
+/// entry. Blocking: run it off the async threads.
+pub fn save_text_result(
+    folder: &Path,
+    stem: &str,
+    result: &serde_json::Value,
+) -> io::Result<CompletedFile> {
+    let mut text = serde_json::to_vec_pretty(result).map_err(io::Error::other)?;
+    text.push(b'\n');
+    let file_name = format!("{stem}.{}", Media::TEXT.extension);
+    let final_path = crate::durable::write_atomically(folder, &file_name, |out| {
+        io::Write::write_all(out, &text)
+    })
+    .map_err(|error| error.source)?;
+    let modified_ns = std::fs::symlink_metadata(&final_path)
+        .ok()
+        .and_then(|metadata| modified_nanos(&metadata));
+    sync_folder(folder)?;
+    Ok(CompletedFile {
+        file_name,
+        media_type: Media::TEXT.mime.to_owned(),
+        sha256: hex(&Sha256::digest(&text)),
+        bytes: text.len() as u64,
+        modified_ns,
+    })
+}
+
 /// A file's modification time in nanoseconds since the epoch, if the system has one.
 pub(crate) fn modified_nanos(metadata: &std::fs::Metadata) -> Option<u64> {
     let since_epoch = metadata.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;

@@ -60,6 +60,7 @@ pub(super) struct FlatRecord<'a> {
     fail_msg: Option<String>,
     credits: Option<f64>,
     generation_ms: Option<u64>,
+    text_result: Option<serde_json::Value>,
     index: Option<usize>,
     #[serde(borrow)]
     path: Option<Cow<'a, str>>,
@@ -137,6 +138,7 @@ impl FlatRecord<'_> {
                 fail_msg: self.fail_msg,
                 credits: self.credits.map(Credits),
                 generation_ms: self.generation_ms,
+                text_result: self.text_result,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
             RecordType::TaskUnknown => Record::TaskUnknown {
@@ -232,6 +234,7 @@ mod tests {
                 fail_msg: None,
                 credits: Some(Credits(30.5)),
                 generation_ms: Some(130_000),
+                text_result: None,
                 at_ms: 5,
             },
             Record::Finished {
@@ -243,6 +246,19 @@ mod tests {
                 fail_msg: Some("line\nbreak".into()),
                 credits: Some(Credits(0.0)),
                 generation_ms: None,
+                text_result: None,
+                at_ms: 5,
+            },
+            Record::Finished {
+                key: key(),
+                task_id: TaskId::new("t2"),
+                success: true,
+                result_urls: vec![],
+                fail_code: None,
+                fail_msg: None,
+                credits: Some(Credits(3.0)),
+                generation_ms: Some(4_000),
+                text_result: Some(serde_json::json!({"caption": "a \"cat\"", "tags": ["x"]})),
                 at_ms: 5,
             },
             Record::TaskUnknown {

@@ -97,6 +97,10 @@ pub enum Record {
         #[serde(serialize_with = "credits_as_float")]
         credits: Option<Credits>,
         generation_ms: Option<u64>,
+        /// A text model's result (`resultObject`), kept so that `<id>.json` can be written
+        /// again; absent for results that are files.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text_result: Option<serde_json::Value>,
         at_ms: i64,
     },
     /// The service does not know the task id (`recordInfo is null`, after retries).
@@ -177,6 +181,8 @@ pub struct JobHistory {
     pub fail_msg: Option<String>,
     pub credits: Option<Credits>,
     pub generation_ms: Option<u64>,
+    /// A text model's result, saved as the job's one file.
+    pub text_result: Option<serde_json::Value>,
     /// By result index.
     pub files: ResultFiles,
     /// How many createTasks were sent for this job, all runs together.
@@ -198,6 +204,7 @@ impl Default for JobHistory {
             fail_msg: None,
             credits: None,
             generation_ms: None,
+            text_result: None,
             files: ResultFiles::default(),
             intents: 0,
             submitted_at_ms: None,

@@ -237,6 +237,7 @@ fn apply(replay: &mut Replay, record: Record) {
             fail_msg,
             credits,
             generation_ms,
+            text_result,
             ..
         } => {
             job.task_id = Some(task_id);
@@ -250,6 +251,7 @@ fn apply(replay: &mut Replay, record: Record) {
             job.fail_msg = fail_msg;
             job.credits = credits;
             job.generation_ms = generation_ms;
+            job.text_result = text_result;
         }
         Record::TaskUnknown { task_id, .. } => {
             job.task_id = Some(task_id);

@@ -168,6 +168,7 @@ fn a_new_intent_starts_the_job_over() {
         fail_msg: Some("moderation".into()),
         credits: Some(Credits::ZERO),
         generation_ms: Some(5),
+        text_result: None,
         at_ms: 3,
     };
     let text = journal_text(&[intent("a"), submitted("a", "t1"), failed, intent("a")]);

@@ -73,6 +73,7 @@ main { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr
 .job video { width: 100%; aspect-ratio: 16 / 9; background: #000; display: block; }
 .job img { width: 100%; height: auto; background: #000; display: block; }
 .job audio { width: 100%; display: block; }
+.job .text-result { display: block; padding: 12px 16px; font-family: ui-monospace, monospace; }
 .job.portrait video { aspect-ratio: 9 / 16; max-height: 420px; }
 .job .placeholder { aspect-ratio: 16 / 9; display: grid; place-items: center; color: var(--muted);
   background: repeating-linear-gradient(45deg, transparent 0 10px, rgba(127,127,127,.08) 10px 20px); }
@@ -190,6 +191,9 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
                     out,
                     "<audio controls preload=\"metadata\" src=\"{src}\" title=\"{title}\"></audio>"
                 ),
+                Some(MediaKind::Text) => {
+                    writeln!(out, "<a class=\"text-result\" href=\"{src}\">{title}</a>")
+                }
                 _ => writeln!(
                     out,
                     "<video controls preload=\"metadata\" src=\"{src}\" title=\"{title}\"></video>"

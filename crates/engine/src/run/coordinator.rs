@@ -325,8 +325,11 @@ impl Coordinator {
 
     fn launch_download(&mut self, index: usize, result_index: usize) {
         let slot = &self.jobs[index];
-        let Some(url) = slot.result_urls.get(result_index).cloned() else {
-            return;
+        // A text result has no URL: it is written from the record (`url` stays empty).
+        let (url, text_result) = match (slot.result_urls.get(result_index), &slot.text_result) {
+            (Some(url), _) => (url.clone(), None),
+            (None, Some(text)) if result_index == 0 => (String::new(), Some(text.clone())),
+            (None, _) => return,
         };
         self.downloads_running += 1;
         let fetch = Fetch {
@@ -340,13 +343,11 @@ impl Coordinator {
             id: slot.job.id.clone(),
             file_name: fetch.file_stem.clone(),
         });
-        self.ops.push(ops::download(
-            self.service.clone(),
-            self.journal.clone(),
-            self.clock,
-            self.root.clone(),
-            fetch,
-        ));
+        let (journal, root) = (self.journal.clone(), self.root.clone());
+        self.ops.push(match text_result {
+            Some(text) => ops::save_text(journal, self.clock, root, fetch, text),
+            None => ops::download(self.service.clone(), journal, self.clock, root, fetch),
+        });
     }
 
     /// The service does not offer `model`: its jobs are no longer submitted in this run (they

@@ -49,6 +49,14 @@ pub enum RunEvent {
         credits: Option<Credits>,
         generation: Option<Duration>,
     },
+    /// The charge of job `id`, which had no price estimate or another one, now prices the
+    /// jobs like it (same model, same input but for the prompt and seed) under the spending
+    /// cap. `recorded`: the charge comes from the journal of an earlier run.
+    PriceLearned {
+        id: JobId,
+        credits: Credits,
+        recorded: bool,
+    },
     /// A result file's download has started (it may take minutes for a large file).
     Downloading {
         id: JobId,

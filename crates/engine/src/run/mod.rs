@@ -170,9 +170,7 @@ pub async fn run_batch_replayed(
         ops: FuturesUnordered::new(),
     };
     // Charges recorded by earlier runs price the jobs of their class in this one.
-    for index in 0..coordinator.jobs.len() {
-        coordinator.learn_price(index);
-    }
+    coordinator.learn_recorded_prices();
     for index in resumed.polling {
         coordinator.slots.take();
         if let Some(task_id) = coordinator.jobs[index].stage.task_id() {

@@ -228,6 +228,58 @@ pub(super) fn download(
     })
 }
 
+/// A text model's result (`resultObject`) saved as `<stem>.json` in the batch folder at
+/// `root`, then journaled like a downloaded file (with no URL): the same guarantees, no
+/// network.
+pub(super) fn save_text(
+    journal: JournalWriter,
+    clock: Clock,
+    root: PathBuf,
+    fetch: Fetch,
+    result: serde_json::Value,
+) -> BoxFuture<'static, Arrival> {
+    Box::pin(async move {
+        let Fetch {
+            job,
+            index,
+            key,
+            url,
+            file_stem,
+        } = fetch;
+        let path = root.join(format!(
+            "{file_stem}.{}",
+            crate::media::Media::TEXT.extension
+        ));
+        let saved = tokio::task::spawn_blocking(move || {
+            batch::save_text_result(&root, &file_stem, &result)
+        })
+        .await
+        .map_err(io::Error::other)
+        .and_then(|saved| saved);
+        let result = match saved {
+            Ok(done) => Ok(DownloadedFile {
+                path: done.file_name,
+                url,
+                sha256: done.sha256,
+                bytes: done.bytes,
+                modified_ns: done.modified_ns,
+                media_type: Some(done.media_type),
+            }),
+            Err(error) => Err(DownloadFailure::Local { path, error }),
+        };
+        if let Ok(file) = &result {
+            let record = Record::downloaded(key, index, file, clock.now_ms());
+            if let Err(error) = journal.append_durable(&record).await {
+                return Arrival::JournalFailed {
+                    creating: None,
+                    error,
+                };
+            }
+        }
+        Arrival::Downloaded { job, index, result }
+    })
+}
+
 /// Downloads one result file into the batch folder; a refused (expired) URL is replaced
 /// by a fresh one from download-url. A failure to write is told apart from the host's.
 async fn fetch_file(

@@ -121,11 +121,17 @@ impl Coordinator {
             self.planner.observe(Duration::from_millis(millis));
         }
         let result_urls = record.result_urls().to_vec();
-        let succeeded = record.state == TaskState::Success && !result_urls.is_empty();
+        // A text model's result comes in the record itself (`resultObject`), not as a file.
+        let text_result = match result_urls.is_empty() {
+            true => record.text_result().cloned(),
+            false => None,
+        };
+        let succeeded = record.state == TaskState::Success
+            && (!result_urls.is_empty() || text_result.is_some());
         let fail_msg = if succeeded {
             None
         } else if record.state == TaskState::Success {
-            Some("the task succeeded without result URLs".to_owned())
+            Some("the task succeeded without result URLs or a text result".to_owned())
         } else {
             Some(
                 record
@@ -154,9 +160,10 @@ impl Coordinator {
         slot.generation_ms = generation_ms;
         slot.credits = record.credits_consumed.map(Credits);
         slot.result_urls = result_urls;
+        slot.text_result = text_result.filter(|_| succeeded);
         slot.fail_code = fail_code;
         slot.fail_msg = fail_msg;
-        self.learn_price(index);
+        self.learn_price_now(index);
         let slot = &mut self.jobs[index];
         let journal_record = Record::Finished {
             key: slot.job.key.clone(),
@@ -167,6 +174,7 @@ impl Coordinator {
             fail_msg: slot.fail_msg.clone(),
             credits: slot.credits,
             generation_ms,
+            text_result: slot.text_result.clone(),
             at_ms: self.clock.now_ms(),
         };
         let event = RunEvent::Finished {
@@ -213,6 +221,7 @@ impl Coordinator {
             fail_msg: slot.fail_msg.clone(),
             credits: slot.credits,
             generation_ms: slot.generation_ms,
+            text_result: slot.text_result.clone(),
             at_ms: self.clock.now_ms(),
         };
         let event = RunEvent::ResultUnusable {

@@ -156,6 +156,7 @@ fn restore(slot: &mut JobSlot, history: JobHistory, options: &RunOptions, now: I
     slot.fail_msg = history.fail_msg.or_else(|| reason.map(str::to_owned));
     slot.credits = history.credits;
     slot.generation_ms = history.generation_ms;
+    slot.text_result = history.text_result;
     slot.files = history.files;
     let task_id = history.task_id;
     slot.stage = match (state, task_id) {

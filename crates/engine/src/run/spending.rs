@@ -3,12 +3,15 @@
 //! submission. The decisions that use these are the coordinator's (`coordinator.rs`);
 //! `budgets.rs` holds the rules themselves.
 
-use super::RunEvent;
+use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+
 use super::budgets::{self, AccountCheck, Spend};
 use super::coordinator::Coordinator;
-use super::state::JobSlot;
+use super::state::{JobSlot, Stage};
+use super::RunEvent;
 use crate::job::Credits;
-use crate::prices::Estimate;
+use crate::prices::{Estimate, PriceClass};
 
 impl Coordinator {
     /// The account check before the first submission, applied: a refused key or a
@@ -35,11 +38,13 @@ impl Coordinator {
         }
     }
 
-    /// A job's estimate: its price, else the charge learned from a job of its class.
+    /// A job's estimate: the first charge seen for a job of its class (the service's own
+    /// figure, which beats a price list that may have moved), else its price.
     pub fn estimate_of(&self, slot: &JobSlot) -> Option<Credits> {
-        slot.job
-            .estimated_credits
-            .or_else(|| self.learned_prices.get(&slot.job.price_class).copied())
+        self.learned_prices
+            .get(&slot.job.price_class)
+            .copied()
+            .or(slot.job.estimated_credits)
     }
 
     /// What the batch has spent or may have spent; see [`JobSlot::committed_spend`].
@@ -65,15 +70,55 @@ impl Coordinator {
         spend
     }
 
-    /// The charge of a finished task of unknown price prices the jobs of its class.
-    pub(super) fn learn_price(&mut self, index: usize) {
+    /// The charge of a succeeded task prices the jobs of its class: the first one seen
+    /// (journaled with the task's final state, so a later run learns it again). A failed
+    /// task teaches nothing: its charge of 0 (a refund) is no price, and taking it for one
+    /// would let the rest of the class through the cap as if free. Returns the charge when
+    /// it changes the class's estimate (the job had no price, or another one).
+    pub(super) fn learn_price(&mut self, index: usize) -> Option<Credits> {
         let slot = &self.jobs[index];
-        if slot.job.estimated_credits.is_none()
-            && let Some(credits) = slot.credits
-        {
-            self.learned_prices
-                .entry(slot.job.price_class)
-                .or_insert(credits);
+        if !matches!(slot.stage, Stage::Succeeded { .. }) {
+            return None;
+        }
+        let credits = slot.credits?;
+        match self.learned_prices.entry(slot.job.price_class) {
+            Entry::Occupied(_) => None,
+            Entry::Vacant(vacant) => {
+                vacant.insert(credits);
+                (slot.job.estimated_credits != Some(credits)).then_some(credits)
+            }
+        }
+    }
+
+    /// [`Self::learn_price`] for a task that finished in this run, told to the reporter.
+    pub(super) fn learn_price_now(&mut self, index: usize) {
+        if let Some(credits) = self.learn_price(index) {
+            self.emit(RunEvent::PriceLearned {
+                id: self.jobs[index].job.id.clone(),
+                credits,
+                recorded: false,
+            });
+        }
+    }
+
+    /// The charges that earlier runs journaled price the jobs of their class in this one;
+    /// the reporter hears of those that price a job still to submit.
+    pub(super) fn learn_recorded_prices(&mut self) {
+        let waiting: HashSet<PriceClass> = self
+            .pending
+            .iter()
+            .map(|index| self.jobs[*index].job.price_class)
+            .collect();
+        for index in 0..self.jobs.len() {
+            if let Some(credits) = self.learn_price(index)
+                && waiting.contains(&self.jobs[index].job.price_class)
+            {
+                self.emit(RunEvent::PriceLearned {
+                    id: self.jobs[index].job.id.clone(),
+                    credits,
+                    recorded: true,
+                });
+            }
         }
     }
 }

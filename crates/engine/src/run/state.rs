@@ -103,6 +103,8 @@ pub(super) struct JobSlot {
     pub fail_msg: Option<String>,
     pub credits: Option<Credits>,
     pub generation_ms: Option<u64>,
+    /// A text model's result (`resultObject`): the job's one result, saved as JSON.
+    pub text_result: Option<serde_json::Value>,
     /// createTask attempts in this run, for the retry policy's waits.
     pub create_attempts: u32,
     /// Counts toward `concurrency`: creating, polling, or stuck (timed out) in this run — a
@@ -121,14 +123,24 @@ impl JobSlot {
             fail_msg: None,
             credits: None,
             generation_ms: None,
+            text_result: None,
             create_attempts: 0,
             holds_slot: false,
         }
     }
 
+    /// How many result files the job has: one per result URL, or the one JSON file of a
+    /// text result.
+    pub fn result_count(&self) -> usize {
+        match (&self.text_result, self.result_urls.len()) {
+            (Some(_), 0) => 1,
+            (_, urls) => urls,
+        }
+    }
+
     /// Result indices whose file is not in the batch folder.
     pub fn missing_files(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.result_urls.len()).filter(|index| !self.files.contains_key(index))
+        (0..self.result_count()).filter(|index| !self.files.contains_key(index))
     }
 
     /// What the batch has spent or may have spent on this job: the service's charge of a
@@ -166,6 +178,7 @@ impl JobSlot {
     /// not copy every job's state once more.
     pub fn into_outcome(self) -> JobOutcome {
         let state = self.stage.job_state();
+        let result_count = self.result_count();
         let task_id = match self.stage {
             Stage::Polling(polling) => Some(polling.task_id),
             Stage::Succeeded { task_id } | Stage::TimedOut { task_id } => Some(task_id),
@@ -187,6 +200,7 @@ impl JobSlot {
             state,
             files: self.files.into_values().collect(),
             result_urls: self.result_urls,
+            result_count,
             fail_code: self.fail_code,
             fail_msg: self.fail_msg,
             credits: self.credits,

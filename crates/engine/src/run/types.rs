@@ -139,6 +139,9 @@ pub struct JobOutcome {
     pub files: Vec<DownloadedFile>,
     /// Result URLs the service returned, downloaded or not.
     pub result_urls: Vec<String>,
+    /// How many result files the job has: one per result URL, or one (`<id>.json`) for a
+    /// text result.
+    pub result_count: usize,
     pub fail_code: Option<String>,
     pub fail_msg: Option<String>,
     pub credits: Option<Credits>,
@@ -151,7 +154,7 @@ pub struct JobOutcome {
 impl JobOutcome {
     /// Succeeded on the service and every result file is in the batch folder.
     pub fn is_complete(&self) -> bool {
-        self.state == JobState::Succeeded && self.files.len() == self.result_urls.len()
+        self.state == JobState::Succeeded && self.files.len() == self.result_count
     }
 
     /// A further run would still work on it: not submitted, running, past its deadline,
@@ -228,7 +231,8 @@ impl fmt::Display for StopReason {
             StopReason::UnknownCost { max_credits, job } => write!(
                 f,
                 "the spending cap of {max_credits} credits cannot be kept: what {job} costs is \
-                 unknown (no price for its model, and its task's charge is not known yet)"
+                 unknown (it has no price estimate, and the service has not reported its \
+                 task's charge); set a price for its model under `prices:` to go on"
             ),
             StopReason::LocalFailure { path, message, .. } => {
                 write!(f, "cannot write {}: {message}", path.display())

@@ -375,6 +375,18 @@ impl ScriptedService {
             .collect()
     }
 
+    /// Every event the run reported, in order.
+    pub fn events(&self) -> Vec<RunEvent> {
+        self.timeline
+            .entries()
+            .into_iter()
+            .filter_map(|entry| match entry.what {
+                Happened::Event(event) => Some(event),
+                Happened::Call(_) => None,
+            })
+            .collect()
+    }
+
     /// The prompts of the createTasks received, in order.
     pub fn created(&self) -> Vec<String> {
         self.calls()

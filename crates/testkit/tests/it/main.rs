@@ -8,6 +8,7 @@ mod catalogue;
 mod faults;
 mod files;
 mod lifecycle;
+mod models;
 mod random_faults;
 mod support;
 mod transport;

@@ -96,7 +96,8 @@ async fn the_spending_cap_counts_what_tasks_really_cost_not_their_estimates() {
         Some(StopReason::SpendingCap {
             max_credits: Credits(100.0),
             committed: Credits(100.0),
-            next: Credits(30.0),
+            // a's charge prices the jobs like it: c is estimated at 50, not its price of 30.
+            next: Credits(50.0),
         })
     );
     for id in ["a", "b"] {

@@ -7,7 +7,7 @@
 
 use sora_batch_engine::job::{Credits, JobState};
 use sora_batch_engine::models::ModelBook;
-use sora_batch_engine::run::{RunJob, StopReason};
+use sora_batch_engine::run::{RunEvent, RunJob, StopReason};
 
 use super::{Batch, LONG_DEADLINE, options, outcome_of};
 use crate::scripted::{Call, Create, Poll, ScriptedService, task_id};
@@ -97,6 +97,67 @@ async fn under_a_cap_an_unpriced_job_goes_alone_and_its_charge_prices_the_rest()
         .filter_map(|job| job.credits.map(|credits| credits.0))
         .sum();
     assert!(charged <= 100.0, "charged {charged} under a cap of 100");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_unpriced_task_prices_nothing_and_the_next_still_goes_alone() {
+    let batch = Batch::new();
+    let jobs = unpriced_jobs(&["a", "b", "c", "d"]);
+    let service = ScriptedService::new();
+    // `a` fails, refunded (creditsConsumed 0): that is no price for the others.
+    service.poll(
+        &task_id("a", 1),
+        [Poll::Fail {
+            code: 500,
+            msg: "upstream failure",
+        }],
+    );
+    for id in ["b", "c", "d"] {
+        service.poll(&task_id(id, 1), [Poll::Succeed { credits: 40.0 }]);
+    }
+
+    let outcome = batch
+        .run(
+            &jobs,
+            &service,
+            options(|o| {
+                o.max_credits = Some(Credits(100.0));
+                o.concurrency = 10;
+            }),
+        )
+        .await;
+
+    // a alone (fails), b alone (40 learned), then c (80); d would make 120.
+    assert_eq!(service.created(), ["a", "b", "c"], "{:#?}", service.calls());
+    let calls = service.calls();
+    let creates_before = |polls: usize| {
+        let nth_poll = calls
+            .iter()
+            .enumerate()
+            .filter(|(_, call)| matches!(call, Call::RecordInfo { .. }))
+            .nth(polls - 1)
+            .map_or(calls.len(), |(position, _)| position);
+        calls[..nth_poll]
+            .iter()
+            .filter(|call| matches!(call, Call::CreateTask { .. }))
+            .count()
+    };
+    assert_eq!(creates_before(1), 1, "a went alone: {calls:#?}");
+    assert_eq!(
+        creates_before(2),
+        2,
+        "b went alone after a's failure: {calls:#?}"
+    );
+    assert!(matches!(outcome.stop, Some(StopReason::SpendingCap { .. })));
+    let learned: Vec<_> = service
+        .events()
+        .into_iter()
+        .filter_map(|event| match event {
+            RunEvent::PriceLearned { id, credits, .. } => Some((id.as_str().to_owned(), credits)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(learned, [("b".to_owned(), Credits(40.0))]);
 }
 
 #[tokio::test(start_paused = true)]
