@@ -19,6 +19,7 @@
 
 mod expand;
 pub mod identity;
+mod models_used;
 pub mod raw;
 mod resolve;
 #[allow(dead_code)] // Read by `rows:` once the resolver combines rows with the matrix.
@@ -38,6 +39,11 @@ pub use crate::job::{JobId, JobKey};
 use crate::prices::PriceTable;
 pub use crate::settings::{PollTuning, RateLimit, RetryTiming, RunSettings};
 use raw::{RawManifest, RawValue};
+
+pub use models_used::{models_used, models_used_str};
+
+/// The model of every job that names none, in the manifest or in the job.
+pub const DEFAULT_MODEL: &str = "sora-2-text-to-video";
 
 /// The most jobs one manifest may expand to. A guard against a typo (a matrix axis pasted
 /// twice, an extra zero) turning into an hour of hashing or a plan nobody meant, not a limit
@@ -147,6 +153,12 @@ impl fmt::Display for ManifestErrors {
 
 /// Reads and loads the manifest at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
+    load_source(path, read_source(path)?)
+}
+
+/// The manifest at `path` as text, or the diagnostic of why it cannot be read: missing,
+/// unreadable, not UTF-8 (located at the first bad byte).
+fn read_source(path: &Path) -> Result<SourceText, ManifestErrors> {
     let source_name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| {
         let source = SourceText::new(source_name.clone(), "");
@@ -159,7 +171,7 @@ pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
         }
     })?;
     match String::from_utf8(bytes) {
-        Ok(text) => load_source(path, SourceText::new(source_name, text)),
+        Ok(text) => Ok(SourceText::new(source_name, text)),
         Err(error) => {
             let valid_up_to = error.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
