@@ -33,7 +33,8 @@ pub(crate) struct FailRule {
     pub(crate) fail_msg: String,
 }
 
-/// The builder's settings that do not change while the fake runs.
+/// The builder's settings, which do not change while the fake runs but for the catalogue
+/// (a test may change what it says of a model, see [`ServiceState::catalogue_mut`]).
 #[derive(Clone, Debug)]
 pub(crate) struct ServiceConfig {
     pub(crate) fail_rules: Vec<FailRule>,
@@ -558,6 +559,11 @@ impl ServiceState {
             Some(content) => content.as_ref().clone(),
             None => expected_file_bytes(task_id, index, self.config.file_size),
         }
+    }
+
+    /// The catalogue, to change while the fake runs.
+    pub(crate) fn catalogue_mut(&mut self) -> &mut Catalogue {
+        &mut self.config.catalogue
     }
 
     pub(crate) fn files_base_url(&self) -> &str {
