@@ -10,7 +10,8 @@
 //! family); [`wire`] mirrors the service's JSON exactly. [`catalogue`] is Kie's catalogue of
 //! the jobs API's models: [`Client::list_models`], [`Client::model_schema`] (a model's input
 //! JSON Schema, `$ref`s inlined) and [`Client::model_price`], paced to the service's limit of
-//! one such call per second.
+//! one such call per second; [`price_text::parse`] reads the price's prose into a
+//! [`snapshot::PriceRule`] where it states one.
 //!
 //! **Architecture invariant:** this crate knows nothing of manifests, journals, files on disk
 //! or terminals. It is the only code that speaks HTTP to Kie.
@@ -18,6 +19,7 @@
 pub mod catalogue;
 mod client;
 mod error;
+pub mod price_text;
 pub mod registry;
 mod retry;
 pub mod snapshot;

@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The snapshot's files, by model id.
@@ -107,33 +107,67 @@ pub struct ModelFacts {
     pub source: Value,
 }
 
-/// A model's price as data; see `crates/api/models/README.md`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A model's price as data; see `crates/api/models/README.md`. It is written as the
+/// README's format (fields without a value left out), in a lock file among others.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PriceRule {
     pub tiers: Vec<PriceTier>,
     /// The input field holding the job's length in seconds, for per-second tiers.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds_field: Option<String>,
     /// Seconds when that field is absent and the schema has no default.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds_default: Option<f64>,
     /// Lengths whose price cannot be known beforehand (-1: the model chooses).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_seconds: Vec<f64>,
 }
 
 /// One price, for the inputs its `when` describes.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PriceTier {
     #[serde(default)]
     pub when: Map<String, Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_task: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_second: Option<f64>,
     /// Kie also bills the length of the media in this field, which is not known offline.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plus_seconds_of: Option<String>,
+}
+
+impl std::fmt::Display for PriceRule {
+    /// The rule in a line: `55 a task when duration "5", sound false; 11 a second of
+    /// duration when ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seconds_field = self.seconds_field.as_deref().unwrap_or("?");
+        for (index, tier) in self.tiers.iter().enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
+            }
+            match (tier.per_task, tier.per_second) {
+                (Some(credits), _) => write!(f, "{credits} a task")?,
+                (None, Some(credits)) => write!(f, "{credits} a second of {seconds_field}")?,
+                (None, None) => f.write_str("no price")?,
+            }
+            if let Some(media) = &tier.plus_seconds_of {
+                write!(f, " (and of the media in {media})")?;
+            }
+            for (position, (field, condition)) in tier.when.iter().enumerate() {
+                f.write_str(if position == 0 { " when " } else { ", " })?;
+                match condition.get("nonempty").and_then(Value::as_bool) {
+                    Some(true) => write!(f, "{field} given")?,
+                    Some(false) => write!(f, "{field} not given")?,
+                    None => write!(f, "{field} {condition}")?,
+                }
+            }
+        }
+        if let Some(seconds) = self.seconds_default {
+            write!(f, "; {seconds_field} {seconds} when not given")?;
+        }
+        Ok(())
+    }
 }
 
 /// Every model of the snapshot. A file that does not parse is a defect of this crate (a

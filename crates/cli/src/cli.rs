@@ -106,7 +106,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Show one task as the service reports it (one recordInfo call). Needs KIE_API_KEY.
     Task(TaskArgs),
-    /// The jobs API's models: the live catalogue, or what sora-batch knows of one model.
+    /// The jobs API's models: list the catalogue, show one, lock them, check the lock
     #[command(subcommand)]
     Models(ModelsCommand),
     /// Rebuild a lost journal from the batch folder's report.json. No network.
@@ -222,17 +222,62 @@ pub struct ReportArgs {
 pub enum ModelsCommand {
     /// List the models of the live catalogue (one call). Needs KIE_API_KEY.
     List(ModelsListArgs),
-    /// A model's input fields, price and where that knowledge came from: the built-in
-    /// snapshot when it has the model (no network), else the live catalogue.
+    /// A model's input fields, price and where that knowledge came from: the lock (beside
+    /// you, or --lock), else the built-in snapshot (no network), else the live catalogue.
     Show(ModelsShowArgs),
+    /// Fetch the schema and price of every model the manifests use into sora-batch.lock
+    /// beside them. Needs KIE_API_KEY.
+    ///
+    /// The lock is JSON, meant to be committed next to the manifests like Cargo.lock, so
+    /// that every machine knows the same of those models. Manifests of one folder share one
+    /// lock: their models are added or updated and the lock's other models are kept (use
+    /// --prune to drop the models no given manifest uses). Nothing is written unless every
+    /// model could be locked. The catalogue allows one request per second: two per model.
+    Lock(ModelsLockArgs),
+    /// Compare the lock beside the manifests with the live catalogue, for CI. Needs
+    /// KIE_API_KEY.
+    ///
+    /// Prints, model by model, what changed: fields added or removed, allowed values,
+    /// required, type, default, limits, price text and the rule read from it. Nothing is
+    /// written.
+    #[command(after_long_help = CHECK_EXIT_CODES)]
+    Check(ModelsCheckArgs),
+}
+
+const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0  every model the manifests use is locked and the lock matches the catalogue
+  7  the lock is out of date: a model changed, is not in the lock, or there is no lock;
+     run `sora-batch models lock MANIFEST...` and commit the lock
+  2  usage or manifest error, or a lock that cannot be read
+  3  the key was refused
+  1  the catalogue could not be asked";
+
+/// What `models list --type` keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelType {
+    /// `video`, `image` or `audio`: what the model makes, from its task types.
+    Output(String),
+    /// A task type as the catalogue names it, e.g. `text-to-video`.
+    TaskType(String),
+}
+
+fn parse_model_type(text: &str) -> Result<ModelType, String> {
+    let text = text.trim().to_lowercase();
+    match text.as_str() {
+        "" => Err("expected video, image, audio or a task type such as text-to-video".into()),
+        "video" | "image" | "audio" => Ok(ModelType::Output(text)),
+        _ => Ok(ModelType::TaskType(text)),
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct ModelsListArgs {
-    /// Only models of this task type, e.g. text-to-video, image-to-video, text-to-image.
-    #[arg(long = "type", value_name = "TYPE", value_hint = ValueHint::Other)]
-    pub task_type: Option<String>,
-    /// Words to search for in ids, titles and descriptions.
+    /// Only models that make this: video, image or audio (from their task types), or one
+    /// task type such as text-to-video.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_model_type)]
+    pub model_type: Option<ModelType>,
+    /// Only models whose id, title, provider or description contains these words.
     #[arg(value_name = "QUERY", value_hint = ValueHint::Other)]
     pub query: Option<String>,
     /// Print the list as JSON.
@@ -245,12 +290,34 @@ pub struct ModelsShowArgs {
     /// The model's id, e.g. kling-2.6/text-to-video.
     #[arg(value_name = "MODEL", value_hint = ValueHint::Other)]
     pub model: String,
-    /// Ask the live catalogue even for a model of the built-in snapshot. Needs KIE_API_KEY.
+    /// Read the model from this lock. Default: sora-batch.lock in the current folder, when
+    /// there is one and it has the model.
+    #[arg(long, value_name = "PATH", conflicts_with = "live")]
+    pub lock: Option<PathBuf>,
+    /// Ask the live catalogue even for a model of the lock or the built-in snapshot. Needs
+    /// KIE_API_KEY.
     #[arg(long)]
     pub live: bool,
     /// Print the model as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsLockArgs {
+    /// The manifests whose models to lock; each in the lock of its own folder.
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
+    /// Keep in each lock only the models the given manifests use.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsCheckArgs {
+    /// The manifests whose locked models to check.
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@
 //! full, permissions, an internal error — fix it and run again); 130 interrupted; 5 work
 //! outstanding (running, timed out or uncertain jobs — run again to collect); 1 some jobs
 //! failed; 0 every job succeeded and is downloaded; 2 usage, manifest or lock error, nothing
-//! submitted. A closed stdout (`sora-batch plan big.yaml | head`) is not a failure. The
+//! submitted. `models check` alone also exits 7: the lock is out of date. A closed stdout (`sora-batch plan big.yaml | head`) is not a failure. The
 //! process ends only through here: [`exit_code`] at the end of `main`, or
 //! [`exit_interrupted_again`].
 
@@ -16,6 +16,7 @@ use sora_batch_api::{ApiError, ErrorClass};
 use sora_batch_engine::batch::BatchFolderError;
 use sora_batch_engine::combined::CombineError;
 use sora_batch_engine::journal::JournalError;
+use sora_batch_engine::lockfile::LockError;
 use sora_batch_engine::render::ReportWriteError;
 use sora_batch_engine::session::{SessionError, Verdict};
 
@@ -27,6 +28,8 @@ pub enum Outcome {
     ManifestProblems,
     /// How a run ended.
     Run(Verdict),
+    /// `models check`: the lock does not match the catalogue (it has been printed how).
+    LockOutOfDate,
 }
 
 /// Why a command stopped.
@@ -63,6 +66,8 @@ pub enum CliError {
     /// A report that could not be written.
     #[error(transparent)]
     ReportWrite(#[from] ReportWriteError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 pub const SUCCESS: u8 = 0;
@@ -72,12 +77,15 @@ pub const ACCOUNT_STOPPED: u8 = 3;
 pub const SPENDING_CAP_REACHED: u8 = 4;
 pub const WORK_OUTSTANDING: u8 = 5;
 pub const LOCAL_FAILURE: u8 = 6;
+/// `models check` only: the lock beside the manifests does not match the live catalogue.
+pub const LOCK_OUT_OF_DATE: u8 = 7;
 pub const INTERRUPTED: u8 = 130;
 
 pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::from(SUCCESS),
         Ok(Outcome::ManifestProblems) => ExitCode::from(USAGE_OR_MANIFEST_ERROR),
+        Ok(Outcome::LockOutOfDate) => ExitCode::from(LOCK_OUT_OF_DATE),
         Ok(Outcome::Run(verdict)) => ExitCode::from(match verdict {
             Verdict::AccountStopped => ACCOUNT_STOPPED,
             Verdict::SpendingCapReached => SPENDING_CAP_REACHED,
@@ -126,6 +134,10 @@ fn error_code(error: &CliError) -> u8 {
         | CliError::Session(SessionError::Journal(
             JournalError::Link(_) | JournalError::Replaced { .. },
         )) => USAGE_OR_MANIFEST_ERROR,
+        // A lock that could not be written is this machine's failure; one that cannot be
+        // read or trusted is the user's to fix, like a manifest.
+        CliError::Lock(LockError::Write(_)) => LOCAL_FAILURE,
+        CliError::Lock(_) => USAGE_OR_MANIFEST_ERROR,
         CliError::Combine(CombineError::Journal(
             JournalError::Link(_) | JournalError::Replaced { .. },
         )) => USAGE_OR_MANIFEST_ERROR,

@@ -65,6 +65,12 @@ fn run(cli: &cli::Cli) -> Result<exit::Outcome, exit::CliError> {
         cli::Command::Models(cli::ModelsCommand::Show(args)) => {
             commands::models::show(&cli.global, args, &mut output)
         }
+        cli::Command::Models(cli::ModelsCommand::Lock(args)) => {
+            commands::models_lock::lock(&cli.global, args, &mut output)
+        }
+        cli::Command::Models(cli::ModelsCommand::Check(args)) => {
+            commands::models_lock::check(&cli.global, args, &mut output)
+        }
         cli::Command::Schema(args) => commands::schema::run(args, &mut output),
         cli::Command::Completions(args) => commands::completions::run(args, &mut output),
     }

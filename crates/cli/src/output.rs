@@ -78,6 +78,29 @@ impl Output {
         eprintln!("{line}");
     }
 
+    /// A line of progress or a summary to stderr, as it is; nothing when quiet.
+    pub fn status_line(&mut self, message: &str) {
+        if !self.quiet {
+            let _ = self.stdout.flush();
+            eprintln!("{message}");
+        }
+    }
+
+    /// A one-line warning to stderr: `warning: ...`; nothing when quiet.
+    pub fn warning_line(&mut self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        let _ = self.stdout.flush();
+        let line = format!("warning: {message}");
+        let line = if self.color_stderr {
+            colorize(&line)
+        } else {
+            line
+        };
+        eprintln!("{line}");
+    }
+
     /// A one-line message to stderr: `error: ...`.
     pub fn error_line(&mut self, message: &str) {
         let _ = self.stdout.flush();

@@ -16,12 +16,14 @@
 //! values and diagnostics; the cli decides what reaches a terminal.
 
 pub mod batch;
+pub mod canonical;
 pub mod combined;
 pub mod diagnostic;
 pub mod durable;
 pub mod job;
 pub mod journal;
 pub mod local_files;
+pub mod lockfile;
 pub mod manifest;
 pub mod media;
 pub mod models;

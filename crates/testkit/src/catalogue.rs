@@ -163,6 +163,19 @@ impl Catalogue {
         self.model(id).filter(|model| model.given_by_test)
     }
 
+    /// The model `id`, to change what the catalogue says of it while the fake runs;
+    /// `None` when the catalogue does not know it.
+    pub(crate) fn model_mut(&mut self, id: &str) -> Option<&mut CatalogueModel> {
+        self.models.iter_mut().find(|model| model.id == id)
+    }
+
+    /// Forgets the model `id`; whether it was known.
+    pub(crate) fn remove(&mut self, id: &str) -> bool {
+        let before = self.models.len();
+        self.models.retain(|model| model.id != id);
+        self.models.len() != before
+    }
+
     /// `GET /api/v1/models` with its (decoded) query parameters.
     pub(crate) fn list(&self, query: &[(String, String)]) -> FakeAnswer {
         let parameter = |name: &str| {

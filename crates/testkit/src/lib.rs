@@ -4,7 +4,8 @@
 //! files, as the live service's results live on other hosts, and the upload host of
 //! `uploads.rs`, which takes the API key like the live one), set up with
 //! [`FakeKieBuilder`], steered while running ([`FakeKie::inject`], [`FakeKie::set_credits`],
-//! [`FakeKie::expire_result_urls`]) and inspected through [`RequestLog`] and [`TaskView`].
+//! [`FakeKie::expire_result_urls`], the catalogue's [`FakeKie::edit_model_openapi`] and
+//! [`FakeKie::set_model_price`]) and inspected through [`RequestLog`] and [`TaskView`].
 //!
 //! The fake behaves like the live service as described in `kie-api-notes.md`: most errors in
 //! HTTP 200 with an envelope `code`, Cloudflare's 403 `error code: 1010` without a User-Agent,
@@ -47,9 +48,9 @@ mod faults;
 mod files;
 pub mod junit_schema;
 mod log;
+mod pricing;
 #[cfg(feature = "tls")]
 mod proxy;
-mod pricing;
 mod schedule;
 mod schemas;
 mod service;
@@ -69,9 +70,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub use crate::faults::{Endpoint, Fault, Times};
 pub use crate::log::{LoggedRequest, RequestLog, Server};
+pub use crate::pricing::{Charge, INPUT_MEDIUM_SECONDS, MODEL_CHOSEN_SECONDS};
 #[cfg(feature = "tls")]
 pub use crate::proxy::RefusingProxy;
-pub use crate::pricing::{Charge, INPUT_MEDIUM_SECONDS, MODEL_CHOSEN_SECONDS};
 pub use crate::schedule::Schedule;
 pub use crate::tasks::{MAX_PROMPT_CHARS, TaskView};
 #[cfg(feature = "tls")]
@@ -217,6 +218,41 @@ impl FakeKie {
     /// How many tasks are in flight (created, not yet terminal) now.
     pub fn in_flight(&self) -> usize {
         self.lock().in_flight()
+    }
+
+    /// Changes the OpenAPI document the catalogue serves for `model` (its schema answer),
+    /// as the live catalogue changes under a lock: `edit` gets the document to change in
+    /// place (`Value::Null` is "not yet synced"). Panics when the catalogue has no such
+    /// model: the test is wrong, not the client.
+    pub fn edit_model_openapi(&self, model: &str, edit: impl FnOnce(&mut Value)) {
+        let mut state = self.lock();
+        match state.catalogue_mut().model_mut(model) {
+            Some(known) => edit(&mut known.openapi),
+            None => panic!("the fake's catalogue has no model {model}"),
+        }
+    }
+
+    /// Changes the price text the catalogue gives for `model`, in its price answer and its
+    /// entry of the list. Panics when the catalogue has no such model.
+    pub fn set_model_price(&self, model: &str, pricing_desc: &str) {
+        let mut state = self.lock();
+        match state.catalogue_mut().model_mut(model) {
+            Some(known) => {
+                known.pricing_desc = Value::from(pricing_desc);
+                if let Some(summary) = known.summary.as_object_mut() {
+                    summary.insert("pricingDesc".into(), Value::from(pricing_desc));
+                }
+            }
+            None => panic!("the fake's catalogue has no model {model}"),
+        }
+    }
+
+    /// Removes `model` from the catalogue: its schema and price calls answer code 404, and
+    /// the list no longer shows it. Panics when the catalogue has no such model.
+    pub fn remove_model(&self, model: &str) {
+        if !self.lock().catalogue_mut().remove(model) {
+            panic!("the fake's catalogue has no model {model}");
+        }
     }
 }
 

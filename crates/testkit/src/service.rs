@@ -37,7 +37,8 @@ pub(crate) struct FailRule {
     pub(crate) fail_msg: String,
 }
 
-/// The builder's settings that do not change while the fake runs.
+/// The builder's settings, which do not change while the fake runs but for the catalogue
+/// (a test may change what it says of a model, see [`ServiceState::catalogue_mut`]).
 #[derive(Clone, Debug)]
 pub(crate) struct ServiceConfig {
     pub(crate) fail_rules: Vec<FailRule>,
@@ -620,6 +621,11 @@ impl ServiceState {
     pub(crate) fn charged_credits(&mut self) -> f64 {
         self.settle(Instant::now());
         self.tasks.iter().map(FakeTask::charged).sum()
+    }
+
+    /// The catalogue, to change while the fake runs.
+    pub(crate) fn catalogue_mut(&mut self) -> &mut Catalogue {
+        &mut self.config.catalogue
     }
 
     pub(crate) fn files_base_url(&self) -> &str {

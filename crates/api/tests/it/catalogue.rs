@@ -451,3 +451,41 @@ async fn two_clients_of_one_account_survive_the_shared_limit() {
     let log = fake.log();
     assert_eq!(log.count(Endpoint::ModelPrice), 6 + log.answered_code(429));
 }
+
+#[tokio::test]
+async fn the_fakes_catalogue_changes_while_it_runs_as_the_live_one_does() {
+    let fake = catalogue_fake().await;
+    let client = paced_client(&fake);
+    let model = "kling-2.6/text-to-video";
+    fake.set_model_price(model, "A 5-second video costs 60 credits (0.30 USD)");
+    fake.edit_model_openapi(model, |document| {
+        let input = &mut document["components"]["schemas"]["KlingTextToVideoInput"];
+        input["properties"]["duration"]["enum"] = json!(["5", "15"]);
+        if let Some(properties) = input["properties"].as_object_mut() {
+            properties.remove("sound");
+        }
+    });
+    let price = client.model_price(model).await.expect("the price");
+    assert_eq!(
+        price.pricing_desc.as_deref(),
+        Some("A 5-second video costs 60 credits (0.30 USD)")
+    );
+    let listed = client
+        .list_models(&ModelFilter::default())
+        .await
+        .expect("the list");
+    assert_eq!(
+        listed.models[0].pricing_desc.as_deref(),
+        Some("A 5-second video costs 60 credits (0.30 USD)"),
+        "the list says the same as the price call"
+    );
+    let schema = client.model_schema(model).await.expect("the schema");
+    let input = schema.input_schema().expect("runs through createTask");
+    assert_eq!(input["properties"]["duration"]["enum"], json!(["5", "15"]));
+    assert!(input["properties"].get("sound").is_none());
+
+    fake.remove_model(model);
+    let gone = client.model_schema(model).await.expect_err("removed");
+    assert!(gone.to_string().contains("404"), "{gone}");
+    assert_no_429(&fake);
+}

@@ -3,6 +3,7 @@
 
 pub mod completions;
 pub mod models;
+pub mod models_lock;
 pub mod plan;
 pub mod recover;
 pub mod report;

@@ -1,19 +1,26 @@
-//! `sora-batch models list|show`: the jobs API's models, from the live catalogue or the
-//! built-in snapshot.
+//! `sora-batch models list|show`: the jobs API's models, from the live catalogue, a lock or
+//! the built-in snapshot. `models lock|check` are in [`super::models_lock`].
 //!
-//! Read [`list`] and [`show`]. `list` asks the live catalogue (one call; needs
-//! KIE_API_KEY). `show` prints what is known of one model — its input fields (type, allowed
-//! values, default, required, limits), its price and where that knowledge came from — from
-//! the snapshot compiled into sora-batch when it has the model (no network), else, or with
-//! `--live`, from the catalogue.
+//! Read [`list`] and [`show`]. `list` asks the live catalogue once (needs KIE_API_KEY) and
+//! filters what it answers here, as the notes advise: `--type` by what a model makes (its
+//! task types' last word: `text-to-video` makes video) or by one task type, QUERY by words.
+//! `show` prints what is known of one model — its input fields (type, allowed values,
+//! default, required, limits), its price, the rule read from it, and where that knowledge
+//! came from: a lock when one has the model (`--lock PATH`, else `sora-batch.lock` in the
+//! current folder), else the snapshot compiled into sora-batch (no network), else, or with
+//! `--live`, the catalogue.
 
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use sora_batch_api::catalogue::{ModelFilter, ModelInput};
-use sora_batch_api::snapshot;
+use sora_batch_api::catalogue::{ModelFilter, ModelInput, ModelSummary};
+use sora_batch_api::price_text;
+use sora_batch_api::snapshot::{self, PriceRule};
+use sora_batch_engine::lockfile::{self, LOCK_FILE_NAME};
 
-use crate::cli::{GlobalArgs, ModelsListArgs, ModelsShowArgs};
+use crate::cli::{GlobalArgs, ModelType, ModelsListArgs, ModelsShowArgs};
 use crate::commands::{api_key, client, runtime};
 use crate::exit::{CliError, Outcome};
 use crate::output::Output;
@@ -24,23 +31,29 @@ pub fn list(
     output: &mut Output,
 ) -> Result<Outcome, CliError> {
     let client = client(&global.base_url, api_key()?, None)?;
-    let filter = ModelFilter {
-        task_type: args.task_type.clone(),
-        provider: None,
-        query: args.query.clone(),
-    };
-    if !output.quiet {
-        output.message_line("asking the catalogue of the jobs API...");
-    }
-    let list = runtime()?.block_on(client.list_models(&filter))?;
+    output.status_line("asking the catalogue of the jobs API for its models...");
+    let list = runtime()?.block_on(client.list_models(&ModelFilter::default()))?;
+    let models: Vec<&ModelSummary> = list
+        .models
+        .iter()
+        .filter(|model| {
+            args.model_type
+                .as_ref()
+                .is_none_or(|wanted| is_of_type(model, wanted))
+        })
+        .filter(|model| {
+            args.query
+                .as_deref()
+                .is_none_or(|query| mentions(model, query))
+        })
+        .collect();
     let stdout = output.stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut *stdout, &list.models)
+        serde_json::to_writer_pretty(&mut *stdout, &models)
             .map_err(|error| CliError::Output(error.into()))?;
         writeln!(stdout).map_err(CliError::Output)?;
     } else {
-        let width = list
-            .models
+        let width = models
             .iter()
             .map(|m| m.model.len())
             .max()
@@ -48,36 +61,102 @@ pub fn list(
             .max(5);
         writeln!(
             stdout,
-            "{:<width$}  {:<18}  {:<10}  PRICE",
-            "MODEL", "TYPE", "PROVIDER"
+            "{:<width$}  {:<11}  {:<32}  {:<10}  PRICE",
+            "MODEL", "MAKES", "TASK TYPES", "PROVIDER"
         )
         .map_err(CliError::Output)?;
-        for model in &list.models {
+        for model in &models {
             let price = model.pricing_desc.as_deref().unwrap_or("-");
+            let makes: Vec<&str> = outputs_of(&model.task_types).into_iter().collect();
             writeln!(
                 stdout,
-                "{:<width$}  {:<18}  {:<10}  {}",
+                "{:<width$}  {:<11}  {:<32}  {:<10}  {}",
                 model.model,
-                model.task_types.join(","),
+                if makes.is_empty() {
+                    "-".to_owned()
+                } else {
+                    makes.join(",")
+                },
+                shorten(&model.task_types.join(","), 32),
                 model.provider.as_deref().unwrap_or("-"),
                 shorten(price, 70)
             )
             .map_err(CliError::Output)?;
         }
-        if !output.quiet {
-            let known = list
-                .models
-                .iter()
-                .filter(|model| snapshot::model(&model.model).is_some())
-                .count();
-            output.message_line(&format!(
-                "{} model(s); {known} of them in sora-batch's built-in snapshot",
-                list.models.len()
-            ));
-        }
     }
     output.flush()?;
+    let known = models
+        .iter()
+        .filter(|model| snapshot::model(&model.model).is_some())
+        .count();
+    output.status_line(&format!(
+        "{} of the catalogue's {} model(s) listed; {known} of them in sora-batch's built-in snapshot",
+        models.len(),
+        list.models.len()
+    ));
     Ok(Outcome::Success)
+}
+
+/// What a model makes, from its task types: the word after the last `-to-` (or the whole
+/// type) read as video, image or audio. `text-to-video` and `video-upscale` make video,
+/// `text-to-speech` and `text-to-music` audio.
+pub fn outputs_of(task_types: &[String]) -> BTreeSet<&'static str> {
+    task_types
+        .iter()
+        .filter_map(|task_type| {
+            let task_type = task_type.to_lowercase();
+            let made = task_type.rsplit("-to-").next().unwrap_or(&task_type);
+            if made.contains("video") {
+                Some("video")
+            } else if made.contains("image") {
+                Some("image")
+            } else if ["audio", "music", "speech", "sound", "voice", "song"]
+                .iter()
+                .any(|word| made.contains(word))
+            {
+                Some("audio")
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn is_of_type(model: &ModelSummary, wanted: &ModelType) -> bool {
+    match wanted {
+        ModelType::Output(kind) => outputs_of(&model.task_types).contains(kind.as_str()),
+        ModelType::TaskType(task_type) => model
+            .task_types
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(task_type)),
+    }
+}
+
+/// Whether every word of `query` is in the model's id, title, provider or description.
+fn mentions(model: &ModelSummary, query: &str) -> bool {
+    let haystack = [
+        Some(model.model.as_str()),
+        model.title.as_deref(),
+        model.provider.as_deref(),
+        model.description.as_deref(),
+        model.slug.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
+    .to_lowercase();
+    query
+        .split_whitespace()
+        .all(|word| haystack.contains(&word.to_lowercase()))
+}
+
+/// What is known of one model, wherever it came from.
+struct Knowledge {
+    schema: Value,
+    price_text: Option<String>,
+    price_rule: Option<PriceRule>,
+    source: String,
 }
 
 pub fn show(
@@ -85,72 +164,135 @@ pub fn show(
     args: &ModelsShowArgs,
     output: &mut Output,
 ) -> Result<Outcome, CliError> {
-    let built_in = snapshot::model(&args.model).filter(|_| !args.live);
-    let (schema, price, source) = match built_in {
-        Some(facts) => (
-            facts.input_schema.clone(),
-            Some(facts.pricing_desc.clone()),
-            format!(
-                "the built-in snapshot, from {}",
-                facts
-                    .source
-                    .get("url")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Kie's documentation")
-            ),
-        ),
-        None => {
-            let client = client(&global.base_url, api_key()?, None)?;
-            let runtime = runtime()?;
-            let schema = runtime.block_on(client.model_schema(&args.model))?;
-            let price = runtime.block_on(client.model_price(&args.model))?;
-            let schema = match schema.input {
-                ModelInput::CreateTask(schema) => schema,
-                ModelInput::NotSynced => {
-                    return Err(CliError::Usage(format!(
-                        "the catalogue has no schema for {} yet (not synced); try again later",
-                        args.model
-                    )));
-                }
-                ModelInput::NotCreateTask { paths } => {
-                    return Err(CliError::Usage(format!(
-                        "{} does not run through the jobs API's createTask (its own paths: {}); \
-                         sora-batch cannot run it",
-                        args.model,
-                        paths.join(", ")
-                    )));
-                }
-            };
-            (schema, price.pricing_desc, "the live catalogue".to_owned())
-        }
+    let knowledge = if args.live {
+        None
+    } else {
+        from_lock(&args.model, args.lock.as_deref(), output)?.or_else(|| from_snapshot(&args.model))
+    };
+    let knowledge = match knowledge {
+        Some(knowledge) => knowledge,
+        None => from_catalogue(global, &args.model)?,
     };
     let stdout = output.stdout();
     if args.json {
         let document = serde_json::json!({
             "model": args.model,
-            "input_schema": schema,
-            "pricingDesc": price,
-            "source": source,
+            "input_schema": knowledge.schema,
+            "pricingDesc": knowledge.price_text,
+            "price_rule": knowledge.price_rule,
+            "source": knowledge.source,
         });
         serde_json::to_writer_pretty(&mut *stdout, &document)
             .map_err(|error| CliError::Output(error.into()))?;
         writeln!(stdout).map_err(CliError::Output)?;
     } else {
-        write_fields(stdout, &args.model, &schema, price.as_deref(), &source)
-            .map_err(CliError::Output)?;
+        write_fields(stdout, &args.model, &knowledge).map_err(CliError::Output)?;
     }
     output.flush()?;
     Ok(Outcome::Success)
 }
 
-/// The model's input fields as a table, then its price and source.
-fn write_fields(
-    out: &mut impl Write,
+/// The model from `--lock`, or from the lock in the current folder when there is one. An
+/// explicit lock without the model is said; the next source is asked.
+fn from_lock(
     model: &str,
-    schema: &Value,
-    price: Option<&str>,
-    source: &str,
-) -> std::io::Result<()> {
+    explicit: Option<&Path>,
+    output: &mut Output,
+) -> Result<Option<Knowledge>, CliError> {
+    let path = explicit.map_or_else(|| PathBuf::from(LOCK_FILE_NAME), Path::to_path_buf);
+    let lock = match lockfile::read(&path) {
+        Ok(Some(lock)) => lock,
+        Ok(None) if explicit.is_some() => {
+            return Err(CliError::Usage(format!(
+                "there is no lock at {}",
+                path.display()
+            )));
+        }
+        Ok(None) => return Ok(None),
+        Err(error) => return Err(CliError::Lock(error)),
+    };
+    let Some(entry) = lock.get(model) else {
+        if explicit.is_some() {
+            output.status_line(&format!("{} has no {model}", path.display()));
+        }
+        return Ok(None);
+    };
+    Ok(Some(Knowledge {
+        schema: entry.input_schema.clone(),
+        price_text: entry.price_text.clone(),
+        price_rule: entry.price_rule.clone(),
+        source: format!(
+            "the lock {}, fetched {} from {}",
+            path.display(),
+            entry.fetched_at,
+            entry.fetched_from
+        ),
+    }))
+}
+
+fn from_snapshot(model: &str) -> Option<Knowledge> {
+    let facts = snapshot::model(model)?;
+    Some(Knowledge {
+        schema: facts.input_schema.clone(),
+        price_text: Some(facts.pricing_desc.clone()).filter(|text| !text.is_empty()),
+        price_rule: facts.price_rule.clone(),
+        source: format!(
+            "the built-in snapshot, from {}",
+            facts
+                .source
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or("Kie's documentation")
+        ),
+    })
+}
+
+fn from_catalogue(global: &GlobalArgs, model: &str) -> Result<Knowledge, CliError> {
+    let client = client(&global.base_url, api_key()?, None)?;
+    let runtime = runtime()?;
+    let schema = runtime.block_on(client.model_schema(model))?;
+    let schema = runnable_schema(model, schema.input)?;
+    let price = runtime.block_on(client.model_price(model))?;
+    let price_rule = price
+        .pricing_desc
+        .as_deref()
+        .and_then(|text| price_text::parse(text, &schema));
+    Ok(Knowledge {
+        schema,
+        price_text: price.pricing_desc,
+        price_rule,
+        source: "the live catalogue".to_owned(),
+    })
+}
+
+/// The input schema of a model sora-batch can run, or why it cannot.
+pub fn runnable_schema(model: &str, input: ModelInput) -> Result<Value, CliError> {
+    match input {
+        ModelInput::CreateTask(schema) => Ok(schema),
+        ModelInput::NotSynced => Err(CliError::Usage(not_synced(model))),
+        ModelInput::NotCreateTask { paths } => Err(CliError::Usage(not_create_task(model, &paths))),
+    }
+}
+
+pub fn not_synced(model: &str) -> String {
+    format!("the catalogue has no schema for {model} yet (not synced); try again later")
+}
+
+pub fn not_create_task(model: &str, paths: &[String]) -> String {
+    format!(
+        "{model} does not run through the jobs API's createTask (its own paths: {}); \
+         sora-batch cannot run it",
+        if paths.is_empty() {
+            "none listed".to_owned()
+        } else {
+            paths.join(", ")
+        }
+    )
+}
+
+/// The model's input fields as a table, then its price, its rule and its source.
+fn write_fields(out: &mut impl Write, model: &str, knowledge: &Knowledge) -> std::io::Result<()> {
+    let schema = &knowledge.schema;
     writeln!(out, "{model}")?;
     let required: Vec<&str> = schema
         .get("required")
@@ -195,9 +337,20 @@ fn write_fields(
     writeln!(
         out,
         "price   {}",
-        price.filter(|p| !p.is_empty()).unwrap_or("unknown")
+        knowledge
+            .price_text
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("unknown")
     )?;
-    writeln!(out, "source  {source}")
+    match &knowledge.price_rule {
+        Some(rule) => writeln!(out, "rule    {rule}")?,
+        None => writeln!(
+            out,
+            "rule    none: no price sora-batch can read; jobs of this model have no estimate"
+        )?,
+    }
+    writeln!(out, "source  {}", knowledge.source)
 }
 
 /// A field's JSON type, or the types of its alternatives.

@@ -39,6 +39,16 @@ fn task_help() {
 }
 
 #[test]
+fn models_check_help() {
+    insta::assert_snapshot!(help_of(&["models", "check"]));
+}
+
+#[test]
+fn models_lock_help() {
+    insta::assert_snapshot!(help_of(&["models", "lock"]));
+}
+
+#[test]
 fn validate_help() {
     insta::assert_snapshot!(help_of(&["validate"]));
 }

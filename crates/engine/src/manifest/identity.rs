@@ -13,6 +13,7 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::canonical::{write_canonical_object, write_canonical_string};
 use crate::durable::hex;
 pub use crate::job::{JobId, JobKey};
 
@@ -38,54 +39,6 @@ impl JobKey {
         canonical.push_str(&take.to_string());
         canonical.push('}');
         JobKey::from_hex(hex(&Sha256::digest(canonical.as_bytes())))
-    }
-}
-
-/// The canonical JSON of an object: keys sorted by their UTF-8 bytes at every level, no
-/// whitespace, strings and numbers as serde_json writes them.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(&mut out, value);
-    out
-}
-
-fn write_canonical(out: &mut String, value: &Value) {
-    match value {
-        Value::Object(object) => write_canonical_object(out, object),
-        Value::Array(items) => {
-            out.push('[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                write_canonical(out, item);
-            }
-            out.push(']');
-        }
-        Value::String(text) => write_canonical_string(out, text),
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
-fn write_canonical_object(out: &mut String, object: &Map<String, Value>) {
-    let mut entries: Vec<(&String, &Value)> = object.iter().collect();
-    entries.sort_unstable_by(|left, right| left.0.cmp(right.0));
-    out.push('{');
-    for (index, (key, value)) in entries.into_iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        write_canonical_string(out, key);
-        out.push(':');
-        write_canonical(out, value);
-    }
-    out.push('}');
-}
-
-fn write_canonical_string(out: &mut String, text: &str) {
-    // serde_json's string escaping is deterministic, and writing a string cannot fail.
-    if let Ok(quoted) = serde_json::to_string(text) {
-        out.push_str(&quoted);
     }
 }
 
@@ -181,7 +134,7 @@ mod tests {
         assert_eq!(key.as_str().len(), 64);
         assert_eq!(key.short().len(), 12);
         assert_eq!(
-            canonical_json(&Value::Object(two)),
+            crate::canonical::canonical_json(&Value::Object(two)),
             r#"{"n_frames":"10","o":{"a":2,"b":1},"prompt":"x"}"#
         );
     }

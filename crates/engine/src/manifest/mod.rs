@@ -20,6 +20,7 @@
 
 mod expand;
 pub mod identity;
+mod models_used;
 pub mod raw;
 mod resolve;
 #[allow(dead_code)] // Read by `rows:` once the resolver combines rows with the matrix.
@@ -36,10 +37,15 @@ use sora_batch_api::wire::CreateTaskRequest;
 
 use crate::diagnostic::{Diagnostic, SourceText, quoted, shown};
 pub use crate::job::{JobId, JobKey};
-use crate::models::ModelBook;
+use crate::models::{KnowledgeSource, ModelBook, ModelKnowledge};
 use crate::prices::PriceTable;
 pub use crate::settings::{PollTuning, RateLimit, RetryTiming, RunSettings};
 use raw::{RawManifest, RawValue};
+
+pub use models_used::{models_used, models_used_str};
+
+/// The model of every job that names none, in the manifest or in the job.
+pub const DEFAULT_MODEL: &str = "sora-2-text-to-video";
 
 /// The most jobs one manifest may expand to. A guard against a typo (a matrix axis pasted
 /// twice, an extra zero) turning into an hour of hashing or a plan nobody meant, not a limit
@@ -149,12 +155,69 @@ impl fmt::Display for ManifestErrors {
 
 /// Reads and loads the manifest at `path`, knowing the models of the built-in book.
 pub fn load(path: &Path) -> Result<Loaded, ManifestErrors> {
-    load_with(path, &ModelBook::built_in())
+    let book = model_book_beside(path)?;
+    load_source(path, read_source(path)?, &book)
 }
 
 /// Reads and loads the manifest at `path`; its jobs are checked and priced by what `book`
-/// knows of their models.
+/// knows of their models (the lock beside it is not read).
 pub fn load_with(path: &Path, book: &ModelBook) -> Result<Loaded, ManifestErrors> {
+    load_source(path, read_source(path)?, book)
+}
+
+/// The built-in book with the entries of the lock beside `manifest` (`sora-batch.lock`)
+/// over it, when there is one; a lock that cannot be read or trusted stops the load with
+/// its located problem.
+pub fn model_book_beside(manifest: &Path) -> Result<ModelBook, ManifestErrors> {
+    let lock_path = crate::lockfile::path_beside(manifest);
+    match crate::lockfile::read(&lock_path) {
+        Ok(None) => Ok(ModelBook::built_in()),
+        Ok(Some(lock)) => Ok(ModelBook::built_in().with_locked(
+            lock.models
+                .into_iter()
+                .map(|(model, entry)| locked_knowledge(&lock_path, model, entry)),
+        )),
+        Err(error) => {
+            let diagnostic = match error.diagnostic() {
+                Some(diagnostic) => diagnostic.clone(),
+                None => Diagnostic::error(
+                    &SourceText::new(lock_path.display().to_string(), ""),
+                    None,
+                    error.to_string(),
+                ),
+            };
+            Err(ManifestErrors {
+                diagnostics: vec![diagnostic],
+            })
+        }
+    }
+}
+
+/// What a lock entry says of `model`, as the book holds it. The lock keeps no output kind
+/// (the gallery tells a result's kind from its bytes anyway).
+fn locked_knowledge(
+    lock_path: &Path,
+    model: String,
+    entry: crate::lockfile::LockedModel,
+) -> ModelKnowledge {
+    ModelKnowledge {
+        model,
+        output: None,
+        input_schema: Some(entry.input_schema),
+        price_text: entry.price_text.unwrap_or_default(),
+        price_rule: entry.price_rule,
+        source: KnowledgeSource::Lock {
+            path: lock_path.to_path_buf(),
+            fetched_at: entry.fetched_at,
+            fetched_from: entry.fetched_from,
+        },
+        withdrawn: None,
+    }
+}
+
+/// The manifest at `path` as text, or the diagnostic of why it cannot be read: missing,
+/// unreadable, not UTF-8 (located at the first bad byte).
+fn read_source(path: &Path) -> Result<SourceText, ManifestErrors> {
     let source_name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| {
         let source = SourceText::new(source_name.clone(), "");
@@ -167,7 +230,7 @@ pub fn load_with(path: &Path, book: &ModelBook) -> Result<Loaded, ManifestErrors
         }
     })?;
     match String::from_utf8(bytes) {
-        Ok(text) => load_source(path, SourceText::new(source_name, text), book),
+        Ok(text) => Ok(SourceText::new(source_name, text)),
         Err(error) => {
             let valid_up_to = error.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();

@@ -6,10 +6,10 @@
 use std::collections::HashSet;
 use std::collections::hash_map::Entry;
 
+use super::RunEvent;
 use super::budgets::{self, AccountCheck, Spend};
 use super::coordinator::Coordinator;
 use super::state::{JobSlot, Stage};
-use super::RunEvent;
 use crate::job::Credits;
 use crate::prices::{Estimate, PriceClass};
 

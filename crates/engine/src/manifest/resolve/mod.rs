@@ -26,9 +26,9 @@ use std::path::Path;
 use serde_json::{Map, Value};
 use serde_saphyr::{Location, Spanned};
 
-use super::Manifest;
 use super::raw::{RawManifest, RawValue};
 use super::shape::{START_OF_FILE, ShapeFindings, position};
+use super::{DEFAULT_MODEL, Manifest};
 use crate::diagnostic::{Diagnostic, Position, SourceText};
 use crate::models::ModelBook;
 use input::InputRules;
@@ -36,9 +36,6 @@ use input::InputRules;
 /// One input field of a job in the making: its name, where its key is (when written as a
 /// key), and its value.
 type Field<'a> = (&'a str, Option<&'a Location>, &'a Spanned<RawValue>);
-
-/// The model a manifest uses when it names none (the seed's; withdrawn, and warned about).
-const DEFAULT_MODEL: &str = "sora-2-text-to-video";
 
 /// A job before keys and ids: enough to report on it and name it.
 struct Draft {
