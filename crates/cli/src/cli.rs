@@ -311,6 +311,12 @@ pub struct ModelsLockArgs {
     /// Keep in each lock only the models the given manifests use.
     #[arg(long)]
     pub prune: bool,
+    /// Write what sora-batch's built-in snapshot knows of each model (its documentation
+    /// page's schema and price rule) instead of asking the live catalogue: no key, no
+    /// network. Pins today's knowledge so that a newer sora-batch cannot change it
+    /// unnoticed; `models check` still compares it with the live catalogue.
+    #[arg(long)]
+    pub from_snapshot: bool,
 }
 
 #[derive(Debug, Args)]

@@ -121,6 +121,39 @@ async fn fetch(client: &Client, model: &str) -> Result<Fetched, ApiError> {
     })
 }
 
+/// The lock entry of a model of the built-in snapshot: its documented schema, price text
+/// and hand-written rule, "fetched" from its documentation page on the day it was read.
+fn snapshot_entry(model: &str) -> Result<LockedModel, String> {
+    let facts = sora_batch_api::snapshot::model(model).ok_or_else(|| {
+        format!(
+            "{model} is not in sora-batch's built-in snapshot; lock it from the live catalogue \
+             (without --from-snapshot)"
+        )
+    })?;
+    let field = |name: &str| {
+        facts
+            .source
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let read_on = field("read");
+    let fetched_at = if read_on.is_empty() {
+        lockfile::now_rfc3339()
+    } else {
+        format!("{read_on}T00:00:00Z")
+    };
+    let price_text = Some(facts.pricing_desc.clone()).filter(|text| !text.is_empty());
+    Ok(LockedModel::new(
+        facts.input_schema.clone(),
+        price_text,
+        facts.price_rule.clone(),
+        &field("url"),
+        fetched_at,
+    ))
+}
+
 pub fn lock(
     global: &GlobalArgs,
     args: &ModelsLockArgs,
@@ -139,6 +172,7 @@ pub fn lock(
     // No model to ask for (a manifest of Sora 2 models only) needs no key.
     let client = match total {
         0 => None,
+        _ if args.from_snapshot => None,
         _ => Some(client(&global.base_url, api_key()?, None)?),
     };
     let runtime = runtime()?;
@@ -147,6 +181,15 @@ pub fn lock(
         let mut fetched = BTreeMap::new();
         let mut refused = Vec::new();
         for model in &plan.models {
+            if args.from_snapshot {
+                match snapshot_entry(model) {
+                    Ok(entry) => {
+                        fetched.insert(model.clone(), entry);
+                    }
+                    Err(reason) => refused.push(reason),
+                }
+                continue;
+            }
             let Some(client) = &client else { break };
             done += 1;
             output.status_line(&format!(

@@ -586,3 +586,30 @@ fn a_manifest_of_sora_models_only_has_nothing_to_lock_and_needs_no_key() {
     assert!(!lock_path(&harness).exists());
     assert!(harness.fake.log().requests().is_empty());
 }
+
+#[test]
+fn a_lock_from_the_snapshot_needs_no_key_and_names_the_documentation_page() {
+    let harness = Harness::start(unhurried_fake());
+    harness.write_manifest("version: 1\nmodel: nano-banana-2\nprompt: a poster of a fox\n");
+    let mut command = harness.command(&["models", "lock", "--from-snapshot", "batch.yaml"]);
+    command.env_remove("KIE_API_KEY");
+    Harness::finish(command).assert_code(0, "lock from the snapshot");
+    let entry = &lock_json(&harness)["models"]["nano-banana-2"];
+    assert!(
+        entry["fetched_from"]
+            .as_str()
+            .is_some_and(|page| page.starts_with("https://docs.kie.ai/")),
+        "{entry}"
+    );
+    assert_eq!(entry["price_rule"]["tiers"][0]["per_task"], json!(8.0));
+    assert!(harness.fake.log().requests().is_empty(), "no network");
+
+    harness.write_manifest("version: 1\nmodel: acme/clip-maker\nprompt: a fox\n");
+    let refused = run(&harness, &["models", "lock", "--from-snapshot", "batch.yaml"]);
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        refused.stderr.contains("not in sora-batch's built-in snapshot"),
+        "{}",
+        refused.stderr
+    );
+}

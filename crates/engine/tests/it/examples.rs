@@ -157,3 +157,26 @@ fn the_complete_example_of_the_reference_makes_six_jobs() {
     assert_eq!(loaded.manifest.jobs.len(), 6);
     assert_eq!(loaded.manifest.name, "launch-teaser");
 }
+
+#[test]
+fn the_examples_lock_pins_what_the_built_in_snapshot_says() {
+    let lock_path = repository_root().join("manifests/sora-batch.lock");
+    let lock = match sora_batch_engine::lockfile::read(&lock_path) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => panic!("manifests/ has no sora-batch.lock"),
+        Err(error) => panic!("{error}"),
+    };
+    assert!(!lock.models.is_empty());
+    for (model, entry) in &lock.models {
+        let facts = sora_batch_api::snapshot::model(model)
+            .unwrap_or_else(|| panic!("{model} is locked but not in the snapshot"));
+        let price_text = Some(facts.pricing_desc.as_str()).filter(|text| !text.is_empty());
+        assert_eq!(
+            entry.content_hash,
+            sora_batch_engine::lockfile::content_hash(&facts.input_schema, price_text),
+            "{model}: the lock differs from the snapshot; run \
+             `sora-batch models lock --from-snapshot manifests/*.yaml`"
+        );
+        assert_eq!(entry.price_rule, facts.price_rule, "{model}");
+    }
+}
