@@ -1,7 +1,8 @@
 //! Who a job is and where it stands: the types every part of the engine shares.
 //!
 //! Read [`JobKey`] (what was asked for: it decides what is already done), [`JobId`] (what
-//! people and file names call a job), [`Credits`], then [`Phase::job_state`]: the one
+//! people and file names call a job), [`MatrixValues`] (where a job sits in its manifest's
+//! matrix, for the gallery's grid), [`Credits`], then [`Phase::job_state`]: the one
 //! mapping from what the journal says of a job to the [`JobState`] that `plan`, `status`,
 //! `run` and the reports show, with its reason. A task id is the api crate's [`TaskId`].
 //!
@@ -11,6 +12,7 @@
 //! (`manifest::identity`).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 pub use sora_batch_api::TaskId;
@@ -77,6 +79,81 @@ impl JobId {
 impl fmt::Display for JobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Where a job sits in its manifest's matrix: its axis values, then the keys an `include`
+/// entry added, each as text, in the manifest's order. Empty for an explicit job. Not part
+/// of the job's key: it names the job's place in a comparison, not what is asked for.
+///
+/// Shared rather than copied: every take of a combination holds the same values, and names
+/// and values repeat across a matrix, so a large batch keeps one copy of each text.
+/// Serialized as a JSON object in that order (`{"subject": "A chef", "model": "sora-2"}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatrixValues(Arc<[(Arc<str>, Arc<str>)]>);
+
+impl MatrixValues {
+    pub fn new(entries: impl IntoIterator<Item = (Arc<str>, Arc<str>)>) -> MatrixValues {
+        MatrixValues(entries.into_iter().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `(name, value)` pairs in the manifest's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(name, value)| (&**name, &**value))
+    }
+
+    /// The value of the axis or include key `name`, if the job has one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(axis, _)| *axis == name)
+            .map(|(_, value)| value)
+    }
+}
+
+impl Serialize for MatrixValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.iter() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MatrixValues {
+    /// Keeps the document's order of keys, which a `serde_json::Map` would sort.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = MatrixValues;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of matrix values, each a string")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MatrixValues, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, String>()? {
+                    if entries
+                        .iter()
+                        .any(|(seen, _): &(Arc<str>, Arc<str>)| **seen == *name)
+                    {
+                        return Err(serde::de::Error::custom(format!(
+                            "matrix value `{name}` given twice"
+                        )));
+                    }
+                    entries.push((Arc::from(name), Arc::from(value)));
+                }
+                Ok(MatrixValues::new(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
     }
 }
 
@@ -269,6 +346,28 @@ mod tests {
                 (JobState::Failed, Some(TASK_UNKNOWN_REASON)),
             ]
         );
+    }
+
+    #[test]
+    fn matrix_values_keep_the_manifest_order_through_json() {
+        let values = MatrixValues::new(
+            [
+                ("subject", "A chef"),
+                ("model", "sora-2"),
+                ("aspect", "<b>\"x\"</b>"),
+            ]
+            .map(|(name, value)| (Arc::from(name), Arc::from(value))),
+        );
+        let json = serde_json::to_string(&values).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"subject":"A chef","model":"sora-2","aspect":"<b>\"x\"</b>"}"#
+        );
+        let back: MatrixValues = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, values);
+        assert_eq!(back.get("model"), Some("sora-2"));
+        assert!(serde_json::from_str::<MatrixValues>(r#"{"a":"1","a":"2"}"#).is_err());
+        assert!(serde_json::from_str::<MatrixValues>(r#"{"a":1}"#).is_err());
     }
 
     #[test]

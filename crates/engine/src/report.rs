@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use crate::job::JobState;
-use crate::job::{Credits, JobId, JobKey, TaskId};
+use crate::job::{Credits, JobId, JobKey, MatrixValues, TaskId};
 use crate::journal::{DownloadedFile, Replay};
 use crate::manifest::Manifest;
 use crate::prices::Estimate;
@@ -125,6 +125,10 @@ pub struct JobReport {
     /// `plan` only: the estimated price of this job; absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_credits: Option<Credits>,
+    /// Where the job sits in the manifest's matrix (`{"subject": "A chef", ...}`), for the
+    /// gallery's grid; absent for an explicit job and in reports of earlier versions.
+    #[serde(default, skip_serializing_if = "MatrixValues::is_empty")]
+    pub matrix: MatrixValues,
 }
 
 /// A downloaded result file.
@@ -178,6 +182,7 @@ impl Report {
                     credits: None,
                     duration_ms: None,
                     estimated_credits: price,
+                    matrix: job.matrix.clone(),
                 }
             })
             .collect();
@@ -268,6 +273,7 @@ impl Report {
                 credits: done.credits,
                 duration_ms: done.generation_ms,
                 estimated_credits: None,
+                matrix: done.matrix,
             })
             .collect();
         Report {

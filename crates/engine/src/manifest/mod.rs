@@ -36,7 +36,7 @@ use serde_saphyr::Spanned;
 use sora_batch_api::wire::CreateTaskRequest;
 
 use crate::diagnostic::{Diagnostic, SourceText, quoted, shown};
-pub use crate::job::{JobId, JobKey};
+pub use crate::job::{JobId, JobKey, MatrixValues};
 use crate::models::{KnowledgeSource, ModelBook, ModelKnowledge};
 use crate::prices::PriceTable;
 pub use crate::settings::{PollTuning, RateLimit, RetryTiming, RunSettings};
@@ -116,6 +116,8 @@ pub struct Job {
     pub input: Map<String, Value>,
     /// From `run.callback_url`; not part of the key.
     pub call_back_url: Option<String>,
+    /// Where the job sits in the matrix (empty for an explicit job); not part of the key.
+    pub matrix: MatrixValues,
 }
 
 impl Job {

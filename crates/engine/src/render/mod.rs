@@ -95,7 +95,7 @@ pub fn write_reports(folder: &Path, report: &Report) -> Result<(), ReportWriteEr
 /// A digest of everything [`Report::of_run`] takes from a run, and so of everything the
 /// batch folder's reports show: this program's version, the manifest's name and path as
 /// given, and each job's identity (its key stands for its exact request), state, task,
-/// files, failure, charge and duration, and the orphaned jobs.
+/// files, failure, charge, duration and matrix values, and the orphaned jobs.
 pub fn reports_fingerprint(
     manifest_name: &str,
     manifest_as_given: &str,
@@ -124,6 +124,11 @@ pub fn reports_fingerprint(
         digest.optional_text(job.fail_msg.as_deref());
         digest.optional_number(job.credits.map(|credits| credits.0.to_bits()));
         digest.optional_number(job.generation_ms);
+        digest.number(job.matrix.iter().count() as u64);
+        for (name, value) in job.matrix.iter() {
+            digest.text(name);
+            digest.text(value);
+        }
     }
     digest.number(outcome.orphaned.len() as u64);
     for orphan in &outcome.orphaned {

@@ -190,6 +190,7 @@ impl JobSlot {
             key,
             take,
             request,
+            matrix,
             ..
         } = self.job;
         JobOutcome {
@@ -206,6 +207,7 @@ impl JobSlot {
             credits: self.credits,
             generation_ms: self.generation_ms,
             request,
+            matrix,
         }
     }
 }

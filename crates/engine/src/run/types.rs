@@ -9,7 +9,7 @@ use sora_batch_api::wire::CreateTaskRequest;
 use sora_batch_api::{ApiError, ErrorKind, RetryPolicy};
 
 use crate::batch::BatchFolderError;
-use crate::job::{Credits, JobId, JobKey, JobState, TaskId};
+use crate::job::{Credits, JobId, JobKey, JobState, MatrixValues, TaskId};
 use crate::journal::{DownloadedFile, JournalError, RunSpan, WriterStats};
 use crate::manifest::Job;
 use crate::prices::{PriceClass, PriceTable};
@@ -28,6 +28,8 @@ pub struct RunJob {
     /// Jobs that should cost the same: a job of unknown price is estimated from the charge
     /// of another of its class once one is known.
     pub price_class: PriceClass,
+    /// Where the job sits in the manifest's matrix, given back for the report.
+    pub matrix: MatrixValues,
 }
 
 impl RunJob {
@@ -47,6 +49,7 @@ impl RunJob {
             },
             estimated_credits,
             price_class,
+            matrix: job.matrix,
         }
     }
 }
@@ -149,6 +152,8 @@ pub struct JobOutcome {
     pub generation_ms: Option<u64>,
     /// The job's request, given back for the report.
     pub request: CreateTaskRequest,
+    /// Where the job sits in the manifest's matrix, given back for the report.
+    pub matrix: MatrixValues,
 }
 
 impl JobOutcome {

@@ -181,3 +181,69 @@ fn run_settings_and_their_defaults() {
     assert_eq!(defaults.manifest.run.timeout.as_secs(), 2400);
     assert_eq!(defaults.manifest.run.concurrency, 4);
 }
+
+/// Each matrix job knows its place in the matrix (axes, then include keys, as text, in the
+/// manifest's order) for the gallery's grid; explicit jobs have none. The values are not
+/// part of the key, and report.json carries them.
+#[test]
+fn matrix_jobs_carry_their_axis_values_into_the_report() {
+    let yaml = r#"version: 1
+prompt: "{subject} waves, {style} style, take {n}"
+matrix:
+  subject: [a professor, "<b>a \"chef\"</b>"]
+  style: [noir]
+  n: [10]
+  include:
+    - {subject: a professor, mood: calm}
+jobs:
+  - id: lighthouse
+    prompt: A lighthouse
+"#;
+    let loaded = sora_batch_engine::manifest::load_str(crate::support::SOURCE_NAME, yaml)
+        .expect("the manifest is valid");
+    let values: Vec<Vec<(String, String)>> = loaded
+        .manifest
+        .jobs
+        .iter()
+        .map(|job| {
+            job.matrix
+                .iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect()
+        })
+        .collect();
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        values,
+        vec![
+            pairs(&[
+                ("subject", "a professor"),
+                ("style", "noir"),
+                ("n", "10"),
+                ("mood", "calm")
+            ]),
+            pairs(&[
+                ("subject", "<b>a \"chef\"</b>"),
+                ("style", "noir"),
+                ("n", "10")
+            ]),
+            pairs(&[]),
+        ]
+    );
+    let report = sora_batch_engine::report::Report::plan(&loaded.manifest, "m.yaml");
+    let json = serde_json::to_value(&report).expect("serializes");
+    assert_eq!(
+        json["jobs"][0]["matrix"],
+        serde_json::json!({"subject": "a professor", "style": "noir", "n": "10", "mood": "calm"})
+    );
+    assert!(json["jobs"][2].get("matrix").is_none(), "{json}");
+    // Read back from text, as report.json is: in the manifest's order, which a
+    // `serde_json::Value` (sorted keys) would lose.
+    let text = serde_json::to_string(&report).expect("serializes");
+    let back: sora_batch_engine::report::Report = serde_json::from_str(&text).expect("reads back");
+    assert_eq!(back, report);
+}

@@ -119,6 +119,7 @@ impl Resolver<'_> {
                     model: draft.model,
                     input: draft.input,
                     call_back_url: callback_url.map(str::to_owned),
+                    matrix: draft.matrix,
                 })
                 .collect(),
         )

@@ -6,6 +6,8 @@
 //! [`super::input`].
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -14,12 +16,29 @@ use sora_batch_api::registry::closest_name;
 use super::settings::valid_takes;
 use super::{Draft, Field, Resolver};
 use crate::diagnostic::{Diagnostic, Position, listed, quoted, quoted_escaped, shown};
+use crate::job::MatrixValues;
 use crate::manifest::MAX_JOBS;
 use crate::manifest::expand::{self, Axis, Combination};
 use crate::manifest::identity::{self, check_explicit_id};
 use crate::manifest::raw::{RawManifest, RawMatrix, RawValue};
 use crate::manifest::shape::{START_OF_FILE, position};
 use crate::manifest::template::Lookup;
+
+/// One copy of each matrix name and value, shared by every job that shows it: a matrix
+/// of 100,000 jobs has a few dozen distinct texts.
+#[derive(Default)]
+struct SharedTexts(HashSet<Arc<str>>);
+
+impl SharedTexts {
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
+}
 
 /// After this many matrix jobs with problems, the others are not checked. Jobs of one
 /// matrix share their prompt and defaults, so their problems repeat (and are reported once);
@@ -91,6 +110,7 @@ impl<'a> Resolver<'a> {
             _ => Vec::new(),
         };
         let variable_names: Vec<&str> = self.variable_names(raw, vars);
+        let mut texts = SharedTexts::default();
         let mut failed_jobs = 0usize;
         for (index, combination) in combinations.iter().enumerate() {
             if failed_jobs == MAX_FAILED_MATRIX_JOBS {
@@ -161,6 +181,13 @@ impl<'a> Resolver<'a> {
             let prompt = input.get("prompt").and_then(Value::as_str);
             let derived_base =
                 identity::derived_base_id(naming.iter().map(|text| text.as_ref()), prompt);
+            let matrix = MatrixValues::new(combination.entries.iter().map(|(name, value)| {
+                let text = match value.value.scalar_text() {
+                    Some(text) => texts.get(&text),
+                    None => texts.get(&value.value.to_json().to_string()),
+                };
+                (texts.get(name), text)
+            }));
             for take in 1..=default_takes {
                 drafts.push(Draft {
                     model: model.to_owned(),
@@ -169,6 +196,7 @@ impl<'a> Resolver<'a> {
                     explicit_id: None,
                     derived_base: derived_base.clone(),
                     anchor: matrix_anchor,
+                    matrix: matrix.clone(),
                 });
             }
         }
@@ -233,6 +261,7 @@ impl<'a> Resolver<'a> {
                     explicit_id: explicit_id.clone(),
                     derived_base: derived_base.clone(),
                     anchor,
+                    matrix: MatrixValues::default(),
                 });
             }
         }

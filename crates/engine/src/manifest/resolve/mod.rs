@@ -30,6 +30,7 @@ use super::raw::{RawManifest, RawValue};
 use super::shape::{START_OF_FILE, ShapeFindings, position};
 use super::{DEFAULT_MODEL, Manifest};
 use crate::diagnostic::{Diagnostic, Position, SourceText};
+use crate::job::MatrixValues;
 use crate::models::ModelBook;
 use input::InputRules;
 
@@ -48,6 +49,8 @@ struct Draft {
     derived_base: String,
     /// Where to point at for problems of the whole job.
     anchor: Position,
+    /// Its matrix combination's values; empty for an explicit job.
+    matrix: MatrixValues,
 }
 
 struct Resolver<'a> {
