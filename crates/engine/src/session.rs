@@ -26,6 +26,7 @@ use crate::journal::{self, JournalError, Replay, WriterStats};
 use crate::manifest::Manifest;
 use crate::recover::{self, PaidWork};
 use crate::render;
+use crate::render::step_summary::SummaryContext;
 use crate::report::{REPORT_JSON_FILE_NAME, Report, Summary};
 use crate::run::{self, JobOutcome, Reporter, RunError, RunJob, RunOptions, StopReason};
 use crate::settings::RunSettings;
@@ -48,6 +49,9 @@ pub struct RunRequest {
     pub junit: Option<PathBuf>,
     /// A Markdown file to append the summary to (GitHub Actions' `$GITHUB_STEP_SUMMARY`).
     pub step_summary: Option<PathBuf>,
+    /// The CI run's artifacts page, which the step summary links to
+    /// ([`render::step_summary::artifacts_url`]).
+    pub artifacts_url: Option<String>,
 }
 
 /// Why a session could not do its work.
@@ -269,13 +273,20 @@ impl Session {
                         },
                     )
                 };
+                let summary_context = SummaryContext {
+                    verdict: Some(verdict_sentence(verdict, stop.as_ref(), &summary)),
+                    artifacts_url: request.artifacts_url.clone(),
+                };
                 report_failure = written
                     .and_then(|()| {
                         write_ci_reports(
                             &report,
                             wall_time,
                             request.junit.as_deref(),
-                            request.step_summary.as_deref(),
+                            request
+                                .step_summary
+                                .as_deref()
+                                .map(|path| (path, &summary_context)),
                         )
                     })
                     .err();
@@ -379,12 +390,32 @@ pub fn verdict_of(stop: Option<&StopReason>, jobs: &[JobOutcome], summary: &Summ
     }
 }
 
-/// JUnit where asked, and the Markdown summary appended to `step_summary`.
+/// How a run ended, in one sentence for the CI job's summary.
+pub fn verdict_sentence(verdict: Verdict, stop: Option<&StopReason>, summary: &Summary) -> String {
+    let why = stop.map(|stop| format!(": {stop}")).unwrap_or_default();
+    match verdict {
+        Verdict::AllDone => "✅ Every job succeeded and is downloaded.".to_owned(),
+        Verdict::SomeFailed => format!(
+            "❌ {} job{} failed; every other job succeeded and is downloaded.",
+            summary.failed,
+            if summary.failed == 1 { "" } else { "s" }
+        ),
+        Verdict::WorkOutstanding => {
+            "⏳ Work outstanding: run the same command again to collect it.".to_owned()
+        }
+        Verdict::Interrupted => "⏹️ Interrupted: run the same command again to resume.".to_owned(),
+        Verdict::LocalFailure => format!("🛑 Stopped by a local failure{why}."),
+        Verdict::SpendingCapReached => format!("💰 Stopped by the spending cap{why}."),
+        Verdict::AccountStopped => format!("⛔ Stopped by the account or its configuration{why}."),
+    }
+}
+
+/// JUnit where asked, and the step summary appended to `step_summary`'s file.
 fn write_ci_reports(
     report: &Report,
     wall_time: Option<std::time::Duration>,
     junit: Option<&Path>,
-    step_summary: Option<&Path>,
+    step_summary: Option<(&Path, &SummaryContext)>,
 ) -> Result<(), WriteError> {
     if let Some(path) = junit {
         let xml = render::junit::render(report, wall_time);
@@ -393,8 +424,8 @@ fn write_ci_reports(
             source,
         })?;
     }
-    if let Some(path) = step_summary {
-        let markdown = render::markdown::render(report);
+    if let Some((path, context)) = step_summary {
+        let markdown = render::step_summary::render(report, context);
         use std::io::Write as _;
         std::fs::OpenOptions::new()
             .create(true)

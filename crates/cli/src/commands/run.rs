@@ -62,6 +62,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         verify_files: args.verify_files,
         junit: args.junit.clone(),
         step_summary: step_summary_path(),
+        artifacts_url: artifacts_url(),
     };
     let session = Session::prepare(early, manifest, request)?;
     let client = client(&global.base_url, key, Some(&retry))?;
@@ -108,6 +109,17 @@ fn step_summary_path() -> Option<std::path::PathBuf> {
     std::env::var_os("GITHUB_STEP_SUMMARY")
         .filter(|path| !path.is_empty())
         .map(std::path::PathBuf::from)
+}
+
+/// The GitHub Actions run's artifacts page, for the step summary to link to, when the run
+/// is one (`GITHUB_SERVER_URL`, `GITHUB_REPOSITORY` and `GITHUB_RUN_ID` set).
+fn artifacts_url() -> Option<String> {
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    sora_batch_engine::render::step_summary::artifacts_url(
+        &variable("GITHUB_SERVER_URL")?,
+        &variable("GITHUB_REPOSITORY")?,
+        &variable("GITHUB_RUN_ID")?,
+    )
 }
 
 fn summarize(outcome: &SessionOutcome) {

@@ -34,7 +34,12 @@ fn a_run_writes_its_reports_junit_and_the_step_summary() {
         step.starts_with("# earlier steps\n"),
         "appended, not replaced"
     );
-    assert!(step.ends_with(&format!("{markdown}\n")));
+    // The summary page is not the batch folder: videos are named, never linked there.
+    assert!(step.contains("`job-01.mp4`"), "{step}");
+    assert!(!step.contains("]("), "no link without GitHub's run: {step}");
+    assert!(step.contains("**❌ 1 job failed;"), "the verdict: {step}");
+    assert!(step.contains("| 2 | 1 | 0 | 0 | 0 | 0 |"), "{step}");
+    assert!(step.contains("flagged by moderation (code 400)"), "{step}");
 
     let xml = std::fs::read_to_string(&junit).expect("junit.xml");
     sora_batch_testkit::junit_schema::assert_valid_junit(&xml);
@@ -55,6 +60,34 @@ fn a_run_writes_its_reports_junit_and_the_step_summary() {
     assert!(
         xml.contains(&format!("skipped=\"0\"{suite_time}file=")),
         "{xml}"
+    );
+}
+
+/// Under GitHub Actions, the step summary links to the run's artifacts page, where the
+/// uploaded batch folder holds the videos and the gallery.
+#[test]
+fn the_step_summary_links_to_the_runs_artifacts_under_github_actions() {
+    let harness = Harness::start(FakeKie::builder());
+    harness.write_manifest(&manifest_with_jobs(&numbered_jobs(2), &fast_run(2, "30s")));
+    let summary = harness.dir.path().join("step-summary.md");
+    let mut command = harness.run_command(&[]);
+    command
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/videos")
+        .env("GITHUB_RUN_ID", "987654");
+    Harness::finish(command).assert_code(0, "every job succeeds");
+    let step = std::fs::read_to_string(&summary).expect("step summary");
+    let link = "](https://github.com/acme/videos/actions/runs/987654#artifacts)";
+    assert!(step.contains(link), "{step}");
+    assert_eq!(
+        step.matches("](").count(),
+        step.matches(link).count(),
+        "{step}"
+    );
+    assert!(
+        step.contains("**✅ Every job succeeded and is downloaded.**"),
+        "{step}"
     );
 }
 

@@ -326,6 +326,16 @@ impl Harness {
             .env("KIE_API_KEY", SENTINEL_KEY)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
+        // Under GitHub Actions a test's run must not write into the CI job's own summary,
+        // nor link to its artifacts: tests that want these set them.
+        for variable in [
+            "GITHUB_STEP_SUMMARY",
+            "GITHUB_SERVER_URL",
+            "GITHUB_REPOSITORY",
+            "GITHUB_RUN_ID",
+        ] {
+            command.env_remove(variable);
+        }
         command
     }
 

@@ -1,8 +1,8 @@
 //! `report.md`: a summary table and one line per job, in GitHub-flavoured Markdown.
 //!
-//! Read [`render`]. The same text is appended to `$GITHUB_STEP_SUMMARY` by the cli, so it
-//! must read well in a CI job's summary page: totals first, then the jobs, failures with the
-//! service's own words, videos linked relative to the batch folder.
+//! Read [`render`]. Totals first, then the jobs, failures with the service's own words,
+//! videos linked relative to the batch folder (where report.md is). A CI job's summary page
+//! gets [`super::step_summary`] instead: the same head, bounded, with no local links.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crate::report::Report;
 /// How many characters of a prompt a table cell shows.
 const PROMPT_CHARS: usize = 80;
 
-fn state_mark(state: JobState) -> &'static str {
+pub(super) fn state_mark(state: JobState) -> &'static str {
     match state {
         JobState::Succeeded => "✅ succeeded",
         JobState::Failed => "❌ failed",
@@ -27,7 +27,7 @@ fn state_mark(state: JobState) -> &'static str {
 }
 
 /// Makes text safe inside a Markdown table cell: one line, no unescaped pipes.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     one_line
         .replace('\\', "\\\\")
@@ -63,34 +63,7 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
         if summary.total == 1 { "" } else { "s" },
         summary.credits,
     );
-    let _ = out.write_str("| succeeded | failed | timed out | uncertain | running | pending |\n");
-    let _ = out.write_str("|---:|---:|---:|---:|---:|---:|\n");
-    let _ = writeln!(
-        out,
-        "| {} | {} | {} | {} | {} | {} |\n",
-        summary.succeeded,
-        summary.failed,
-        summary.timed_out,
-        summary.uncertain,
-        summary.running,
-        summary.pending
-    );
-    let waiting = outstanding(report);
-    if waiting > 0 {
-        let _ = writeln!(
-            out,
-            "**{waiting} job{} outstanding:** run the same command again to collect {}.\n",
-            if waiting == 1 { " is" } else { "s are" },
-            if waiting == 1 { "it" } else { "them" }
-        );
-    }
-    if summary.uncertain > 0 {
-        let _ = out.write_str(
-            "Uncertain jobs may already be charged: their createTask may have reached the \
-             service without its answer reaching us. They are resubmitted only with \
-             `--resubmit-uncertain`.\n\n",
-        );
-    }
+    write_counts(report, out);
     let _ = out.write_str("## Jobs\n\n");
     let _ = out
         .write_str("| job | state | aspect | secs | credits | time | video or reason | prompt |\n");
@@ -131,6 +104,39 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
             };
             let _ = writeln!(out, "- `{}` (files kept: {})", orphan.id, files);
         }
+    }
+}
+
+/// The counts by state, and what to do about outstanding and uncertain jobs.
+pub(super) fn write_counts(report: &Report, out: &mut impl std::fmt::Write) {
+    let summary = &report.summary;
+    let _ = out.write_str("| succeeded | failed | timed out | uncertain | running | pending |\n");
+    let _ = out.write_str("|---:|---:|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        summary.succeeded,
+        summary.failed,
+        summary.timed_out,
+        summary.uncertain,
+        summary.running,
+        summary.pending
+    );
+    let waiting = outstanding(report);
+    if waiting > 0 {
+        let _ = writeln!(
+            out,
+            "**{waiting} job{} outstanding:** run the same command again to collect {}.\n",
+            if waiting == 1 { " is" } else { "s are" },
+            if waiting == 1 { "it" } else { "them" }
+        );
+    }
+    if summary.uncertain > 0 {
+        let _ = out.write_str(
+            "Uncertain jobs may already be charged: their createTask may have reached the \
+             service without its answer reaching us. They are resubmitted only with \
+             `--resubmit-uncertain`.\n\n",
+        );
     }
 }
 

@@ -1,8 +1,9 @@
 //! The batch's report for people and CI, rendered from the [`Report`] document.
 //!
-//! Read [`markdown`] (the summary `report.md`, also fit for `$GITHUB_STEP_SUMMARY`), [`html`]
-//! (`report.html`, a self-contained gallery that works opened from disk) and [`junit`] (one
-//! testcase per job). Each is a pure function of the report: what a run wrote to
+//! Read [`markdown`] (the summary `report.md`), [`step_summary`] (its head for
+//! `$GITHUB_STEP_SUMMARY`, bounded under GitHub's 1 MiB, with no local links), [`html`]
+//! (`report.html`, a self-contained gallery that works opened from disk, with a grid view
+//! of the matrix) and [`junit`] (one testcase per job). Each is a pure function of the report: what a run wrote to
 //! `report.json` can be rendered again at any time, and tests snapshot the output.
 //! [`write_batch_reports`] puts `report.json`, `report.md` and `report.html` into a batch
 //! folder, and [`reports_fingerprint`] tells whether those already show a run's outcome, so
@@ -11,6 +12,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod step_summary;
 
 use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -291,15 +293,27 @@ pub fn prompt(job: &JobReport) -> &str {
         .unwrap_or("")
 }
 
-/// `text` on one line, cut to `max_chars` characters with `…` when longer.
+/// `text` on one line, cut to `max_chars` characters with `…` when longer. Reads no more
+/// of `text` than it keeps: a prompt of a megabyte costs what its first words do.
 pub fn shortened(text: &str, max_chars: usize) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.chars().count() <= max_chars {
-        return text;
+    let mut words = text
+        .split_whitespace()
+        .flat_map(|word| std::iter::once(None).chain(word.chars().map(Some)));
+    // `None` marks the start of a word: a space, but before the first word.
+    let mut one_line: Vec<char> = Vec::new();
+    for mark in words.by_ref() {
+        match mark {
+            None if one_line.is_empty() => {}
+            None => one_line.push(' '),
+            Some(c) => one_line.push(c),
+        }
+        if one_line.len() > max_chars {
+            one_line.truncate(max_chars.saturating_sub(1));
+            one_line.push('…');
+            return one_line.into_iter().collect();
+        }
     }
-    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
+    one_line.into_iter().collect()
 }
 
 /// A generation time for people: `2m11s`, `42.0s`.

@@ -13,4 +13,5 @@ mod run_engine;
 mod schema;
 mod scripted;
 mod sharding;
+mod step_summary;
 mod support;

@@ -9,7 +9,7 @@ use crate::support::SOURCE_NAME;
 
 /// A report as a run could leave it: one job in each state, a failure with the service's
 /// words, a prompt with characters that need escaping everywhere.
-fn report_with_every_state() -> Report {
+pub(crate) fn report_with_every_state() -> Report {
     let yaml = r#"
 version: 1
 name: every-state
