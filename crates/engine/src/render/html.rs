@@ -4,11 +4,14 @@
 //! to the batch folder, so the page works opened from disk, with no server and no network),
 //! the job's id, prompt, options, state, credits and generation time, and the reason when it
 //! did not succeed. Buttons filter the cards by state; without JavaScript every card shows.
-//! Everything the page needs is inline: no external stylesheet, script, font or image.
+//! A batch with a matrix also gets a grid view ([`super::matrix_grid`]): rows and columns
+//! chosen from its axes, the cards laid out in the cells. Everything the page needs is
+//! inline: no external stylesheet, script, font or image.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::matrix_grid::{GRID_SCRIPT, GRID_STYLE, MatrixAxes, write_card_values};
 use super::{duration_text, escape_markup, input_text, prompt, reason, seconds_text};
 use crate::job::JobState;
 use crate::media::{Media, MediaKind};
@@ -63,13 +66,14 @@ header { padding: 24px 28px 8px; }
 h1 { margin: 0 0 4px; font-size: 22px; }
 .meta { color: var(--muted); margin: 0 0 12px; }
 .filters { display: flex; flex-wrap: wrap; gap: 8px; padding: 0 28px 16px; }
-.filters button { border: 1px solid var(--line); background: var(--card); color: var(--ink); border-radius: 999px;
+.filters button, .views button { border: 1px solid var(--line); background: var(--card); color: var(--ink); border-radius: 999px;
   padding: 5px 12px; font: inherit; cursor: pointer; }
-.filters button[aria-pressed="true"] { border-color: var(--info); box-shadow: inset 0 0 0 1px var(--info); }
+.filters button[aria-pressed="true"], .views button[aria-pressed="true"] { border-color: var(--info); box-shadow: inset 0 0 0 1px var(--info); }
 main { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px; padding: 0 28px 28px; }
 .job { background: var(--card); border: 1px solid var(--line); border-radius: 10px; overflow: hidden; display: flex; flex-direction: column; }
-/* A filtered-out card: `display: flex` above would otherwise beat the `hidden` attribute. */
-.job[hidden] { display: none; }
+/* A filtered-out card, a view not shown: `display: flex` and `grid` above would otherwise
+   beat the `hidden` attribute. */
+[hidden] { display: none !important; }
 .job video { width: 100%; aspect-ratio: 16 / 9; background: #000; display: block; }
 .job img { width: 100%; height: auto; background: #000; display: block; }
 .job audio { width: 100%; display: block; }
@@ -120,7 +124,7 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{} — sora-batch</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+         <title>{} — sora-batch</title>\n<style>{STYLE}{GRID_STYLE}</style>\n</head>\n<body>\n",
         escape(&report.name)
     );
     let _ = write!(
@@ -151,12 +155,15 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
             );
         }
     }
-    let _ = out.write_str("</nav>\n<main>\n");
+    let _ = out.write_str("</nav>\n");
+    let axes = MatrixAxes::of(report);
+    axes.write_controls(out);
+    let _ = out.write_str("<main>\n");
     for job in &report.jobs {
         let aspect = input_text(job, "aspect_ratio");
         let _ = writeln!(
             out,
-            "<article class=\"job {}{}\" data-state=\"{}\" id=\"job-{}\">",
+            "<article class=\"job {}{}\" data-state=\"{}\"{} id=\"job-{}\">",
             job.state.as_str(),
             if aspect.as_deref() == Some("portrait") {
                 " portrait"
@@ -164,6 +171,7 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
                 ""
             },
             job.state.as_str(),
+            axes.card_attribute(job),
             escape(job.id.as_str())
         );
         if job.files.is_empty() {
@@ -202,11 +210,12 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
         }
         let _ = writeln!(
             out,
-            "<div class=\"body\">\n<h2>{}<span class=\"badge\">{}</span></h2>\n<p class=\"prompt\">{}</p>\n<dl>",
+            "<div class=\"body\">\n<h2>{}<span class=\"badge\">{}</span></h2>",
             escape(job.id.as_str()),
             state_label(job.state),
-            escape(prompt(job))
         );
+        write_card_values(job, out);
+        let _ = writeln!(out, "<p class=\"prompt\">{}</p>\n<dl>", escape(prompt(job)));
         let mut field = |name: &str, value: Option<String>| {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
                 let _ = writeln!(out, "<dt>{}</dt><dd>{}</dd>", escape(name), escape(&value));
@@ -250,9 +259,11 @@ pub fn write(report: &Report, out: &mut impl std::fmt::Write) {
         }
         let _ = out.write_str("</div>\n</article>\n");
     }
+    let _ = out.write_str("</main>\n");
+    axes.write_grid_container(out);
     let _ = write!(
         out,
-        "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
+        "<script>{SCRIPT}{GRID_SCRIPT}</script>\n</body>\n</html>\n"
     );
 }
 

@@ -12,6 +12,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+mod matrix_grid;
 pub mod step_summary;
 
 use std::io::{self, BufWriter, Write as _};

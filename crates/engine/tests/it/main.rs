@@ -4,6 +4,7 @@ mod errors;
 mod examples;
 mod expansion;
 mod fuzz;
+mod gallery;
 mod identity;
 mod limits;
 mod model_inputs;

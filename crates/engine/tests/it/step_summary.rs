@@ -23,7 +23,7 @@ fn context(artifacts_url: Option<&str>) -> SummaryContext {
 
 /// A report of `jobs` jobs of a subject × model matrix, every tenth refused, the others
 /// succeeded with a video; `text` ends each prompt and failure message.
-fn large_report(jobs: usize, text: &str) -> Report {
+pub(crate) fn large_report(jobs: usize, text: &str) -> Report {
     report_failing(jobs, 10, text)
 }
 
