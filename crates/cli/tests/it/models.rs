@@ -605,10 +605,15 @@ fn a_lock_from_the_snapshot_needs_no_key_and_names_the_documentation_page() {
     assert!(harness.fake.log().requests().is_empty(), "no network");
 
     harness.write_manifest("version: 1\nmodel: acme/clip-maker\nprompt: a fox\n");
-    let refused = run(&harness, &["models", "lock", "--from-snapshot", "batch.yaml"]);
+    let refused = run(
+        &harness,
+        &["models", "lock", "--from-snapshot", "batch.yaml"],
+    );
     assert_ne!(refused.code, Some(0));
     assert!(
-        refused.stderr.contains("not in sora-batch's built-in snapshot"),
+        refused
+            .stderr
+            .contains("not in sora-batch's built-in snapshot"),
         "{}",
         refused.stderr
     );
