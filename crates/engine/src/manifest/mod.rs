@@ -25,6 +25,7 @@ pub mod raw;
 mod resolve;
 #[allow(dead_code)] // Read by `rows:` once the resolver combines rows with the matrix.
 pub(crate) mod rows;
+pub mod schema_parts;
 mod shape;
 mod template;
 
@@ -171,7 +172,13 @@ pub fn load_with(path: &Path, book: &ModelBook) -> Result<Loaded, ManifestErrors
 /// over it, when there is one; a lock that cannot be read or trusted stops the load with
 /// its located problem.
 pub fn model_book_beside(manifest: &Path) -> Result<ModelBook, ManifestErrors> {
-    let lock_path = crate::lockfile::path_beside(manifest);
+    model_book_with_lock(&crate::lockfile::path_beside(manifest))
+}
+
+/// The built-in book with the entries of the lock at `lock_path` over it, when that file
+/// exists (`sora-batch schema --lock` names a lock without a manifest).
+pub fn model_book_with_lock(lock_path: &Path) -> Result<ModelBook, ManifestErrors> {
+    let lock_path = lock_path.to_path_buf();
     match crate::lockfile::read(&lock_path) {
         Ok(None) => Ok(ModelBook::built_in()),
         Ok(Some(lock)) => Ok(ModelBook::built_in().with_locked(

@@ -19,7 +19,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use serde_saphyr::Spanned;
-use sora_batch_api::registry::{FieldType, SORA_2_MODELS};
+
+use super::schema_parts::{
+    DurationText, ID_PATTERN, NAME_PATTERN, NOT_BLANK_PATTERN, PriceTableSchema, ScalarText,
+    TEMPLATE_PATTERN,
+};
 
 /// The keys a manifest may have at its top level, in the order the docs present them.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -56,7 +60,7 @@ pub const LIMIT_KEYS: &[&str] = &["requests", "per"];
 /// The keys of a job besides its model's input fields.
 pub const JOB_KEYS: &[&str] = &["id", "model", "takes"];
 
-/// A batch of Sora 2 video generations for sora-batch (version 1).
+/// A batch of generations on Kie.ai's jobs API for sora-batch (version 1).
 ///
 /// Jobs come from a matrix (`prompt` + `matrix`), from `jobs`, or both. See
 /// docs/manifest.md for every key.
@@ -68,10 +72,10 @@ pub struct RawManifest {
     pub version: Option<Spanned<u32>>,
     /// The batch's name, used for the default batch folder `out/<name>/`. Default: the
     /// file's stem.
-    #[schemars(with = "Option<String>", extend("pattern" = "^[a-z0-9_-][a-z0-9._-]*$"))]
+    #[schemars(with = "Option<ScalarText>", extend("pattern" = NAME_PATTERN, "maxLength" = super::identity::MAX_ID_CHARS))]
     pub name: Option<Spanned<String>>,
     /// The model of every job that names none. Default: sora-2-text-to-video.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<ScalarText>", extend("pattern" = NOT_BLANK_PATTERN))]
     pub model: Option<Spanned<String>>,
     /// Input fields merged into every job (a job's own fields win).
     pub defaults: Option<RawInput>,
@@ -79,7 +83,7 @@ pub struct RawManifest {
     #[schemars(with = "Option<std::collections::BTreeMap<String, ScalarSchema>>")]
     pub vars: Option<RawMap<Spanned<RawValue>>>,
     /// The prompt template of the matrix jobs (or of one job when there is no matrix).
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<ScalarText>", extend("pattern" = TEMPLATE_PATTERN))]
     pub prompt: Option<Spanned<String>>,
     /// Axes whose cartesian product makes jobs, with `include` and `exclude` as in GitHub
     /// Actions.
@@ -95,9 +99,7 @@ pub struct RawManifest {
     pub run: Option<RawRun>,
     /// Credits per clip by model, overriding the built-in estimates: `{model: {"10": 30}}`.
     /// Keys: seconds (`"10"`), seconds and size (`"15-high"`), or `"*"` for any clip.
-    #[schemars(
-        with = "Option<std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>>"
-    )]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, PriceTableSchema>>")]
     pub prices: Option<RawMap<RawMap<Spanned<f64>>>>,
 }
 
@@ -109,13 +111,13 @@ pub struct RawRun {
     #[schemars(with = "Option<u32>", extend("minimum" = 1))]
     pub concurrency: Option<Spanned<u32>>,
     /// How long one task may take from its submission, e.g. `40m`. Default: 40m.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub timeout: Option<Spanned<String>>,
     /// The spending cap of this batch, in credits.
     #[schemars(with = "Option<f64>", extend("minimum" = 0))]
     pub max_credits: Option<Spanned<f64>>,
     /// An http(s) URL the service POSTs each task's outcome to (sent as callBackUrl).
-    #[schemars(with = "Option<String>", extend("format" = "uri"))]
+    #[schemars(with = "Option<String>", extend("format" = "uri", "pattern" = super::schema_parts::HTTP_URL_PATTERN))]
     pub callback_url: Option<Spanned<String>>,
     /// Client-side limit on createTask calls. Default: 18 per 10s.
     pub create_limit: Option<RawLimit>,
@@ -132,13 +134,13 @@ pub struct RawRun {
 #[schemars(extend("additionalProperties" = false))]
 pub struct RawPoll {
     /// The first poll of a task, until a task of this batch has finished. Default: 20s.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub first_after: Option<Spanned<String>>,
     /// The shortest time between two polls of one task. Default: 2s.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub min_interval: Option<Spanned<String>>,
     /// The longest time between two polls of one task. Default: 30s.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub max_interval: Option<Spanned<String>>,
 }
 
@@ -147,16 +149,16 @@ pub struct RawPoll {
 #[schemars(extend("additionalProperties" = false))]
 pub struct RawRetry {
     /// The wait after a first transient failure, doubled after each further one. Default: 500ms.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub base_delay: Option<Spanned<String>>,
     /// No wait between retries grows beyond this. Default: 30s.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub max_delay: Option<Spanned<String>>,
     /// The wait after a 429 without Retry-After: the service's window. Default: 10s.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub rate_limit_window: Option<Spanned<String>>,
     /// The shortest wait after a 455 (maintenance). Default: 30s.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub maintenance_delay: Option<Spanned<String>>,
 }
 
@@ -167,7 +169,7 @@ pub struct RawLimit {
     #[schemars(with = "Option<u32>", extend("minimum" = 1))]
     pub requests: Option<Spanned<u32>>,
     /// A duration such as `10s`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<DurationText>")]
     pub per: Option<Spanned<String>>,
 }
 
@@ -454,8 +456,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OptionalList<T> {
 }
 
 // ---- JSON Schema for the hand-written types ----
+// What holds for every model. The fields of each model are checked by conditionals on
+// `model` that `crate::schema` adds.
 
-/// The schema of a template variable's value.
+/// The schema of a template variable's value (`~` reads as the text `null`).
 #[derive(Debug)]
 pub struct ScalarSchema;
 
@@ -464,16 +468,7 @@ impl JsonSchema for ScalarSchema {
         "Scalar".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": ["string", "number", "boolean"]})
-    }
-}
-
-impl JsonSchema for RawValue {
-    fn schema_name() -> Cow<'static, str> {
-        "AnyValue".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!(true)
+        json_schema!({"type": ["string", "number", "boolean", "null"]})
     }
 }
 
@@ -490,16 +485,20 @@ impl<V: JsonSchema> JsonSchema for RawMap<V> {
     }
 }
 
+/// A `prompt` wherever it is written is a template (it is rendered before it is checked).
+fn prompt_property() -> Value {
+    serde_json::json!({"description": "The prompt, a template: `{name}` is a variable, `{{` and `}}` are braces.", "pattern": TEMPLATE_PATTERN})
+}
+
 impl JsonSchema for RawInput {
     fn schema_name() -> Cow<'static, str> {
         "Input".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Input fields of the job's model. The Sora 2 models' fields are listed; other models' fields pass through unvalidated.",
+            "description": "Input fields of the jobs' models, merged into every job. Each model's fields are checked where the model is known.",
             "type": "object",
-            "properties": input_field_properties(),
-            "additionalProperties": true,
+            "properties": {"prompt": prompt_property()},
         })
     }
 }
@@ -509,13 +508,19 @@ impl JsonSchema for RawMatrix {
         "Matrix".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let combination = serde_json::json!({"type": "object", "additionalProperties": true});
+        let model = serde_json::json!({"type": "string", "pattern": NOT_BLANK_PATTERN});
+        let combination = serde_json::json!({
+            "type": "object",
+            "properties": {"model": model, "prompt": prompt_property()},
+        });
         json_schema!({
             "description": "Axes: each key is an input field or a template variable, with a list of values. `exclude` removes every combination matching all keys of an entry; `include` merges an entry into every combination whose matrix values it does not overwrite, or adds it as a new combination.",
             "type": "object",
             "properties": {
-                "include": {"type": "array", "items": combination},
-                "exclude": {"type": "array", "items": combination},
+                "include": {"type": ["array", "null"], "items": combination},
+                "exclude": {"type": ["array", "null"], "items": {"type": "object"}},
+                "model": {"type": "array", "minItems": 1, "items": model},
+                "prompt": {"type": "array", "minItems": 1, "items": prompt_property()},
             },
             "additionalProperties": {"type": "array", "minItems": 1},
         })
@@ -527,65 +532,20 @@ impl JsonSchema for RawJob {
         "Job".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let mut properties = input_field_properties();
-        properties.insert(
-            "id".into(),
-            serde_json::json!({
-                "description": "The job's id, used for file names. Default: derived from the prompt.",
-                "type": "string",
-                "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*$",
-                "maxLength": super::identity::MAX_ID_CHARS,
-            }),
-        );
-        properties.insert(
-            "model".into(),
-            serde_json::json!({"description": "This job's model.", "type": "string"}),
-        );
-        properties.insert(
-            "takes".into(),
-            serde_json::json!({"description": "Videos of this job, at most 100.", "type": "integer", "minimum": 1, "maximum": super::MAX_TAKES}),
-        );
         json_schema!({
             "description": "One job: an optional id, model and takes, and its model's input fields.",
             "type": "object",
-            "properties": properties,
-            "additionalProperties": true,
+            "properties": {
+                "id": {
+                    "description": "The job's id, used for file names. Default: derived from the prompt.",
+                    "type": ["string", "number", "boolean", "null"],
+                    "pattern": ID_PATTERN,
+                    "maxLength": super::identity::MAX_ID_CHARS,
+                },
+                "model": {"description": "This job's model.", "type": ["string", "number", "boolean", "null"], "pattern": NOT_BLANK_PATTERN},
+                "takes": {"description": "Videos of this job, at most 100.", "type": ["integer", "null"], "minimum": 1, "maximum": super::MAX_TAKES},
+                "prompt": prompt_property(),
+            },
         })
     }
-}
-
-/// The input fields of every Sora 2 model, as JSON Schema properties.
-fn input_field_properties() -> Map<String, Value> {
-    let mut properties = Map::new();
-    for field in SORA_2_MODELS.iter().flat_map(|model| model.fields) {
-        if properties.contains_key(field.name) {
-            continue;
-        }
-        let schema = match field.field_type {
-            FieldType::Text { max_chars } => {
-                serde_json::json!({"type": "string", "minLength": 1, "maxLength": max_chars})
-            }
-            FieldType::Choice(options) => {
-                // Choices that read as numbers (`n_frames`) may be written unquoted.
-                let mut values: Vec<Value> = options.iter().map(|o| Value::from(*o)).collect();
-                values.extend(
-                    options
-                        .iter()
-                        .filter_map(|o| o.parse::<u64>().ok())
-                        .map(Value::from),
-                );
-                serde_json::json!({"enum": values})
-            }
-            FieldType::Bool => serde_json::json!({"type": "boolean"}),
-            FieldType::UrlList { min, max } => serde_json::json!({
-                "type": "array", "minItems": min, "maxItems": max,
-                "items": {"type": "string", "format": "uri"},
-            }),
-            FieldType::TextList { max } => serde_json::json!({
-                "type": "array", "maxItems": max, "items": {"type": "string", "minLength": 1},
-            }),
-        };
-        properties.insert(field.name.to_owned(), schema);
-    }
-    properties
 }

@@ -12,6 +12,7 @@ mod properties;
 mod render;
 mod run_engine;
 mod schema;
+mod schema_agreement;
 mod scripted;
 mod sharding;
 mod step_summary;
