@@ -115,6 +115,11 @@ pub enum Command {
     /// instead of paying for their jobs again; every file whose sha256 still matches is kept.
     Recover(RecoverArgs),
     /// Print the JSON Schema of the manifest format, for editors.
+    ///
+    /// The schema knows the built-in models and a lock's, and checks each one's input fields.
+    /// Save it beside your manifests and name it in the manifest's first line:
+    /// `sora-batch schema > manifest.schema.json`, then
+    /// `# yaml-language-server: $schema=./manifest.schema.json`.
     Schema(SchemaArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     ///
@@ -372,7 +377,12 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SchemaArgs {}
+pub struct SchemaArgs {
+    /// Also know the models of this lock (their fields replace built-in models' of the same
+    /// id). Default: sora-batch.lock in the current folder, when there is one.
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub lock: Option<PathBuf>,
+}
 
 #[cfg(test)]
 mod tests {

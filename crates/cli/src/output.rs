@@ -103,8 +103,17 @@ impl Output {
 
     /// A one-line message to stderr: `error: ...`.
     pub fn error_line(&mut self, message: &str) {
+        self.prefixed_line("error", message);
+    }
+
+    /// A one-line message to stderr: `note: ...`.
+    pub fn note_line(&mut self, message: &str) {
+        self.prefixed_line("note", message);
+    }
+
+    fn prefixed_line(&mut self, prefix: &str, message: &str) {
         let _ = self.stdout.flush();
-        let line = format!("error: {message}");
+        let line = format!("{prefix}: {message}");
         let line = if self.color_stderr {
             colorize(&line)
         } else {
