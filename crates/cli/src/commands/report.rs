@@ -23,10 +23,8 @@ pub fn run(args: &ReportArgs, output: &mut Output) -> Result<Outcome, CliError> 
         &args.out,
         &args.report_dir,
     )?;
-    if !output.quiet {
-        for warning in &combined.warnings {
-            output.error_line(&format!("warning: {warning}"));
-        }
+    for warning in &combined.warnings {
+        output.warning_line(warning);
     }
     combined::write_reports(&args.report_dir, &combined)?;
     if let Some(path) = &args.junit {
