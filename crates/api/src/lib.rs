@@ -10,7 +10,8 @@
 //! family); [`wire`] mirrors the service's JSON exactly. [`catalogue`] is Kie's catalogue of
 //! the jobs API's models: [`Client::list_models`], [`Client::model_schema`] (a model's input
 //! JSON Schema, `$ref`s inlined) and [`Client::model_price`], paced to the service's limit of
-//! one such call per second.
+//! one such call per second. A caller's rate limiter paces the client's own retries of
+//! recordInfo and download-url through a [`RetryPacer`].
 //!
 //! **Architecture invariant:** this crate knows nothing of manifests, journals, files on disk
 //! or terminals. It is the only code that speaks HTTP to Kie.
@@ -18,6 +19,7 @@
 pub mod catalogue;
 mod client;
 mod error;
+mod pacing;
 pub mod registry;
 mod retry;
 pub mod snapshot;
@@ -32,4 +34,5 @@ pub use error::{
     ApiError, ClientBuildError, CreateTaskError, ErrorClass, ErrorKind, LocalWriteFailure,
     Operation, TaskCreation,
 };
+pub use pacing::{RetryPacer, Unpaced};
 pub use retry::RetryPolicy;

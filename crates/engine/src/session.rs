@@ -47,6 +47,8 @@ pub struct RunRequest {
     pub junit: Option<PathBuf>,
     /// A Markdown file to append the summary to (GitHub Actions' `$GITHUB_STEP_SUMMARY`).
     pub step_summary: Option<PathBuf>,
+    /// The folder of the per-user generation-time cache; `None` for none.
+    pub timing_cache: Option<PathBuf>,
 }
 
 /// Why a session could not do its work.
@@ -182,6 +184,7 @@ impl Session {
         options.resubmit_uncertain = request.resubmit_uncertain;
         options.verify_files = request.verify_files;
         options.max_credits = request.max_credits.or(options.max_credits);
+        options.timing_cache = request.timing_cache.clone();
         let prices = std::mem::take(&mut manifest.prices);
         let jobs = std::mem::take(&mut manifest.jobs)
             .into_iter()

@@ -18,6 +18,7 @@ mod run_money;
 mod run_reports;
 mod run_resume;
 mod run_support;
+mod run_timing;
 mod schema;
 mod support;
 mod validate;

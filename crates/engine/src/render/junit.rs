@@ -129,6 +129,8 @@ mod tests {
             estimated_credits: None,
             unpriced_jobs: 0,
             orphaned: Vec::new(),
+            expected_wall_ms: None,
+            expected_from: Vec::new(),
         };
         let xml = super::render(&report);
         assert!(!xml.contains("-0.000"), "{xml}");

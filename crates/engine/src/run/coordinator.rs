@@ -18,7 +18,7 @@ use sora_batch_api::{CreateTaskError, ErrorKind, TaskCreation};
 use tokio::time::Instant;
 
 use super::budgets::{Slots, Spend, SpendingCap};
-use super::limiter::SlidingWindowLimiter;
+use super::limiter::{SharedLimiter, SlidingWindowLimiter};
 use super::ops::condemns_job;
 use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
 use super::polling::PollPlanner;
@@ -45,8 +45,10 @@ pub(super) struct Coordinator {
     /// The jobs in `Stage::Polling`, by task: where a task's record is taken to.
     pub polling: HashMap<TaskId, usize>,
     pub create_limiter: SlidingWindowLimiter,
-    pub poll_limiter: SlidingWindowLimiter,
-    pub planner: PollPlanner,
+    /// Shared with the client's retries of recordInfo and download-url.
+    pub poll_limiter: SharedLimiter,
+    /// One per timing class of the batch; a job's `timing` is its index here.
+    pub planners: Vec<PollPlanner>,
     /// createTasks launched and not yet answered (or failed to journal).
     pub creating: usize,
     pub submissions_stopped: bool,
@@ -310,7 +312,11 @@ impl Coordinator {
         polling.poll_in_flight = true;
         polling.polls += 1;
         let task_id = polling.task_id.clone();
-        self.ops.push(ops::poll(self.service.clone(), task_id));
+        self.ops.push(ops::poll(
+            self.service.clone(),
+            self.poll_limiter.clone(),
+            task_id,
+        ));
     }
 
     fn launch_download(&mut self, index: usize, result_index: usize) {
@@ -332,6 +338,7 @@ impl Coordinator {
         });
         self.ops.push(ops::download(
             self.service.clone(),
+            self.poll_limiter.clone(),
             self.journal.clone(),
             self.clock,
             self.root.clone(),
@@ -495,8 +502,11 @@ impl Coordinator {
                     task_id: task_id.clone(),
                     submitted_at_ms: self.clock.now_ms(),
                     deadline: now + self.options.task_timeout,
-                    next_poll_at: now + self.planner.delay_until_next_poll(Duration::ZERO, 0),
+                    next_poll_at: now
+                        + self.planners[self.jobs[index].timing]
+                            .delay_until_next_poll(Duration::ZERO, 0),
                     polls: 0,
+                    seen_running_at: Duration::ZERO,
                     poll_in_flight: false,
                     last_state: None,
                 });

@@ -16,10 +16,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
-use sora_batch_api::{ApiError, CreateTaskError, ErrorClass, ErrorKind, TaskCreation};
+use sora_batch_api::{
+    ApiError, CreateTaskError, ErrorClass, ErrorKind, RetryPacer as _, TaskCreation,
+};
 use tokio::time::Instant;
 
 use super::TaskService;
+use super::limiter::SharedLimiter;
 use crate::batch::{self, FileSink};
 use crate::job::{JobId, JobKey, TaskId};
 use crate::journal::{DownloadedFile, JournalError, JournalWriter, Record};
@@ -166,10 +169,16 @@ pub(super) fn create(
     })
 }
 
-/// One recordInfo of `task_id` (the client retries transient trouble itself).
-pub(super) fn poll(service: Arc<dyn TaskService>, task_id: TaskId) -> BoxFuture<'static, Arrival> {
+/// One recordInfo of `task_id`, whose first request the coordinator let through
+/// `poll_limiter`; the client retries transient trouble itself, each retry through the same
+/// limiter.
+pub(super) fn poll(
+    service: Arc<dyn TaskService>,
+    poll_limiter: SharedLimiter,
+    task_id: TaskId,
+) -> BoxFuture<'static, Arrival> {
     Box::pin(async move {
-        let result = service.record_info(&task_id).await;
+        let result = service.record_info(&task_id, &poll_limiter).await;
         Arrival::Record { task_id, result }
     })
 }
@@ -189,6 +198,7 @@ pub(super) struct Fetch {
 /// is complete under its final name.
 pub(super) fn download(
     service: Arc<dyn TaskService>,
+    poll_limiter: SharedLimiter,
     journal: JournalWriter,
     clock: Clock,
     root: PathBuf,
@@ -202,7 +212,7 @@ pub(super) fn download(
             url,
             file_stem,
         } = fetch;
-        let result = fetch_file(service.as_ref(), &root, &url, &file_stem)
+        let result = fetch_file(service.as_ref(), &poll_limiter, &root, &url, &file_stem)
             .await
             .map(|done| DownloadedFile {
                 path: done.file_name,
@@ -227,8 +237,11 @@ pub(super) fn download(
 
 /// Downloads one result file into the batch folder; a refused (expired) URL is replaced
 /// by a fresh one from download-url. A failure to write is told apart from the host's.
+/// download-url is an API call like recordInfo: its requests, first and retries, go through
+/// `poll_limiter`.
 async fn fetch_file(
     service: &dyn TaskService,
+    poll_limiter: &SharedLimiter,
     root: &Path,
     url: &str,
     file_stem: &str,
@@ -254,7 +267,8 @@ async fn fetch_file(
                 ErrorKind::ResultUrlRefused | ErrorKind::Stalled { .. }
             ))
     {
-        match service.download_url(url).await {
+        poll_limiter.permit().await;
+        match service.download_url(url, poll_limiter).await {
             Ok(fresh) => {
                 outcome = service.download(&fresh, &mut sink).await;
                 fetched_from = fresh;

@@ -14,6 +14,7 @@ use crate::journal::{DownloadedFile, JournalError, WriterStats};
 use crate::manifest::Job;
 use crate::prices::{PriceClass, PriceTable};
 use crate::settings::{PollTuning, RateLimit, RunSettings};
+use crate::timing::TimingClass;
 
 /// One job as the run needs it: who it is and exactly what to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +28,8 @@ pub struct RunJob {
     /// Jobs that should cost the same: a job of unknown price is estimated from the charge
     /// of another of its class once one is known.
     pub price_class: PriceClass,
+    /// Jobs that should take about as long: their polls are planned together.
+    pub timing_class: TimingClass,
 }
 
 impl RunJob {
@@ -35,6 +38,7 @@ impl RunJob {
     pub fn from_manifest(job: Job, prices: &PriceTable) -> RunJob {
         let estimated_credits = prices.estimate(&job.model, &job.input);
         let price_class = PriceClass::of(&job.model, &job.input);
+        let timing_class = TimingClass::of(&job.model, &job.input);
         RunJob {
             id: job.id,
             key: job.key,
@@ -46,6 +50,7 @@ impl RunJob {
             },
             estimated_credits,
             price_class,
+            timing_class,
         }
     }
 }
@@ -79,6 +84,9 @@ pub struct RunOptions {
     /// The spending cap of the batch: nothing is submitted that would take committed spend
     /// above it.
     pub max_credits: Option<Credits>,
+    /// The folder of the per-user generation-time cache ([`crate::timing::cache`]): read
+    /// when the run starts, added to when it ends. `None` for no cache.
+    pub timing_cache: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -98,6 +106,7 @@ impl RunOptions {
             hurry_time: Duration::from_secs(10),
             create_retry: settings.retry.apply_to(RetryPolicy::default()),
             max_credits: settings.max_credits,
+            timing_cache: None,
         }
     }
 }
