@@ -149,6 +149,10 @@ impl SharedLimiter {
     pub fn back_off(&self, now: Instant) {
         self.lock().back_off(now);
     }
+
+    pub fn sent_later(&self, granted: Instant, sent: Instant) {
+        self.lock().sent_later(granted, sent);
+    }
 }
 
 impl RetryPacer for SharedLimiter {

@@ -16,6 +16,7 @@
 
 mod budgets;
 mod coordinator;
+mod created;
 mod events;
 mod limiter;
 mod ops;
@@ -107,7 +108,8 @@ pub async fn run_batch_replayed(
         .map(|job| state::JobSlot::new(job, now))
         .collect();
     let resumed = resume::resume(&mut slots, replay.jobs, &options, folder.root(), now).await;
-    let (planners, timing_classes) = poll_planners(&mut slots, &options).await;
+    let tasks = resumed.pending.len() + resumed.polling.len();
+    let (planners, timing_classes) = poll_planners(&mut slots, &options, tasks).await;
     for event in resumed.events {
         reporter.on_event(&event);
     }
@@ -213,10 +215,12 @@ pub async fn run_batch_replayed(
 
 /// A poll planner per timing class of the batch, each with its prior: from the times of
 /// tasks earlier runs of this folder saw finish (restored by `resume`), the cache, the
-/// manifest and the model snapshot (see [`crate::timing`]). Sets each job's `timing`.
+/// manifest and the model snapshot (see [`crate::timing`]), each planning for a budget of
+/// polls shared by the run's `tasks`. Sets each job's `timing`.
 async fn poll_planners(
     slots: &mut [state::JobSlot],
     options: &RunOptions,
+    tasks: usize,
 ) -> (Vec<PollPlanner>, Vec<TimingClass>) {
     let cache = match options.timing_cache.clone() {
         Some(folder) => tokio::task::spawn_blocking(move || GenerationTimeCache::load(&folder))
@@ -252,6 +256,7 @@ async fn poll_planners(
         polls_per_second: guarded(options.poll_limit),
         creates_per_second: guarded(options.create_limit),
         concurrency: options.concurrency,
+        tasks,
     };
     let planners = classes
         .iter()

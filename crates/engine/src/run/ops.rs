@@ -33,10 +33,12 @@ pub(super) enum Arrival {
     Created {
         job: usize,
         result: Result<TaskId, CreateTaskError>,
-        /// When the create limiter let the call through, and when the request actually left
-        /// (after the intent was made durable).
+        /// When the create limiter let the call through, when the request actually left
+        /// (after the intent was made durable), and when its answer came (before the
+        /// outcome was made durable).
         granted_at: Instant,
         sent_at: Instant,
+        answered_at: Instant,
     },
     /// A task's record, or why it could not be had. Keyed by the task, not by who asked:
     /// a record pushed by the service (a callback receiver) arrives the same way as one
@@ -135,6 +137,7 @@ pub(super) fn create(
         }
         let sent_at = clock.now();
         let result = service.create_task(&request).await;
+        let answered_at = clock.now();
         let outcome = match &result {
             Ok(task_id) => Record::Submitted {
                 key,
@@ -165,19 +168,25 @@ pub(super) fn create(
             result,
             granted_at,
             sent_at,
+            answered_at,
         }
     })
 }
 
 /// One recordInfo of `task_id`, whose first request the coordinator let through
-/// `poll_limiter`; the client retries transient trouble itself, each retry through the same
+/// `poll_limiter` at `granted_at`; the client retries transient trouble itself, each retry through the same
 /// limiter.
 pub(super) fn poll(
     service: Arc<dyn TaskService>,
     poll_limiter: SharedLimiter,
     task_id: TaskId,
+    granted_at: Instant,
 ) -> BoxFuture<'static, Arrival> {
     Box::pin(async move {
+        // The request leaves when this future first runs, which a busy machine can put
+        // milliseconds after the limiter let it through: it counts from now, or the next
+        // window's requests would meet it inside the service's window.
+        poll_limiter.sent_later(granted_at, Instant::now());
         let result = service.record_info(&task_id, &poll_limiter).await;
         Arrival::Record { task_id, result }
     })

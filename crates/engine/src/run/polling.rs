@@ -9,21 +9,22 @@
 //! has seen that many of its own finish, the prior has half the say, and less after.
 //!
 //! From the belief (median `m`, log spread `s`), a task is polled:
-//! - at the ages `m·e^(s·z)` for z = -1.3, -0.8, -0.45, -0.15 and +0.15: by the fifth poll,
-//!   a task of median length is seen done, the earlier ones catch the fast tasks where they
-//!   are most likely to finish;
-//! - then every `0.11·s·m` (3.3% of the median when `s` is 0.3): a task this old is due, and
-//!   the slot it frees is worth the batch's next submission;
+//! - at the ages `m·e^(s·z)` for z = -1.2, -0.7, -0.3, +0.05 and +0.35 (where about 12,
+//!   24, 38, 52 and 64% of tasks have finished): a task of median length is seen done by its
+//!   fourth poll, or its fifth when the belief is a few percent short;
+//! - then every `0.11·s` of its age (3.3% when `s` is 0.3): a task this old is due, and the
+//!   slot it frees is worth the batch's next submission;
 //! - past three times the median, every 8% of its age: an outlier.
 //!
-//! The spacing was chosen on simulated batches (`docs/performance.md`): for `s` = 0.3 it
-//! notices a task 3.5% of the median late on average with 8 polls on average, where the
-//! previous planner took 5% for 5.5. Denser polling notices sooner but spends more of the
-//! account's 10 recordInfo per second; the schedule is stretched when it would spend more
-//! than the batch's share of that budget ([`PollBudget`]). Until anything is known (no prior,
-//! nothing finished) the first poll comes after [`PollTuning::first_poll`] and later ones
-//! spread out geometrically. Polls are always at least `min_interval` apart and, after the
-//! first, at most `max_interval`.
+//! Each early age is polled for once (as the belief moves, a task must not meet the same one
+//! again); a belief that moved a lot opens them again. The spacing was chosen on simulated
+//! batches (`docs/performance.md`): for `s` = 0.3 a task is seen done 3.5% of the median
+//! late (median; 4.5% on average) with 4 polls (median; 6.2 on average). Denser polling
+//! notices sooner but spends more of the account's 10 recordInfo per second: the schedule
+//! is stretched when it would spend more than the batch's share of that budget
+//! ([`PollBudget`]). Until anything is known (no prior, nothing finished) the first poll
+//! comes after [`PollTuning::first_poll`] and later ones spread out geometrically. Polls are
+//! always at least `min_interval` apart and, after the first, at most `max_interval`.
 
 use std::time::Duration;
 
@@ -34,9 +35,10 @@ use crate::timing::belief::{self, Belief};
 use crate::timing::{LogStats, Prior};
 
 /// Where the first polls go, in standard deviations of the log time from the median.
-const EARLY_POLLS_Z: [f64; 5] = [-1.3, -0.8, -0.45, -0.15, 0.15];
-/// After a poll, the next early age is at least this share of its step away.
-const EARLY_STEP_SHARE: f64 = 0.6;
+const EARLY_POLLS_Z: [f64; 5] = [-1.2, -0.7, -0.3, 0.05, 0.35];
+/// An early age polled for already is polled for again only this share of its step ahead
+/// of the task: the belief moved by more than half a step.
+const REOPEN_SHARE_OF_STEP: f64 = 0.6;
 /// Past them, the interval between polls, as a share of `spread × median`.
 const TAIL_INTERVAL_PER_SPREAD: f64 = 0.11;
 /// Past this multiple of the median, a task is an outlier and is polled less often...
@@ -47,7 +49,7 @@ const OUTLIER_INTERVAL_SHARE_OF_AGE: f64 = 0.08;
 const BLIND_INTERVAL_SHARE_OF_AGE: f64 = 0.5;
 /// The share of the account's recordInfo budget the schedule may plan to spend: the rest is
 /// for tasks of earlier runs, retries, download-url and other processes on the same key.
-const BUDGET_SHARE: f64 = 0.8;
+const BUDGET_SHARE: f64 = 0.9;
 /// How much the tail interval grows per step while the schedule is over budget, and how many
 /// steps at most.
 const STRETCH_FACTOR: f64 = 1.4;
@@ -62,15 +64,19 @@ pub struct PollBudget {
     pub polls_per_second: f64,
     pub creates_per_second: f64,
     pub concurrency: usize,
+    /// The tasks this run will poll in all: a batch smaller than its concurrency never has
+    /// more than these in flight.
+    pub tasks: usize,
 }
 
 impl PollBudget {
     /// recordInfo calls one task may take on average: the rate the account allows, over the
-    /// tasks that share it while each runs for `mean`.
+    /// tasks that share it while each runs for `mean` — as many as the slots, the createTask
+    /// rate and the batch allow.
     fn polls_per_task(&self, mean: Duration) -> f64 {
         let seconds = mean.as_secs_f64().max(1e-3);
         let in_flight = (self.creates_per_second * seconds)
-            .min(self.concurrency.max(1) as f64)
+            .min(self.concurrency.min(self.tasks).max(1) as f64)
             .max(1.0);
         self.polls_per_second * seconds / in_flight
     }
@@ -80,7 +86,10 @@ impl PollBudget {
 #[derive(Debug, Clone, PartialEq)]
 struct Schedule {
     early: Vec<Duration>,
+    /// The tail's step at the median...
     tail_interval: Duration,
+    /// ... and as a share of a task's age past it.
+    tail_share_of_age: f64,
     median: Duration,
 }
 
@@ -172,57 +181,90 @@ impl PollPlanner {
             .map(|belief| schedule_of(&belief, &self.tuning, &self.budget));
     }
 
-    /// How long to wait, from now, before polling a task that was submitted `elapsed` ago
-    /// and has been polled `polls` times already.
-    pub fn delay_until_next_poll(&self, elapsed: Duration, polls: u32) -> Duration {
+    /// When to poll next a task created `elapsed` ago, polled `polls` times already, whose
+    /// first early age not yet polled for is the `next_early`th (0 for a new task).
+    pub fn next_poll(&self, elapsed: Duration, polls: u32, next_early: usize) -> NextPoll {
         let tuning = &self.tuning;
         let max_interval = tuning.max_interval.max(tuning.min_interval);
         let clamp = |d: Duration| d.clamp(tuning.min_interval, max_interval);
+        let after = |wait: Duration| NextPoll { wait, next_early };
         let Some(schedule) = &self.schedule else {
-            return if polls == 0 && elapsed < tuning.first_poll {
+            return after(if polls == 0 && elapsed < tuning.first_poll {
                 tuning.first_poll - elapsed
             } else {
                 // Nothing known yet: spread polls out as the task ages.
                 clamp(elapsed.mul_f64(BLIND_INTERVAL_SHARE_OF_AGE))
-            };
+            });
         };
-        // The next early age. After a poll, it must be a good part of its own step away:
-        // as the belief moves, the ages move a little, and a task polled at one age must not
-        // meet the same one again a few seconds later, only a new one (a belief that moved a
-        // lot opens new ones, and a task is not left to the tail's short steps). A poll
-        // planned for an age can also see the task a little younger than the service does
-        // (the task's clock starts when the service creates it, ours when the answer
-        // arrives): the next age is never nearer than `min_interval`.
-        let next_early = schedule.early.iter().enumerate().find(|(index, age)| {
+        // A poll planned for an age can see the task a little younger than the service does
+        // (its clock and ours differ by a network delay): after a poll, the next age is at
+        // least `min_interval` away.
+        let ahead = |age: &Duration, room: Duration| {
             if polls == 0 {
-                return **age > elapsed;
+                *age > elapsed
+            } else {
+                *age >= elapsed + tuning.min_interval.max(room)
             }
-            let step = match index.checked_sub(1).and_then(|i| schedule.early.get(i)) {
-                Some(previous) => age.saturating_sub(*previous),
-                None => schedule
-                    .early
-                    .get(1)
-                    .map_or(Duration::ZERO, |next| *next - **age),
-            };
-            **age >= elapsed + tuning.min_interval.max(step.mul_f64(EARLY_STEP_SHARE))
-        });
-        if let Some((_, age)) = next_early {
+        };
+        // Each early age is polled for once: as the belief moves, the ages move a little,
+        // and a task polled for one must not meet it again a few seconds later. A belief
+        // that moved a lot (a prior the batch contradicted) opens ages again, when they are
+        // well ahead of the task, so that it is not left to the tail's short steps.
+        let next = schedule
+            .early
+            .iter()
+            .enumerate()
+            .skip(next_early)
+            .find(|(_, age)| ahead(age, Duration::ZERO))
+            .or_else(|| {
+                schedule.early.iter().enumerate().find(|(index, age)| {
+                    let previous = index
+                        .checked_sub(1)
+                        .and_then(|i| schedule.early.get(i))
+                        .copied()
+                        .unwrap_or_default();
+                    ahead(
+                        age,
+                        age.saturating_sub(previous).mul_f64(REOPEN_SHARE_OF_STEP),
+                    )
+                })
+            });
+        if let Some((index, age)) = next {
             let wait = *age - elapsed;
             // The first poll waits for the first early age however long that is: nothing is
             // likely to be done before.
-            return if polls == 0 { wait } else { clamp(wait) };
+            return NextPoll {
+                wait: if polls == 0 { wait } else { clamp(wait) },
+                next_early: index + 1,
+            };
         }
         if polls == 0 {
             // A task past every early age, never polled in this run (a task of an earlier
             // run): at once.
-            return Duration::ZERO;
+            return after(Duration::ZERO);
         }
-        if elapsed.as_secs_f64() > schedule.median.as_secs_f64() * OUTLIER_MULTIPLE_OF_MEDIAN {
-            clamp(elapsed.mul_f64(OUTLIER_INTERVAL_SHARE_OF_AGE))
-        } else {
-            clamp(schedule.tail_interval)
-        }
+        let median = schedule.median.as_secs_f64();
+        after(
+            if elapsed.as_secs_f64() > median * OUTLIER_MULTIPLE_OF_MEDIAN {
+                clamp(elapsed.mul_f64(OUTLIER_INTERVAL_SHARE_OF_AGE))
+            } else {
+                // In the tail, steps grow with the task's age: the longer it has run, the
+                // thinner the share of tasks still to finish per second.
+                clamp(
+                    schedule
+                        .tail_interval
+                        .max(elapsed.mul_f64(schedule.tail_share_of_age)),
+                )
+            },
+        )
     }
+}
+
+/// When to poll a task next, and the first early age it has then not been polled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextPoll {
+    pub wait: Duration,
+    pub next_early: usize,
 }
 
 /// The schedule of `belief`, stretched until its expected polls per task fit the budget.
@@ -250,6 +292,7 @@ fn schedule_of(belief: &Belief, tuning: &PollTuning, budget: &PollBudget) -> Sch
     Schedule {
         early,
         tail_interval,
+        tail_share_of_age: tail_interval.as_secs_f64() / median.as_secs_f64().max(1e-9),
         median,
     }
 }
@@ -266,6 +309,7 @@ fn expected_polls(belief: &Belief, early: &[Duration], tail_interval: Duration) 
         age = *next;
     }
     // The tail, until almost every task is done; the outliers' sparse polls are left out.
+    let median = belief.median().as_secs_f64().max(1e-9);
     let step = tail_interval.max(Duration::from_micros(1));
     for _ in 0..1000 {
         let still_running = belief.survival(age);
@@ -273,7 +317,7 @@ fn expected_polls(belief: &Belief, early: &[Duration], tail_interval: Duration) 
             break;
         }
         polls += still_running;
-        age += step;
+        age += step.max(step.mul_f64(age.as_secs_f64() / median));
     }
     polls
 }

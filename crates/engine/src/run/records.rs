@@ -55,12 +55,13 @@ impl Coordinator {
         } else if let Some(polling) = self.jobs[index].stage.polling_mut() {
             let elapsed = self.clock.since_ms(polling.submitted_at_ms);
             polling.seen_running_at = elapsed;
-            let polls = polling.polls;
+            let (polls, next_early) = (polling.polls, polling.next_early);
             // A task still running at its age is evidence too: the belief may move first.
             self.refresh_planner(timing, now);
-            let wait = self.planners[timing].delay_until_next_poll(elapsed, polls);
+            let next = self.planners[timing].next_poll(elapsed, polls, next_early);
             if let Some(polling) = self.jobs[index].stage.polling_mut() {
-                polling.next_poll_at = now + wait;
+                polling.next_poll_at = now + next.wait;
+                polling.next_early = next.next_early;
             }
         }
     }

@@ -24,6 +24,8 @@ pub(super) struct Polling {
     pub next_poll_at: Instant,
     /// Polls of this task in this run.
     pub polls: u32,
+    /// The first of the planner's early ages this task has not been polled for.
+    pub next_early: usize,
     /// The task's age when a poll last found it running: all the run knows of how long it
     /// takes (it may have finished since).
     pub seen_running_at: std::time::Duration,

@@ -35,7 +35,7 @@ const JOURNAL_MAX_WEIGHT: f64 = 100.0;
 /// The most the cache counts for: other batches, other days.
 const CACHE_MAX_WEIGHT: f64 = 30.0;
 /// A figure the manifest states for its batch.
-const MANIFEST_WEIGHT: f64 = 3.0;
+const MANIFEST_WEIGHT: f64 = 2.0;
 /// The cache's times of the same model at another length or resolution.
 const OTHER_CLASS_WEIGHT: f64 = 2.0;
 /// A typical time from the model snapshot: one figure from a page or the notes.
