@@ -124,6 +124,29 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_estimated_from_its_priors_and_unknown_jobs_are_counted() {
+        use crate::timing::{GenerationTimeCache, TimingClass};
+        let sora = TimingClass::from_name("sora-2-text-to-video n_frames=10");
+        let unknown = TimingClass::from_name("some/model duration=5");
+        let priors = Priors::gather([&sora, &unknown], [], &GenerationTimeCache::empty(), None);
+        // Two Sora jobs still to run, one done; nothing knows the other model.
+        let known = estimate_batch(
+            &[(&sora, true), (&sora, true), (&sora, false)],
+            &priors,
+            4,
+            18,
+            secs(10),
+        );
+        let mean = known.per_job[0].expect("the snapshot's figure");
+        assert!((mean.as_secs_f64() - 130.0 * (0.35_f64 * 0.35 / 2.0).exp()).abs() < 0.01);
+        assert_eq!(known.wall, Some(mean));
+        assert_eq!(known.sources, [PriorSource::Snapshot]);
+        let partly = estimate_batch(&[(&sora, true), (&unknown, true)], &priors, 4, 18, secs(10));
+        assert_eq!(partly.per_job[1], None);
+        assert_eq!((partly.wall, partly.unknown), (None, 1));
+    }
+
+    #[test]
     fn nothing_to_run_takes_no_time() {
         assert_eq!(expected_wall_time(&[], 4, 18, secs(10)), Duration::ZERO);
     }
