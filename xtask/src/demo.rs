@@ -55,6 +55,12 @@ fn run_manifest(
         .env("KIE_BASE_URL", base_url)
         // The fake accepts any key; this one is not a secret.
         .env("KIE_API_KEY", "demo-key-for-the-fake-service")
+        // The fake's generation times are not the live service's: they go to a cache of
+        // their own, not the user's.
+        .env(
+            "SORA_BATCH_CACHE_DIR",
+            target_dir().join("demo-generation-times"),
+        )
         .status()
         .map_err(|e| format!("could not run {}: {e}", binary.display()))
 }

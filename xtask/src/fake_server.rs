@@ -22,6 +22,8 @@ The fake behaves like the live service (errors in HTTP 200 with a `code`, 403 `e
 On start it prints on stdout:
   KIE_BASE_URL=http://127.0.0.1:PORT        the API host (the client appends /api/v1/...)
   KIE_FILES_BASE_URL=http://127.0.0.1:PORT  the file host of result URLs
+  SORA_BATCH_CACHE_DIR=PATH                 a generation-time cache for runs against the
+                                            fake, so that its times stay out of yours
 
 options:
   --port N              API port (default: any free port)
@@ -194,6 +196,12 @@ async fn serve(
     println!("KIE_BASE_URL={}", fake.base_url());
     println!("KIE_FILES_BASE_URL={}", fake.files_base_url());
     println!("KIE_UPLOAD_URL={}", fake.upload_base_url());
+    println!(
+        "SORA_BATCH_CACHE_DIR={}",
+        crate::workspace::target_dir()
+            .join("fake-server-generation-times")
+            .display()
+    );
     eprintln!(
         "fake Kie.ai serving: generation ~{}s, prompts containing {:?} fail, fault rate {}; ctrl-c to stop",
         options.generation_secs, options.fail_prompt, options.fault_rate

@@ -43,6 +43,7 @@ use crate::error::{
     ApiError, CertificateProblem, ClientBuildError, CreateTaskError, ErrorKind, LocalWriteFailure,
     Misconfiguration, Operation, ProxyFailure, TaskCreation, causes, chain_text,
 };
+use crate::pacing::{RetryPacer, Unpaced};
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::wire::{
     CreateTaskData, CreateTaskRequest, DownloadUrlRequest, Envelope, RecordInfo, parse_credits,
@@ -416,9 +417,19 @@ impl Client {
     /// One task's record. Retried while transient; `recordInfo is null` is retried a few
     /// times too, since a task created a moment ago may not be visible yet.
     pub async fn record_info(&self, task_id: &TaskId) -> Result<RecordInfo, ApiError> {
+        self.record_info_paced(task_id, &Unpaced).await
+    }
+
+    /// [`Client::record_info`] with every retry paced by `pacer`: the caller's limiter
+    /// counts the retries as the service does (the first request is the caller's to pace).
+    pub async fn record_info_paced(
+        &self,
+        task_id: &TaskId,
+        pacer: &dyn RetryPacer,
+    ) -> Result<RecordInfo, ApiError> {
         let operation = Operation::RecordInfo;
         let query = [("taskId", task_id.as_str())];
-        self.with_retries(operation, || async {
+        self.with_paced_retries(operation, pacer, || async {
             let answer = self
                 .send_api::<()>(
                     operation,
@@ -461,11 +472,21 @@ impl Client {
 
     /// A fresh link (valid about 20 minutes) for a result URL that expired or was refused.
     pub async fn download_url(&self, result_url: &str) -> Result<String, ApiError> {
+        self.download_url_paced(result_url, &Unpaced).await
+    }
+
+    /// [`Client::download_url`] with every retry paced by `pacer`, as
+    /// [`Client::record_info_paced`].
+    pub async fn download_url_paced(
+        &self,
+        result_url: &str,
+        pacer: &dyn RetryPacer,
+    ) -> Result<String, ApiError> {
         let operation = Operation::DownloadUrl;
         let request = DownloadUrlRequest {
             url: result_url.to_owned(),
         };
-        self.with_retries(operation, || async {
+        self.with_paced_retries(operation, pacer, || async {
             let answer = self
                 .send_api(
                     operation,
@@ -713,6 +734,22 @@ impl Client {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
+        self.with_paced_retries(operation, &Unpaced, attempt_fn)
+            .await
+    }
+
+    /// [`Client::with_retries`], asking `pacer` before every retry (after the policy's wait)
+    /// and telling it of every 429.
+    async fn with_paced_retries<T, F, Fut>(
+        &self,
+        operation: Operation,
+        pacer: &dyn RetryPacer,
+        attempt_fn: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
         let policy = &self.config.retry;
         let mut attempt = 1;
         loop {
@@ -720,8 +757,12 @@ impl Client {
                 Ok(value) => return Ok(value),
                 Err(mut error) => match policy.delay_before_retry(&error.kind, attempt) {
                     Some(wait) => {
+                        if let ErrorKind::RateLimited { .. } = error.kind {
+                            pacer.rate_limited();
+                        }
                         tracing::debug!(%operation, %error, attempt, ?wait, "retrying");
                         tokio::time::sleep(wait).await;
+                        pacer.permit().await;
                         attempt += 1;
                     }
                     None => {

@@ -11,7 +11,8 @@
 //! the jobs API's models: [`Client::list_models`], [`Client::model_schema`] (a model's input
 //! JSON Schema, `$ref`s inlined) and [`Client::model_price`], paced to the service's limit of
 //! one such call per second; [`price_text::parse`] reads the price's prose into a
-//! [`snapshot::PriceRule`] where it states one.
+//! [`snapshot::PriceRule`] where it states one. A caller's rate limiter paces the client's
+//! own retries of recordInfo and download-url through a [`RetryPacer`].
 //!
 //! **Architecture invariant:** this crate knows nothing of manifests, journals, files on disk
 //! or terminals. It is the only code that speaks HTTP to Kie.
@@ -19,6 +20,7 @@
 pub mod catalogue;
 mod client;
 mod error;
+mod pacing;
 pub mod price_text;
 pub mod registry;
 mod retry;
@@ -35,5 +37,6 @@ pub use error::{
     ApiError, CertificateProblem, ClientBuildError, CreateTaskError, ErrorClass, ErrorKind,
     LocalWriteFailure, Misconfiguration, Operation, ProxyFailure, TaskCreation,
 };
+pub use pacing::{RetryPacer, Unpaced};
 pub use retry::RetryPolicy;
 pub use upload::{DEFAULT_UPLOAD_URL, FileUpload, UploadedFile};

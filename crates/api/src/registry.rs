@@ -74,7 +74,13 @@ pub struct FieldSpec {
 pub struct ModelSpec {
     pub name: &'static str,
     pub fields: &'static [FieldSpec],
+    /// How long a task usually takes, in seconds, where a source says so.
+    pub typical_generation_seconds: Option<u32>,
 }
+
+/// `kie-api-notes.md` (Limits, "seen"): a 10-second Sora 2 clip takes on the order of one to
+/// three minutes, about 130 s. No source gives a figure for the Pro models.
+const SORA_2_TYPICAL_SECONDS: Option<u32> = Some(130);
 
 /// A problem with one input field, found before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,14 +175,17 @@ pub const SORA_2_MODELS: &[ModelSpec] = &[
             UPLOAD_METHOD,
             CHARACTER_ID_LIST,
         ],
+        typical_generation_seconds: SORA_2_TYPICAL_SECONDS,
     },
     ModelSpec {
         name: "sora-2-image-to-video",
         fields: &[PROMPT, IMAGE_URLS, ASPECT_RATIO, N_FRAMES, REMOVE_WATERMARK],
+        typical_generation_seconds: SORA_2_TYPICAL_SECONDS,
     },
     ModelSpec {
         name: "sora-2-pro-text-to-video",
         fields: &[PROMPT, ASPECT_RATIO, N_FRAMES, REMOVE_WATERMARK, SIZE],
+        typical_generation_seconds: None,
     },
     ModelSpec {
         name: "sora-2-pro-image-to-video",
@@ -188,14 +197,17 @@ pub const SORA_2_MODELS: &[ModelSpec] = &[
             REMOVE_WATERMARK,
             SIZE,
         ],
+        typical_generation_seconds: None,
     },
     ModelSpec {
         name: "sora-2-text-to-video-stable",
         fields: &[PROMPT, ASPECT_RATIO, N_FRAMES],
+        typical_generation_seconds: SORA_2_TYPICAL_SECONDS,
     },
     ModelSpec {
         name: "sora-2-image-to-video-stable",
         fields: &[PROMPT, IMAGE_URLS, ASPECT_RATIO, N_FRAMES],
+        typical_generation_seconds: SORA_2_TYPICAL_SECONDS,
     },
 ];
 

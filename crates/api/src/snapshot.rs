@@ -103,6 +103,9 @@ pub struct ModelFacts {
     #[serde(rename = "pricingDesc", default)]
     pub pricing_desc: String,
     pub price_rule: Option<PriceRule>,
+    /// How long a task usually takes, in seconds, where a source says so (`null` otherwise).
+    #[serde(default)]
+    pub typical_generation_seconds: Option<f64>,
     #[serde(default)]
     pub source: Value,
 }
@@ -185,6 +188,20 @@ pub fn built_in() -> &'static [ModelFacts] {
 /// The snapshot's facts of `model`, if it has them.
 pub fn model(model: &str) -> Option<&'static ModelFacts> {
     built_in().iter().find(|facts| facts.model == model)
+}
+
+/// How long a task of `model` usually takes, where a source says so: the snapshot's
+/// `typical_generation_seconds`, or the Sora 2 family's figure in [`crate::registry`]. Only
+/// a first guess: a run learns the real times as its tasks finish.
+pub fn typical_generation(model: &str) -> Option<std::time::Duration> {
+    let seconds = self::model(model)
+        .and_then(|facts| facts.typical_generation_seconds)
+        .or_else(|| {
+            crate::registry::lookup(model)
+                .and_then(|spec| spec.typical_generation_seconds)
+                .map(f64::from)
+        })?;
+    (seconds.is_finite() && seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
 }
 
 impl ModelFacts {

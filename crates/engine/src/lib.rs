@@ -36,6 +36,7 @@ pub mod schema;
 pub mod session;
 pub mod settings;
 pub mod shard;
+pub mod timing;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use manifest::{

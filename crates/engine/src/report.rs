@@ -2,11 +2,16 @@
 //! `plan --json`.
 //!
 //! Read [`Report`]: its shape is SPEC's `report.json` field for field, plus the optional
-//! `estimated_credits` that `plan` adds (top level and per job). [`Report::plan`] builds the
+//! fields `plan` adds: `estimated_credits` (top level and per job), and the expected times
+//! ([`Report::with_expected_times`]: `expected_duration_ms` per job, `expected_wall_ms`
+//! and `expected_from` at the top). [`Report::plan`] builds the
 //! document for a manifest with every job `pending`; [`Report::with_journal`] fills states,
 //! files and charges from a batch folder's journal (for `plan` and `status`), and
 //! [`Report::of_run`] from what a run just did. These types are the file format, not the
 //! engine's in-memory state.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -17,6 +22,8 @@ use crate::journal::{DownloadedFile, Replay};
 use crate::manifest::Manifest;
 use crate::prices::Estimate;
 use crate::run::{JobOutcome, RunOutcome};
+use crate::timing::estimate::estimate_batch;
+use crate::timing::{GenerationTimeCache, Priors, TimingClass};
 
 /// The version of the report format written here.
 pub const REPORT_VERSION: u32 = 1;
@@ -39,6 +46,14 @@ pub struct Report {
     /// Jobs the journal knows that the manifest no longer has; their files are kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub orphaned: Vec<OrphanedReport>,
+    /// `plan` only: the expected wall time of the jobs a run would still do, given the
+    /// batch's concurrency and createTask limit; absent when a job's time is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_wall_ms: Option<u64>,
+    /// `plan` only: where the expected times come from (`journal`, `cache`, `manifest`,
+    /// `other_class`, `snapshot`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_from: Vec<String>,
 }
 
 /// A job of an earlier version of the manifest, still in the batch folder's journal.
@@ -129,6 +144,9 @@ pub struct JobReport {
     /// gallery's grid; absent for an explicit job and in reports of earlier versions.
     #[serde(default, skip_serializing_if = "MatrixValues::is_empty")]
     pub matrix: MatrixValues,
+    /// `plan` only: how long this job's task is expected to take; absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_duration_ms: Option<u64>,
 }
 
 /// A downloaded result file.
@@ -183,6 +201,7 @@ impl Report {
                     duration_ms: None,
                     estimated_credits: price,
                     matrix: job.matrix.clone(),
+                    expected_duration_ms: None,
                 }
             })
             .collect();
@@ -195,6 +214,8 @@ impl Report {
             estimated_credits: Some(estimate.credits),
             unpriced_jobs: estimate.unpriced_jobs,
             orphaned: Vec::new(),
+            expected_wall_ms: None,
+            expected_from: Vec::new(),
         }
     }
 
@@ -208,6 +229,71 @@ impl Report {
             job.estimated_credits = None;
         }
         report.with_journal(replay)
+    }
+
+    /// Fills in the expected times (`plan`): each job's, from its timing class's prior
+    /// (this batch folder's journal `replay`, the generation-time `cache`, the manifest,
+    /// the model snapshot; see [`crate::timing`]), and the wall time of the jobs a run would
+    /// still do, with the manifest's concurrency and createTask limit. Call after
+    /// [`Report::with_journal`], which sets the states.
+    pub fn with_expected_times(
+        mut self,
+        manifest: &Manifest,
+        replay: &Replay,
+        cache: &GenerationTimeCache,
+    ) -> Report {
+        let classes: Vec<TimingClass> = self
+            .jobs
+            .iter()
+            .map(|job| TimingClass::of(&job.model, &job.input))
+            .collect();
+        let class_of_key: HashMap<&JobKey, &TimingClass> = self
+            .jobs
+            .iter()
+            .zip(&classes)
+            .map(|(job, class)| (&job.key, class))
+            .collect();
+        let earlier = replay
+            .jobs
+            .iter()
+            .filter_map(|(key, history)| Some((*class_of_key.get(key)?, history.generation_ms?)));
+        let priors = Priors::gather(
+            &classes,
+            earlier,
+            cache,
+            manifest.run.poll.typical_generation,
+        );
+        let jobs: Vec<(&TimingClass, bool)> = self
+            .jobs
+            .iter()
+            .zip(&classes)
+            .map(|(job, class)| {
+                let will_run = matches!(
+                    job.state,
+                    JobState::Pending | JobState::Running | JobState::TimedOut
+                );
+                (class, will_run)
+            })
+            .collect();
+        let run = &manifest.run;
+        let estimate = estimate_batch(
+            &jobs,
+            &priors,
+            usize::try_from(run.concurrency).unwrap_or(1),
+            run.create_limit.requests,
+            run.create_limit.per,
+        );
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        for (job, expected) in self.jobs.iter_mut().zip(&estimate.per_job) {
+            job.expected_duration_ms = expected.map(millis);
+        }
+        self.expected_wall_ms = estimate.wall.map(millis);
+        self.expected_from = estimate
+            .sources
+            .iter()
+            .map(|source| source.name().to_owned())
+            .collect();
+        self
     }
 
     /// Fills every job's state, task, files and charge from the journal, and lists the
@@ -274,6 +360,7 @@ impl Report {
                 duration_ms: done.generation_ms,
                 estimated_credits: None,
                 matrix: done.matrix,
+                expected_duration_ms: None,
             })
             .collect();
         Report {
@@ -294,6 +381,8 @@ impl Report {
                     files: orphan.files,
                 })
                 .collect(),
+            expected_wall_ms: None,
+            expected_from: Vec::new(),
         }
     }
 }

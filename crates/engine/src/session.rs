@@ -52,6 +52,8 @@ pub struct RunRequest {
     /// The CI run's artifacts page, which the step summary links to
     /// ([`render::step_summary::artifacts_url`]).
     pub artifacts_url: Option<String>,
+    /// The folder of the per-user generation-time cache; `None` for none.
+    pub timing_cache: Option<PathBuf>,
 }
 
 /// Why a session could not do its work.
@@ -183,6 +185,7 @@ impl Session {
         options.resubmit_uncertain = request.resubmit_uncertain;
         options.verify_files = request.verify_files;
         options.max_credits = request.max_credits.or(options.max_credits);
+        options.timing_cache = request.timing_cache.clone();
         let prices = std::mem::take(&mut manifest.prices);
         let jobs = std::mem::take(&mut manifest.jobs)
             .into_iter()

@@ -138,12 +138,17 @@ pub struct RateLimit {
 /// The knobs of polling, all durations so that a benchmark can run them on a faster clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollTuning {
-    /// The first poll of a task, while nothing in the batch has finished yet.
+    /// The first poll of a task while nothing says how long tasks take: no prior and
+    /// nothing in the batch finished yet.
     pub first_poll: Duration,
     /// The shortest time between two polls of one task.
     pub min_interval: Duration,
     /// The longest time between two polls of one task.
     pub max_interval: Duration,
+    /// How long a task of the batch usually takes, as the manifest states it: the prior of
+    /// a class that neither this batch folder's journal nor the cache knows (see
+    /// [`crate::timing`]).
+    pub typical_generation: Option<Duration>,
 }
 
 impl Default for PollTuning {
@@ -154,6 +159,7 @@ impl Default for PollTuning {
             first_poll: Duration::from_secs(20),
             min_interval: Duration::from_secs(2),
             max_interval: Duration::from_secs(30),
+            typical_generation: None,
         }
     }
 }

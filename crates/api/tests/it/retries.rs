@@ -8,7 +8,7 @@ use std::time::Duration;
 use sora_batch_api::{ErrorKind, RetryPolicy};
 use sora_batch_testkit::{Endpoint, FakeKie, Fault, LoggedRequest, Times};
 
-use crate::support::{client_for, client_with, config_for};
+use crate::support::{client_for, client_with, config_for, seed_request};
 
 fn gaps(requests: &[&LoggedRequest]) -> Vec<Duration> {
     requests
@@ -151,4 +151,87 @@ async fn fatal_answers_are_not_retried() {
         assert_eq!(error.attempts, 1);
     }
     assert_eq!(fake.log().count(Endpoint::DownloadUrl), 3);
+}
+
+/// A pacer that lets one request through per `spacing` and counts what it was asked.
+struct SpacedPacer {
+    spacing: Duration,
+    state: std::sync::Mutex<(Option<tokio::time::Instant>, u32, u32)>,
+}
+
+impl SpacedPacer {
+    fn new(spacing: Duration) -> SpacedPacer {
+        SpacedPacer {
+            spacing,
+            state: std::sync::Mutex::new((None, 0, 0)),
+        }
+    }
+
+    /// Permits granted, and 429s reported.
+    fn counts(&self) -> (u32, u32) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (state.1, state.2)
+    }
+}
+
+impl sora_batch_api::RetryPacer for SpacedPacer {
+    fn permit(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let at = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let now = tokio::time::Instant::now();
+                let at = state.0.map_or(now, |last| (last + self.spacing).max(now));
+                state.0 = Some(at);
+                state.1 += 1;
+                at
+            };
+            tokio::time::sleep_until(at).await;
+        })
+    }
+
+    fn rate_limited(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.2 += 1;
+    }
+}
+
+#[tokio::test]
+async fn paced_calls_ask_the_pacer_before_every_retry() {
+    let fake = FakeKie::start().await;
+    let mut config = config_for(&fake.base_url());
+    // Retries the policy alone would send a millisecond apart.
+    config.retry.base_delay = Duration::from_millis(1);
+    config.retry.rate_limit_window = Duration::from_millis(1);
+    let client = client_with(config);
+    let task = client.create_task(&seed_request()).await.expect("created");
+    let spacing = Duration::from_millis(150);
+    let pacer = SpacedPacer::new(spacing);
+    fake.inject(Endpoint::RecordInfo, Fault::server_error(), Times::Once);
+    fake.inject(Endpoint::RecordInfo, Fault::RateLimited, Times::Once);
+    client
+        .record_info_paced(&task, &pacer)
+        .await
+        .expect("the third request gets the record");
+    // The first request is the caller's to pace; each retry waited for a permit.
+    assert_eq!(pacer.counts(), (2, 1), "permits asked, 429s reported");
+    let log = fake.log();
+    let requests = log.requests_to(Endpoint::RecordInfo);
+    assert_eq!(requests.len(), 3);
+    // The permits were `spacing` apart, so the retries reached the service about that far
+    // apart (the fake's log holds when each arrived, a few milliseconds after it left);
+    // unpaced, they would have come a millisecond apart.
+    assert!(
+        gaps(&requests)[1] >= spacing * 2 / 3,
+        "the retries came {:?} apart",
+        gaps(&requests)[1]
+    );
+
+    fake.inject(Endpoint::DownloadUrl, Fault::server_error(), Times::Once);
+    // The second answer refuses the URL (it is no result of this account): not retried.
+    let refused = client
+        .download_url_paced("http://127.0.0.1:9/r/x/0.mp4", &pacer)
+        .await
+        .expect_err("not a result URL");
+    assert_eq!(refused.attempts, 2);
+    assert_eq!(pacer.counts(), (3, 1), "download-url's retry was paced too");
 }

@@ -44,6 +44,33 @@ pub fn forget_at_exit<T>(value: T) {
     std::mem::forget(value);
 }
 
+/// The folder of the per-user generation-time cache: `SORA_BATCH_CACHE_DIR` when set (set
+/// empty, no cache at all), else the platform's cache folder — `$XDG_CACHE_HOME/sora-batch`,
+/// else `~/Library/Caches/sora-batch` on macOS, `%LOCALAPPDATA%\sora-batch` on Windows and
+/// `~/.cache/sora-batch` elsewhere. `None` when none can be found: runs then go without.
+pub fn generation_time_cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(chosen) = std::env::var_os("SORA_BATCH_CACHE_DIR") {
+        return (!chosen.is_empty()).then(|| PathBuf::from(chosen));
+    }
+    // The XDG rule: a relative path is invalid and ignored.
+    if let Some(xdg) = set("XDG_CACHE_HOME").map(PathBuf::from)
+        && xdg.is_absolute()
+    {
+        return Some(xdg.join("sora-batch"));
+    }
+    if cfg!(windows) {
+        return set("LOCALAPPDATA").map(|local| PathBuf::from(local).join("sora-batch"));
+    }
+    let home = set("HOME").map(PathBuf::from)?;
+    Some(if cfg!(target_os = "macos") {
+        home.join("Library").join("Caches").join("sora-batch")
+    } else {
+        home.join(".cache").join("sora-batch")
+    })
+}
+
 /// The API key from `KIE_API_KEY`, the only place it is read from.
 pub fn api_key() -> Result<sora_batch_api::ApiKey, crate::exit::CliError> {
     let value = std::env::var("KIE_API_KEY").unwrap_or_default();

@@ -3,7 +3,9 @@
 //! document, and the limits a run would keep to (a shard's part of the account).
 //!
 //! States come from the batch folder's journal when there is one: `plan` shows what a run
-//! would still do.
+//! would still do. Expected times come from the priors a run would start from (the
+//! journal, the generation-time cache, the manifest, the model snapshot: see
+//! `sora_batch_engine::timing`): each job's, and the wall time of what a run would still do.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,6 +13,7 @@ use std::path::Path;
 use sora_batch_engine::manifest::{RateLimit, RunSettings};
 use sora_batch_engine::report::{JobReport, Report};
 use sora_batch_engine::shard::Shard;
+use sora_batch_engine::timing::{GenerationTimeCache, PriorSource};
 use sora_batch_engine::{journal, render, session};
 
 use crate::cli::PlanArgs;
@@ -34,7 +37,13 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
     let settings = session::effective_settings(&manifest, args.shard);
     let replay = journal::replay_folder(&batch_folder)?;
     warn_of_paid_work_without_journal(&batch_folder, &replay, output);
-    let report = Report::plan(&manifest, &manifest_as_given).with_journal(&replay);
+    let cache = match crate::commands::generation_time_cache_dir() {
+        Some(folder) => GenerationTimeCache::load(&folder),
+        None => GenerationTimeCache::empty(),
+    };
+    let report = Report::plan(&manifest, &manifest_as_given)
+        .with_journal(&replay)
+        .with_expected_times(&manifest, &replay, &cache);
     let stdout = output.stdout();
     if args.json {
         let mut document =
@@ -149,15 +158,23 @@ pub fn write_table(
         .max()
         .unwrap_or(2)
         .max(2);
+    // `plan` says how long jobs should take; `status` tells what happened.
+    let with_times = report.estimated_credits.is_some();
+    let expect_header = if with_times { "  EXPECT" } else { "" };
     writeln!(
         out,
-        "{:<id_width$}  {:>4}  {:<12}  {:<9}  {:>4}  {:>7}  {:<9}  PROMPT",
+        "{:<id_width$}  {:>4}  {:<12}  {:<9}  {:>4}  {:>7}{expect_header}  {:<9}  PROMPT",
         "ID", "TAKE", "KEY", "ASPECT", "SECS", "CREDITS", "STATE"
     )?;
     for job in &report.jobs {
+        let expect = if with_times {
+            format!("  {:>6}", expected_cell(job))
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{:<id_width$}  {:>4}  {:<12}  {:<9}  {:>4}  {:>7}  {:<9}  {}",
+            "{:<id_width$}  {:>4}  {:<12}  {:<9}  {:>4}  {:>7}{expect}  {:<9}  {}",
             job.id.as_str(),
             job.take,
             job.key.short(),
@@ -198,7 +215,57 @@ pub fn write_table(
         summary.failed,
         summary.timed_out,
         summary.uncertain,
-    )
+    )?;
+    if with_times {
+        writeln!(out, "{}", expected_wall_line(report))?;
+    }
+    Ok(())
+}
+
+/// The expected wall time of what a run would still do, and where the times come from.
+fn expected_wall_line(report: &Report) -> String {
+    let sources: Vec<&str> = report
+        .expected_from
+        .iter()
+        .filter_map(|name| PriorSource::from_name(name).map(PriorSource::describe))
+        .collect();
+    let from = if sources.is_empty() {
+        String::new()
+    } else {
+        format!("; times from {}", sources.join(", "))
+    };
+    match report.expected_wall_ms {
+        Some(0) => format!("nothing left to wait for{from}"),
+        Some(millis) => format!(
+            "expected wall time about {} with the manifest's concurrency and createTask \
+             limit{from}",
+            short_duration(millis)
+        ),
+        None => format!(
+            "expected wall time unknown: no earlier batch, manifest (run.poll.typical_generation) \
+             or model snapshot says how long some of these jobs take{from}"
+        ),
+    }
+}
+
+/// A job's expected generation time, `?` when nothing knows it.
+fn expected_cell(job: &JobReport) -> String {
+    job.expected_duration_ms
+        .map_or_else(|| "?".to_owned(), short_duration)
+}
+
+/// `45s`, `2m18s`, `1h05m`: rounded to what a person plans by.
+fn short_duration(millis: u64) -> String {
+    let seconds = (millis + 500) / 1000;
+    match seconds {
+        0 => format!("{:.1}s", millis as f64 / 1000.0),
+        1..=59 => format!("{seconds}s"),
+        60..=3599 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        _ => {
+            let minutes = (seconds + 30) / 60;
+            format!("{}h{:02}m", minutes / 60, minutes % 60)
+        }
+    }
 }
 
 /// What the service charged for a job when it is known, else its estimate (`?` when the

@@ -63,6 +63,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, output: &mut Output) -> Result<O
         junit: args.junit.clone(),
         step_summary: step_summary_path(),
         artifacts_url: artifacts_url(),
+        timing_cache: crate::commands::generation_time_cache_dir(),
     };
     let session = Session::prepare(early, manifest, request)?;
     let client = client(&global.base_url, key, Some(&retry))?;

@@ -20,6 +20,7 @@ mod run_outputs;
 mod run_reports;
 mod run_resume;
 mod run_support;
+mod run_timing;
 mod schema;
 mod shards;
 mod support;

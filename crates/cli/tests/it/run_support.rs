@@ -40,7 +40,8 @@ pub fn quick_schedule() -> Schedule {
     }
 }
 
-/// The `run:` section of a test manifest: a fast clock for the fake's quick tasks.
+/// The `run:` section of a test manifest: a fast clock for the fake's quick tasks (their
+/// typical time too: the built-in figure for Sora 2 is two minutes).
 pub fn fast_run(concurrency: u32, timeout: &str) -> String {
     format!(
         "run:
@@ -48,7 +49,7 @@ pub fn fast_run(concurrency: u32, timeout: &str) -> String {
   timeout: {timeout}
   create_limit: {{requests: 20, per: 1s}}
   poll_limit: {{requests: 50, per: 1s}}
-  poll: {{first_after: 20ms, min_interval: 10ms, max_interval: 100ms}}
+  poll: {{first_after: 20ms, min_interval: 10ms, max_interval: 100ms, typical_generation: 30ms}}
   retry: {{base_delay: 5ms, max_delay: 50ms, rate_limit_window: 100ms, maintenance_delay: 10ms}}
 "
     )
@@ -316,7 +317,13 @@ impl Harness {
         write(&self.manifest_path(), text.as_bytes());
     }
 
-    /// `sora-batch ARGS` with the fake's URL and the sentinel key in its environment.
+    /// The generation-time cache of this harness's runs: never the user's.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join("generation-time-cache")
+    }
+
+    /// `sora-batch ARGS` with the fake's URL, the sentinel key and the harness's own
+    /// generation-time cache in its environment.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sora-batch"));
         command
@@ -324,6 +331,7 @@ impl Harness {
             .current_dir(self.dir.path())
             .env("KIE_BASE_URL", self.fake.base_url())
             .env("KIE_API_KEY", SENTINEL_KEY)
+            .env("SORA_BATCH_CACHE_DIR", self.cache_dir())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         // Under GitHub Actions a test's run must not write into the CI job's own summary,

@@ -17,7 +17,7 @@ use crate::run_support::{
 /// (concurrency 4, createTask 18 per 10 s, recordInfo 8 per s), which shards divide.
 const DEFAULT_LIMITS_RUN: &str = "run:
   timeout: 2m
-  poll: {first_after: 20ms, min_interval: 10ms, max_interval: 100ms}
+  poll: {first_after: 20ms, min_interval: 10ms, max_interval: 100ms, typical_generation: 30ms}
   retry: {base_delay: 5ms, max_delay: 50ms, rate_limit_window: 100ms, maintenance_delay: 10ms}
 ";
 

@@ -10,15 +10,24 @@ pub fn repository_root() -> PathBuf {
 }
 
 /// `sora-batch` with the repository root as working directory and a clean environment for
-/// the variables it reads.
+/// the variables it reads: no key, no base URL, and a generation-time cache of the tests'
+/// own (empty: nothing these commands run writes to it), never the user's.
 pub fn sora_batch() -> Command {
     let mut command = assert_cmd::cargo::cargo_bin_cmd!("sora-batch");
     command
         .current_dir(repository_root())
         .env_remove("KIE_BASE_URL")
         .env_remove("KIE_API_KEY")
+        .env("SORA_BATCH_CACHE_DIR", empty_cache_dir())
         .env("NO_COLOR", "1");
     command
+}
+
+/// A folder in the test target's temporary folder, one per test process, that no cache
+/// file is ever written to.
+fn empty_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("no-generation-times-{}", std::process::id()))
 }
 
 /// Writes `text` to a file in a fresh temporary folder and returns both (the folder must

@@ -44,7 +44,12 @@ pub const RUN_KEYS: &[&str] = &[
 ];
 
 /// The keys of `run.poll`.
-pub const POLL_KEYS: &[&str] = &["first_after", "min_interval", "max_interval"];
+pub const POLL_KEYS: &[&str] = &[
+    "first_after",
+    "min_interval",
+    "max_interval",
+    "typical_generation",
+];
 
 /// The keys of `run.retry`.
 pub const RETRY_KEYS: &[&str] = &[
@@ -133,7 +138,7 @@ pub struct RawRun {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(extend("additionalProperties" = false))]
 pub struct RawPoll {
-    /// The first poll of a task, until a task of this batch has finished. Default: 20s.
+    /// The first poll of a task while nothing says how long tasks take. Default: 20s.
     #[schemars(with = "Option<DurationText>")]
     pub first_after: Option<Spanned<String>>,
     /// The shortest time between two polls of one task. Default: 2s.
@@ -142,6 +147,10 @@ pub struct RawPoll {
     /// The longest time between two polls of one task. Default: 30s.
     #[schemars(with = "Option<DurationText>")]
     pub max_interval: Option<Spanned<String>>,
+    /// How long a task of this batch usually takes, where no earlier batch has told:
+    /// where the first polls go. Default: none (the model snapshot's figure, if any).
+    #[schemars(with = "Option<String>")]
+    pub typical_generation: Option<Spanned<String>>,
 }
 
 /// The `run.retry:` section; every value a duration such as `500ms`.

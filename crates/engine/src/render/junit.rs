@@ -136,6 +136,8 @@ mod tests {
             estimated_credits: None,
             unpriced_jobs: 0,
             orphaned: Vec::new(),
+            expected_wall_ms: None,
+            expected_from: Vec::new(),
         };
         let xml = super::render(&report, Some(std::time::Duration::ZERO));
         assert!(!xml.contains("-0.000"), "{xml}");

@@ -407,6 +407,8 @@ mod tests {
             estimated_credits: None,
             unpriced_jobs: 0,
             orphaned: Vec::new(),
+            expected_wall_ms: None,
+            expected_from: Vec::new(),
         }
     }
 

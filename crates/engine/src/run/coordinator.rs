@@ -10,19 +10,16 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use sora_batch_api::{CreateTaskError, ErrorKind, TaskCreation};
 use tokio::time::Instant;
 
 use super::budgets::{Slots, Spend, SpendingCap};
-use super::limiter::SlidingWindowLimiter;
-use super::ops::condemns_job;
+use super::limiter::{SharedLimiter, SlidingWindowLimiter};
 use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
 use super::polling::PollPlanner;
-use super::state::{JobSlot, Polling, Stage};
+use super::state::{JobSlot, Stage};
 use super::{Interrupt, Reporter, RunEvent, RunOptions, StopReason, TaskService};
 use crate::batch;
 use crate::job::{Credits, TaskId};
@@ -45,8 +42,10 @@ pub(super) struct Coordinator {
     /// The jobs in `Stage::Polling`, by task: where a task's record is taken to.
     pub polling: HashMap<TaskId, usize>,
     pub create_limiter: SlidingWindowLimiter,
-    pub poll_limiter: SlidingWindowLimiter,
-    pub planner: PollPlanner,
+    /// Shared with the client's retries of recordInfo and download-url.
+    pub poll_limiter: SharedLimiter,
+    /// One per timing class of the batch; a job's `timing` is its index here.
+    pub planners: Vec<PollPlanner>,
     /// createTasks launched and not yet answered (or failed to journal).
     pub creating: usize,
     pub submissions_stopped: bool,
@@ -219,7 +218,7 @@ impl Coordinator {
                 wake_at(self.poll_limiter.next_free_at(now));
                 break;
             }
-            self.launch_poll(index);
+            self.launch_poll(index, now);
         }
 
         while self.downloads_running < self.options.download_concurrency.max(1) {
@@ -313,14 +312,19 @@ impl Coordinator {
         ));
     }
 
-    fn launch_poll(&mut self, index: usize) {
+    fn launch_poll(&mut self, index: usize, granted_at: Instant) {
         let Some(polling) = self.jobs[index].stage.polling_mut() else {
             return;
         };
         polling.poll_in_flight = true;
         polling.polls += 1;
         let task_id = polling.task_id.clone();
-        self.ops.push(ops::poll(self.service.clone(), task_id));
+        self.ops.push(ops::poll(
+            self.service.clone(),
+            self.poll_limiter.clone(),
+            task_id,
+            granted_at,
+        ));
     }
 
     fn launch_download(&mut self, index: usize, result_index: usize) {
@@ -346,13 +350,20 @@ impl Coordinator {
         let (journal, root) = (self.journal.clone(), self.root.clone());
         self.ops.push(match text_result {
             Some(text) => ops::save_text(journal, self.clock, root, fetch, text),
-            None => ops::download(self.service.clone(), journal, self.clock, root, fetch),
+            None => ops::download(
+                self.service.clone(),
+                self.poll_limiter.clone(),
+                journal,
+                self.clock,
+                root,
+                fetch,
+            ),
         });
     }
 
     /// The service does not offer `model`: its jobs are no longer submitted in this run (they
     /// stay pending), with one message for all of them, not one failure each.
-    fn stop_model(&mut self, model: &str, message: &str) {
+    pub(super) fn stop_model(&mut self, model: &str, message: &str) {
         if !self.unavailable_models.insert(model.to_owned()) {
             return;
         }
@@ -447,13 +458,15 @@ impl Coordinator {
                 result,
                 granted_at,
                 sent_at,
+                answered_at,
             } => {
                 // The request left only after its intent was fsynced, which takes a varying
                 // time: count it from when it left, or the next window's burst can reach the
                 // service inside this one's window and meet a 429.
                 self.create_limiter.sent_later(granted_at, sent_at);
                 self.creating = self.creating.saturating_sub(1);
-                self.handle_created(job, result);
+                // The service created the task between the request and its answer.
+                self.handle_created(job, result, sent_at + (answered_at - sent_at) / 2);
             }
             Arrival::Record { task_id, result } => {
                 if let Some(&index) = self.polling.get(&task_id) {
@@ -496,93 +509,6 @@ impl Coordinator {
                     }
                 }
             }
-        }
-    }
-
-    fn handle_created(&mut self, index: usize, result: Result<TaskId, CreateTaskError>) {
-        let now = self.clock.now();
-        let id = self.jobs[index].job.id.clone();
-        let failure = match result {
-            Ok(task_id) => {
-                self.polling.insert(task_id.clone(), index);
-                self.jobs[index].stage = Stage::Polling(Polling {
-                    task_id: task_id.clone(),
-                    submitted_at_ms: self.clock.now_ms(),
-                    deadline: now + self.options.task_timeout,
-                    next_poll_at: now + self.planner.delay_until_next_poll(Duration::ZERO, 0),
-                    polls: 0,
-                    poll_in_flight: false,
-                    last_state: None,
-                });
-                self.emit(RunEvent::Submitted { id, task_id });
-                return;
-            }
-            Err(failure) => failure,
-        };
-        if failure.creation == TaskCreation::MayHaveBeenCreated {
-            // The slot is released. A task it may have created has no id we could poll, so
-            // holding the slot bounds nothing we can observe; it only starved the rest of the
-            // batch (with `concurrency` uncertain outcomes — one proxy error page at
-            // concurrency 1 — the run ended with every other job still pending). The next
-            // run does not count uncertain jobs against `concurrency` either.
-            self.release_slot(index);
-            let message = failure.to_string();
-            let slot = &mut self.jobs[index];
-            slot.stage = Stage::Uncertain;
-            slot.fail_msg = Some(message.clone());
-            self.emit(RunEvent::Uncertain { id, message });
-            return;
-        }
-        let error = failure.error;
-        let message = error.to_string();
-        self.release_slot(index);
-        if error.model_unavailable() {
-            self.jobs[index].stage = Stage::Pending {
-                not_before: self.clock.now(),
-            };
-            let model = self.jobs[index].job.request.model.clone();
-            self.stop_model(&model, &message);
-            return;
-        }
-        if condemns_job(&error) {
-            let slot = &mut self.jobs[index];
-            slot.stage = Stage::Failed { task_id: None };
-            slot.fail_code = error.code.map(|c| c.to_string());
-            slot.fail_msg = Some(error.service_message().unwrap_or(&message).to_owned());
-            slot.credits = Some(Credits::ZERO);
-            self.emit(RunEvent::NotSubmitted {
-                id,
-                message,
-                job_failed: true,
-            });
-            return;
-        }
-        // Not created and not the job's fault: it waits for a later attempt or run.
-        let attempts = self.jobs[index].create_attempts;
-        self.jobs[index].stage = Stage::Pending { not_before: now };
-        self.emit(RunEvent::NotSubmitted {
-            id,
-            message: message.clone(),
-            job_failed: false,
-        });
-        // A refused key, an exhausted account or a misconfigured way to the service.
-        if let Some(reason) = StopReason::of_error(&error) {
-            self.pending.push_front(index);
-            return self.stop_for(reason);
-        }
-        if let ErrorKind::RateLimited { .. } = error.kind {
-            self.create_limiter.back_off(now);
-        }
-        // Out of tries, the job is left pending for the next run.
-        let retry = self
-            .options
-            .create_retry
-            .delay_before_retry(&error.kind, attempts);
-        if let Some(wait) = retry {
-            self.jobs[index].stage = Stage::Pending {
-                not_before: now + wait,
-            };
-            self.pending.push_back(index);
         }
     }
 }

@@ -3,11 +3,16 @@
 //! Read [`SlidingWindowLimiter`]. The service counts requests in a window (createTask: 20 per
 //! 10 s; recordInfo: 10 per s) and drops the excess with a 429. A limiter that enforces the
 //! same rule with a slightly lower count lets the scheduler go exactly as fast as the account
-//! allows and no faster, so a 429 is an accident rather than the control loop.
+//! allows and no faster, so a 429 is an accident rather than the control loop. The poll
+//! limiter is a [`SharedLimiter`]: the client's own retries count against it too.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use sora_batch_api::RetryPacer;
 use tokio::time::Instant;
 
 /// At most `max_requests` in any window of `window` (and, when smoothed, at most half of
@@ -112,6 +117,65 @@ impl SlidingWindowLimiter {
         for _ in 0..self.max_requests {
             self.recent.push_back(now);
         }
+    }
+}
+
+/// One limiter for every request the account counts against one limit: the coordinator's
+/// first polls take from it at once or not at all ([`SharedLimiter::try_acquire`]), and the
+/// client's own retries of recordInfo and download-url wait for it as a [`RetryPacer`].
+/// Without this, retries under heavy faults went around the limiter and past the account's
+/// limit.
+#[derive(Debug, Clone)]
+pub(super) struct SharedLimiter(Arc<Mutex<SlidingWindowLimiter>>);
+
+impl SharedLimiter {
+    pub fn new(limiter: SlidingWindowLimiter) -> SharedLimiter {
+        SharedLimiter(Arc::new(Mutex::new(limiter)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlidingWindowLimiter> {
+        // The limiter holds no invariant a panic elsewhere could break half-way.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn try_acquire(&self, now: Instant) -> bool {
+        self.lock().try_acquire(now)
+    }
+
+    pub fn next_free_at(&self, now: Instant) -> Instant {
+        self.lock().next_free_at(now)
+    }
+
+    pub fn back_off(&self, now: Instant) {
+        self.lock().back_off(now);
+    }
+
+    pub fn sent_later(&self, granted: Instant, sent: Instant) {
+        self.lock().sent_later(granted, sent);
+    }
+}
+
+impl RetryPacer for SharedLimiter {
+    fn permit(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            loop {
+                let now = Instant::now();
+                let free_at = {
+                    let mut limiter = self.lock();
+                    if limiter.try_acquire(now) {
+                        return;
+                    }
+                    limiter.next_free_at(now)
+                };
+                // Another request may take the slot first (the coordinator's, or another
+                // retry's): then this one waits for the next.
+                tokio::time::sleep_until(free_at.max(now + Duration::from_millis(1))).await;
+            }
+        })
+    }
+
+    fn rate_limited(&self) {
+        self.back_off(Instant::now());
     }
 }
 

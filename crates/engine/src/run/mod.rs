@@ -16,6 +16,7 @@
 
 mod budgets;
 mod coordinator;
+mod created;
 mod events;
 mod limiter;
 mod ops;
@@ -34,12 +35,14 @@ use futures::stream::FuturesUnordered;
 
 use crate::batch::BatchFolder;
 use crate::journal::{self, JournalWriter};
+use crate::settings;
+use crate::timing::{GenerationTimeCache, Priors, TimingClass};
 use budgets::{Slots, SpendingCap};
 use coordinator::Coordinator;
 pub use events::{Reporter, RunEvent};
-use limiter::SlidingWindowLimiter;
+use limiter::{SharedLimiter, SlidingWindowLimiter};
 use ops::Clock;
-use polling::PollPlanner;
+use polling::{PollBudget, PollPlanner};
 pub use service::TaskService;
 pub use types::{
     Interrupt, JobOutcome, OrphanedJob, RunError, RunJob, RunOptions, RunOutcome, StopReason,
@@ -116,6 +119,8 @@ pub async fn run_batch_replayed(
         .map(|job| state::JobSlot::new(job, now))
         .collect();
     let resumed = resume::resume(&mut slots, replay.jobs, &options, folder.root(), now).await;
+    let tasks = resumed.pending.len() + resumed.polling.len();
+    let (planners, timing_classes) = poll_planners(&mut slots, &options, tasks).await;
     for event in resumed.events {
         reporter.on_event(&event);
     }
@@ -143,11 +148,11 @@ pub async fn run_batch_replayed(
         ),
         // Polls need no bursts (a batch polls steadily), and half-window bursts leave room
         // for a burst that the network delayed into the service's next window.
-        poll_limiter: SlidingWindowLimiter::smoothed(
+        poll_limiter: SharedLimiter::new(SlidingWindowLimiter::smoothed(
             options.poll_limit.requests,
             limiter::with_latency_guard(options.poll_limit.per),
-        ),
-        planner: PollPlanner::new(options.poll.clone()),
+        )),
+        planners,
         polling: HashMap::new(),
         pending: resumed.pending,
         downloads: resumed.downloads,
@@ -188,8 +193,11 @@ pub async fn run_batch_replayed(
         ops,
         reporter,
         clock,
+        planners,
+        options,
         ..
     } = coordinator;
+    remember_generation_times(options.timing_cache, timing_classes, &planners).await;
     // Downloads abandoned at the end (an interrupt, a deadline) are dropped before their
     // partial files are removed, while the folder is still locked.
     drop(ops);
@@ -219,4 +227,91 @@ pub async fn run_batch_replayed(
         journal: journal_stats,
         span,
     })
+}
+
+/// A poll planner per timing class of the batch, each with its prior: from the times of
+/// tasks earlier runs of this folder saw finish (restored by `resume`), the cache, the
+/// manifest and the model snapshot (see [`crate::timing`]), each planning for a budget of
+/// polls shared by the run's `tasks`. Sets each job's `timing`.
+async fn poll_planners(
+    slots: &mut [state::JobSlot],
+    options: &RunOptions,
+    tasks: usize,
+) -> (Vec<PollPlanner>, Vec<TimingClass>) {
+    let cache = match options.timing_cache.clone() {
+        Some(folder) => tokio::task::spawn_blocking(move || GenerationTimeCache::load(&folder))
+            .await
+            .unwrap_or_default(),
+        None => GenerationTimeCache::empty(),
+    };
+    let mut classes: Vec<TimingClass> = Vec::new();
+    let mut index_of: HashMap<&TimingClass, usize> = HashMap::new();
+    for slot in slots.iter() {
+        if !index_of.contains_key(&slot.job.timing_class) {
+            index_of.insert(&slot.job.timing_class, classes.len());
+            classes.push(slot.job.timing_class.clone());
+        }
+    }
+    let earlier_runs = slots.iter().filter_map(|slot| {
+        slot.generation_ms
+            .map(|millis| (&slot.job.timing_class, millis))
+    });
+    let priors = Priors::gather(
+        &classes,
+        earlier_runs,
+        &cache,
+        options.poll.typical_generation,
+    );
+    let guarded = |limit: settings::RateLimit| {
+        f64::from(limit.requests)
+            / limiter::with_latency_guard(limit.per)
+                .as_secs_f64()
+                .max(1e-9)
+    };
+    let budget = PollBudget {
+        polls_per_second: guarded(options.poll_limit),
+        creates_per_second: guarded(options.create_limit),
+        concurrency: options.concurrency,
+        tasks,
+    };
+    let planners = classes
+        .iter()
+        .map(|class| PollPlanner::new(options.poll.clone(), budget, priors.get(class).copied()))
+        .collect();
+    let timing: Vec<usize> = slots
+        .iter()
+        .map(|slot| index_of.get(&slot.job.timing_class).copied().unwrap_or(0))
+        .collect();
+    for (slot, timing) in slots.iter_mut().zip(timing) {
+        slot.timing = timing;
+    }
+    (planners, classes)
+}
+
+/// Adds the generation times this run saw to the cache in `folder`. The cache is advice: a
+/// failure to write it is a debug line, never the run's failure.
+async fn remember_generation_times(
+    folder: Option<std::path::PathBuf>,
+    classes: Vec<TimingClass>,
+    planners: &[PollPlanner],
+) {
+    let Some(folder) = folder else {
+        return;
+    };
+    let observed: Vec<(TimingClass, crate::timing::LogStats)> = classes
+        .into_iter()
+        .zip(planners)
+        .map(|(class, planner)| (class, *planner.finished()))
+        .filter(|(_, stats)| stats.weight > 0.0)
+        .collect();
+    if observed.is_empty() {
+        return;
+    }
+    let written = tokio::task::spawn_blocking(move || {
+        GenerationTimeCache::record(&folder, &observed).map_err(|error| (folder, error))
+    })
+    .await;
+    if let Ok(Err((folder, error))) = written {
+        tracing::debug!(folder = %folder.display(), %error, "generation-time cache not written");
+    }
 }

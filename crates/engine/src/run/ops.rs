@@ -16,10 +16,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
-use sora_batch_api::{ApiError, CreateTaskError, ErrorClass, ErrorKind, TaskCreation};
+use sora_batch_api::{
+    ApiError, CreateTaskError, ErrorClass, ErrorKind, RetryPacer as _, TaskCreation,
+};
 use tokio::time::Instant;
 
 use super::TaskService;
+use super::limiter::SharedLimiter;
 use crate::batch::{self, FileSink};
 use crate::job::{JobId, JobKey, TaskId};
 use crate::journal::{DownloadedFile, JournalError, JournalWriter, Record};
@@ -30,10 +33,12 @@ pub(super) enum Arrival {
     Created {
         job: usize,
         result: Result<TaskId, CreateTaskError>,
-        /// When the create limiter let the call through, and when the request actually left
-        /// (after the intent was made durable).
+        /// When the create limiter let the call through, when the request actually left
+        /// (after the intent was made durable), and when its answer came (before the
+        /// outcome was made durable).
         granted_at: Instant,
         sent_at: Instant,
+        answered_at: Instant,
     },
     /// A task's record, or why it could not be had. Keyed by the task, not by who asked:
     /// a record pushed by the service (a callback receiver) arrives the same way as one
@@ -135,6 +140,7 @@ pub(super) fn create(
         }
         let sent_at = clock.now();
         let result = service.create_task(&request).await;
+        let answered_at = clock.now();
         let outcome = match &result {
             Ok(task_id) => Record::Submitted {
                 key,
@@ -165,14 +171,26 @@ pub(super) fn create(
             result,
             granted_at,
             sent_at,
+            answered_at,
         }
     })
 }
 
-/// One recordInfo of `task_id` (the client retries transient trouble itself).
-pub(super) fn poll(service: Arc<dyn TaskService>, task_id: TaskId) -> BoxFuture<'static, Arrival> {
+/// One recordInfo of `task_id`, whose first request the coordinator let through
+/// `poll_limiter` at `granted_at`; the client retries transient trouble itself, each retry through the same
+/// limiter.
+pub(super) fn poll(
+    service: Arc<dyn TaskService>,
+    poll_limiter: SharedLimiter,
+    task_id: TaskId,
+    granted_at: Instant,
+) -> BoxFuture<'static, Arrival> {
     Box::pin(async move {
-        let result = service.record_info(&task_id).await;
+        // The request leaves when this future first runs, which a busy machine can put
+        // milliseconds after the limiter let it through: it counts from now, or the next
+        // window's requests would meet it inside the service's window.
+        poll_limiter.sent_later(granted_at, Instant::now());
+        let result = service.record_info(&task_id, &poll_limiter).await;
         Arrival::Record { task_id, result }
     })
 }
@@ -192,6 +210,7 @@ pub(super) struct Fetch {
 /// is complete under its final name.
 pub(super) fn download(
     service: Arc<dyn TaskService>,
+    poll_limiter: SharedLimiter,
     journal: JournalWriter,
     clock: Clock,
     root: PathBuf,
@@ -205,7 +224,7 @@ pub(super) fn download(
             url,
             file_stem,
         } = fetch;
-        let result = fetch_file(service.as_ref(), &root, &url, &file_stem)
+        let result = fetch_file(service.as_ref(), &poll_limiter, &root, &url, &file_stem)
             .await
             .map(|done| DownloadedFile {
                 path: done.file_name,
@@ -282,8 +301,11 @@ pub(super) fn save_text(
 
 /// Downloads one result file into the batch folder; a refused (expired) URL is replaced
 /// by a fresh one from download-url. A failure to write is told apart from the host's.
+/// download-url is an API call like recordInfo: its requests, first and retries, go through
+/// `poll_limiter`.
 async fn fetch_file(
     service: &dyn TaskService,
+    poll_limiter: &SharedLimiter,
     root: &Path,
     url: &str,
     file_stem: &str,
@@ -309,7 +331,8 @@ async fn fetch_file(
                 ErrorKind::ResultUrlRefused | ErrorKind::Stalled { .. }
             ))
     {
-        match service.download_url(url).await {
+        poll_limiter.permit().await;
+        match service.download_url(url, poll_limiter).await {
             Ok(fresh) => {
                 outcome = service.download(&fresh, &mut sink).await;
                 fetched_from = fresh;

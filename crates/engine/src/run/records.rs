@@ -4,8 +4,9 @@
 //! (`Coordinator::polling`, keyed by task id), so the same handling serves a record this
 //! run polled for and one a second source delivers (a callback receiver): such a source
 //! only needs to hand [`super::ops::Arrival::Record`]s to the coordinator. A final record
-//! is journaled, frees the job's slot, teaches the poll planner the model's generation
-//! time and queues the result files for download.
+//! is journaled, frees the job's slot, teaches the poll planner of the job's timing class
+//! its generation time and queues the result files for download. A record of a task still
+//! running teaches the planner too: that the task takes longer than its age.
 
 use std::time::Duration;
 
@@ -48,12 +49,38 @@ impl Coordinator {
                 ),
             });
         }
+        let timing = self.jobs[index].timing;
         if record.state.is_terminal() {
             self.finish(index, &record);
         } else if let Some(polling) = self.jobs[index].stage.polling_mut() {
             let elapsed = self.clock.since_ms(polling.submitted_at_ms);
-            polling.next_poll_at = now + self.planner.delay_until_next_poll(elapsed, polling.polls);
+            polling.seen_running_at = elapsed;
+            let (polls, next_early) = (polling.polls, polling.next_early);
+            // A task still running at its age is evidence too: the belief may move first.
+            self.refresh_planner(timing, now);
+            let next = self.planners[timing].next_poll(elapsed, polls, next_early);
+            if let Some(polling) = self.jobs[index].stage.polling_mut() {
+                polling.next_poll_at = now + next.wait;
+                polling.next_early = next.next_early;
+            }
         }
+    }
+
+    /// Updates the belief of timing class `timing` when it is due, from the class's tasks
+    /// still being polled: each takes longer than its age when a poll last saw it running
+    /// (not its age now: it may have finished since).
+    fn refresh_planner(&mut self, timing: usize, now: tokio::time::Instant) {
+        if !self.planners[timing].needs_refresh(now) {
+            return;
+        }
+        let running: Vec<Duration> = self
+            .polling
+            .values()
+            .filter(|index| self.jobs[**index].timing == timing)
+            .filter_map(|index| self.jobs[*index].stage.polling())
+            .map(|polling| polling.seen_running_at)
+            .collect();
+        self.planners[timing].refresh(now, &running);
     }
 
     fn handle_record_error(&mut self, index: usize, error: ApiError) {
@@ -117,8 +144,9 @@ impl Coordinator {
             return;
         };
         let generation_ms = record.generation_millis();
+        let timing = self.jobs[index].timing;
         if let Some(millis) = generation_ms {
-            self.planner.observe(Duration::from_millis(millis));
+            self.planners[timing].observe(Duration::from_millis(millis));
         }
         let result_urls = record.result_urls().to_vec();
         // A text model's result comes in the record itself (`resultObject`), not as a file.
@@ -156,6 +184,7 @@ impl Coordinator {
             }
         };
         self.leave_polling(index, stage);
+        self.refresh_planner(timing, self.clock.now());
         let slot = &mut self.jobs[index];
         slot.generation_ms = generation_ms;
         slot.credits = record.credits_consumed.map(Credits);

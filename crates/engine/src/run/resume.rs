@@ -179,6 +179,8 @@ fn restore(slot: &mut JobSlot, history: JobHistory, options: &RunOptions, now: I
             deadline: now + options.task_timeout,
             next_poll_at: now,
             polls: 0,
+            next_early: 0,
+            seen_running_at: std::time::Duration::ZERO,
             poll_in_flight: false,
             last_state: None,
         }),

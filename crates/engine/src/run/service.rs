@@ -8,7 +8,7 @@
 
 use futures::future::BoxFuture;
 use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
-use sora_batch_api::{ApiError, Client, CreateTaskError, DownloadSummary, TaskId};
+use sora_batch_api::{ApiError, Client, CreateTaskError, DownloadSummary, RetryPacer, TaskId};
 
 use crate::batch::FileSink;
 use crate::job::Credits;
@@ -21,17 +21,24 @@ pub trait TaskService: Send + Sync + 'static {
         request: &'a CreateTaskRequest,
     ) -> BoxFuture<'a, Result<TaskId, CreateTaskError>>;
 
-    /// The task's record (recordInfo), retried as the client's policy says.
+    /// The task's record (recordInfo), retried as the client's policy says, each retry
+    /// waiting for `pacer` (the run's poll limiter): the caller paced the first request.
     fn record_info<'a>(
         &'a self,
         task_id: &'a TaskId,
+        pacer: &'a dyn RetryPacer,
     ) -> BoxFuture<'a, Result<RecordInfo, ApiError>>;
 
     /// The account's balance.
     fn credit_balance(&self) -> BoxFuture<'_, Result<Credits, ApiError>>;
 
-    /// A fresh link for a result URL whose link expired (download-url).
-    fn download_url<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ApiError>>;
+    /// A fresh link for a result URL whose link expired (download-url), each retry paced
+    /// like recordInfo's.
+    fn download_url<'a>(
+        &'a self,
+        url: &'a str,
+        pacer: &'a dyn RetryPacer,
+    ) -> BoxFuture<'a, Result<String, ApiError>>;
 
     /// Streams the file at `url` into `sink`; a write that fails on our side is
     /// `ErrorKind::Sink` with the OS's error.
@@ -53,16 +60,21 @@ impl TaskService for Client {
     fn record_info<'a>(
         &'a self,
         task_id: &'a TaskId,
+        pacer: &'a dyn RetryPacer,
     ) -> BoxFuture<'a, Result<RecordInfo, ApiError>> {
-        Box::pin(Client::record_info(self, task_id))
+        Box::pin(Client::record_info_paced(self, task_id, pacer))
     }
 
     fn credit_balance(&self) -> BoxFuture<'_, Result<Credits, ApiError>> {
         Box::pin(async move { Client::credit_balance(self).await.map(Credits) })
     }
 
-    fn download_url<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ApiError>> {
-        Box::pin(Client::download_url(self, url))
+    fn download_url<'a>(
+        &'a self,
+        url: &'a str,
+        pacer: &'a dyn RetryPacer,
+    ) -> BoxFuture<'a, Result<String, ApiError>> {
+        Box::pin(Client::download_url_paced(self, url, pacer))
     }
 
     fn download<'a>(

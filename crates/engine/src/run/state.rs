@@ -24,6 +24,11 @@ pub(super) struct Polling {
     pub next_poll_at: Instant,
     /// Polls of this task in this run.
     pub polls: u32,
+    /// The first of the planner's early ages this task has not been polled for.
+    pub next_early: usize,
+    /// The task's age when a poll last found it running: all the run knows of how long it
+    /// takes (it may have finished since).
+    pub seen_running_at: std::time::Duration,
     pub poll_in_flight: bool,
     /// The last state the service reported, to tell the reporter of changes only.
     pub last_state: Option<TaskState>,
@@ -110,6 +115,8 @@ pub(super) struct JobSlot {
     /// Counts toward `concurrency`: creating, polling, or stuck (timed out) in this run — a
     /// task the service may still be running keeps its slot.
     pub holds_slot: bool,
+    /// The index of the job's timing class among the run's poll planners.
+    pub timing: usize,
 }
 
 impl JobSlot {
@@ -126,6 +133,7 @@ impl JobSlot {
             text_result: None,
             create_attempts: 0,
             holds_slot: false,
+            timing: 0,
         }
     }
 

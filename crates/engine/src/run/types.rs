@@ -15,6 +15,7 @@ use crate::manifest::Job;
 use crate::prices::{PriceClass, PriceTable};
 use crate::settings::{PollTuning, RateLimit, RunSettings};
 use crate::shard::Shard;
+use crate::timing::TimingClass;
 
 /// One job as the run needs it: who it is and exactly what to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,8 @@ pub struct RunJob {
     pub price_class: PriceClass,
     /// Where the job sits in the manifest's matrix, given back for the report.
     pub matrix: MatrixValues,
+    /// Jobs that should take about as long: their polls are planned together.
+    pub timing_class: TimingClass,
 }
 
 impl RunJob {
@@ -38,6 +41,7 @@ impl RunJob {
     pub fn from_manifest(job: Job, prices: &PriceTable) -> RunJob {
         let estimated_credits = prices.estimate(&job.model, &job.input);
         let price_class = PriceClass::of(&job.model, &job.input);
+        let timing_class = TimingClass::of(&job.model, &job.input);
         RunJob {
             id: job.id,
             key: job.key,
@@ -50,6 +54,7 @@ impl RunJob {
             estimated_credits,
             price_class,
             matrix: job.matrix,
+            timing_class,
         }
     }
 }
@@ -85,6 +90,9 @@ pub struct RunOptions {
     pub max_credits: Option<Credits>,
     /// The shard this run is (`--shard K/N`), recorded in the journal for combined reports.
     pub shard: Option<Shard>,
+    /// The folder of the per-user generation-time cache ([`crate::timing::cache`]): read
+    /// when the run starts, added to when it ends. `None` for no cache.
+    pub timing_cache: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -105,6 +113,7 @@ impl RunOptions {
             create_retry: settings.retry.apply_to(RetryPolicy::default()),
             max_credits: settings.max_credits,
             shard: None,
+            timing_cache: None,
         }
     }
 }

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
 use sora_batch_api::{
     ApiError, CreateTaskError, DownloadSink, DownloadSummary, ErrorKind, LocalWriteFailure,
-    Operation, TaskCreation, TaskId,
+    Operation, RetryPacer, TaskCreation, TaskId,
 };
 use sora_batch_engine::batch::FileSink;
 use sora_batch_engine::job::Credits;
@@ -605,9 +605,12 @@ impl TaskService for ScriptedService {
         })
     }
 
+    // A scripted answer is the call's final one (the client's retries are the api crate's,
+    // tested there against the fake): the pacer is never asked.
     fn record_info<'a>(
         &'a self,
         task_id: &'a TaskId,
+        _pacer: &'a dyn RetryPacer,
     ) -> BoxFuture<'a, Result<RecordInfo, ApiError>> {
         self.call(Call::RecordInfo {
             task_id: task_id.as_str().to_owned(),
@@ -625,7 +628,11 @@ impl TaskService for ScriptedService {
         Box::pin(async move { answer })
     }
 
-    fn download_url<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, ApiError>> {
+    fn download_url<'a>(
+        &'a self,
+        url: &'a str,
+        _pacer: &'a dyn RetryPacer,
+    ) -> BoxFuture<'a, Result<String, ApiError>> {
         self.call(Call::DownloadUrl {
             url: url.to_owned(),
         });

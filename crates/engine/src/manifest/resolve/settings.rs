@@ -134,6 +134,9 @@ impl<'a> Resolver<'a> {
                 ),
             ];
             self.set_durations(durations);
+            if let Some(text) = &poll.typical_generation {
+                run.poll.typical_generation = self.duration(text, "typical_generation");
+            }
             // Only reachable when one of the two was set, since the defaults are in order.
             let set_by_manifest = poll.max_interval.as_ref().or(poll.min_interval.as_ref());
             if run.poll.min_interval > run.poll.max_interval
