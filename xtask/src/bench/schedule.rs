@@ -146,7 +146,17 @@ impl Outcome {
 
 /// The manifest of `jobs` jobs of `model`, prompts marked with `variant` (new jobs for each
 /// variant), and the `run:` section of a user whose service is 100 times faster.
-fn manifest(path: &Path, model: &Model, jobs: usize, variant: &str) -> Result<(), String> {
+/// A manifest of `jobs` jobs of `model`, for one of `shares` clients running at once on the
+/// account: a manifest's own figures are not divided among shards, so, as the README tells
+/// a user of `--shard K/N` who sets them, it sets its share of the account's.
+fn manifest(
+    path: &Path,
+    model: &Model,
+    jobs: usize,
+    variant: &str,
+    shares: u32,
+) -> Result<(), String> {
+    let share = |figure: u32| (figure / shares).max(1);
     let millis = |live: Duration| format!("{}ms", scaled(live).as_millis().max(1));
     let subjects: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
     let times: Vec<String> = (0..jobs.div_ceil(10)).map(|i| format!("t{i}")).collect();
@@ -159,16 +169,17 @@ fn manifest(path: &Path, model: &Model, jobs: usize, variant: &str) -> Result<()
     let text = format!(
         "version: 1\nname: {variant}-{jobs}\nmodel: {model}\n{defaults_lines}\
          prompt: \"{{subject}} at {{time}}, {variant}\"\nmatrix:\n  subject: [{}]\n  time: [{}]\n\
-         run:\n  concurrency: {TASK_SLOTS}\n  timeout: {}\n  \
+         run:\n  concurrency: {}\n  timeout: {}\n  \
          create_limit: {{requests: {}, per: {}}}\n  poll_limit: {{requests: {}, per: {}}}\n  \
          poll: {{first_after: {}, min_interval: {}, max_interval: {}{typical}}}\n  \
          retry: {{base_delay: {}, max_delay: {}, rate_limit_window: {}, maintenance_delay: {}}}\n",
         subjects.join(", "),
         times.join(", "),
+        share(u32::try_from(TASK_SLOTS).unwrap_or(u32::MAX)),
         millis(defaults.timeout),
-        defaults.create_limit.requests,
+        share(defaults.create_limit.requests),
         millis(defaults.create_limit.per),
-        defaults.poll_limit.requests,
+        share(defaults.poll_limit.requests),
         millis(defaults.poll_limit.per),
         millis(defaults.poll.first_poll),
         millis(defaults.poll.min_interval),
@@ -520,8 +531,8 @@ pub(super) fn schedule(
             let cache: PathBuf = folder("cache");
             let cold = folder("cold.yaml");
             let warm = folder("warm.yaml");
-            manifest(&cold, model, jobs, "cold")?;
-            manifest(&warm, model, jobs, "warm")?;
+            manifest(&cold, model, jobs, "cold", 1)?;
+            manifest(&warm, model, jobs, "warm", 1)?;
             for (client, manifest_path) in [(Client::Cold, &cold), (Client::Warm, &warm)] {
                 let out = folder(if client == Client::Cold {
                     "cold"
@@ -554,7 +565,7 @@ pub(super) fn schedule(
         MODELS[0].label
     );
     let shards_manifest = work.join("schedule-shards.yaml");
-    manifest(&shards_manifest, &MODELS[0], 1000, "shards")?;
+    manifest(&shards_manifest, &MODELS[0], 1000, "shards", SHARDS)?;
     outcomes.push(shards_run(
         runtime,
         binary,
