@@ -91,7 +91,7 @@ impl Default for RunSettings {
             max_credits: None,
             callback_url: None,
             create_limit: RateLimit {
-                requests: 18,
+                requests: 20,
                 per: Duration::from_secs(10),
             },
             poll_limit: RateLimit {

@@ -62,7 +62,7 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
     Ok(Outcome::Success)
 }
 
-/// What a run would keep to, for the table: `limits: 4 tasks at once, createTask 18 per
+/// What a run would keep to, for the table: `limits: 4 tasks at once, createTask 20 per
 /// 10s, recordInfo 8 per 1s`, and under `--shard` whose part of the account that is.
 fn limits_line(settings: &RunSettings, shard: Option<Shard>) -> String {
     let limit = |limit: &RateLimit| {

@@ -14,7 +14,7 @@ use crate::run_support::{
 };
 
 /// Fast polling and retries, but the account's figures left to sora-batch's defaults
-/// (concurrency 4, createTask 18 per 10 s, recordInfo 8 per s), which shards divide.
+/// (concurrency 4, createTask 20 per 10 s, recordInfo 8 per s), which shards divide.
 const DEFAULT_LIMITS_RUN: &str = "run:
   timeout: 2m
   poll: {first_after: 20ms, min_interval: 10ms, max_interval: 100ms, typical_generation: 30ms}
@@ -282,7 +282,7 @@ fn plan_shows_a_shards_part_of_the_account() {
         finished.stdout
     };
     assert!(
-        plan(&[]).contains("limits: 4 tasks at once, createTask 18 per 10s, recordInfo 8 per 1s\n"),
+        plan(&[]).contains("limits: 4 tasks at once, createTask 20 per 10s, recordInfo 8 per 1s\n"),
         "{}",
         plan(&[])
     );

@@ -124,7 +124,7 @@ pub struct RawRun {
     /// An http(s) URL the service POSTs each task's outcome to (sent as callBackUrl).
     #[schemars(with = "Option<String>", extend("format" = "uri", "pattern" = super::schema_parts::HTTP_URL_PATTERN))]
     pub callback_url: Option<Spanned<String>>,
-    /// Client-side limit on createTask calls. Default: 18 per 10s.
+    /// Client-side limit on createTask calls. Default: 20 per 10s (the window kept 5% longer).
     pub create_limit: Option<RawLimit>,
     /// Client-side limit on recordInfo calls. Default: 8 per 1s.
     pub poll_limit: Option<RawLimit>,

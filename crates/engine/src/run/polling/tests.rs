@@ -8,12 +8,12 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
-/// The live service's budget: 8 recordInfo and 18 createTask per (10.5 and 1.05) s, 100
+/// The live service's budget: 8 recordInfo and 20 createTask per (1.05 and 10.5) s, 100
 /// tasks at once.
 fn live_budget() -> PollBudget {
     PollBudget {
         polls_per_second: 8.0 / 1.05,
-        creates_per_second: 18.0 / 10.5,
+        creates_per_second: 20.0 / 10.5,
         concurrency: 100,
         tasks: 1000,
     }
