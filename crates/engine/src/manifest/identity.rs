@@ -46,8 +46,12 @@ impl JobKey {
 ///
 /// Ids become file names in the batch folder, so they may hold only `[A-Za-z0-9._-]`: no
 /// separators, no control characters, no leading dot (hidden files, `.` and `..`) and no
-/// `..` anywhere.
+/// `..` anywhere. `report` is taken: a text result saved as `report.json` would be the
+/// batch's own report.
 pub fn check_explicit_id(id: &str) -> Result<(), &'static str> {
+    if is_reserved_id(id) {
+        return Err("an id other than `report`, the name of the batch folder's own report");
+    }
     const EXPECTED: &str = "letters, digits, `.`, `_` and `-`, not starting with `.`, without `..`, at most 80 characters";
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if id.is_empty()
@@ -60,6 +64,11 @@ pub fn check_explicit_id(id: &str) -> Result<(), &'static str> {
     } else {
         Ok(())
     }
+}
+
+/// Ids that would name a file the batch folder holds for itself (`report.json`).
+fn is_reserved_id(id: &str) -> bool {
+    id.eq_ignore_ascii_case("report")
 }
 
 /// A lowercase, dash-separated form of `text` made of `[a-z0-9-]`: `A professor!` becomes
@@ -106,8 +115,8 @@ pub(crate) fn derived_base_id<'a>(
             base.pop();
         }
     }
-    if base.is_empty() {
-        base.push_str("job");
+    if base.is_empty() || is_reserved_id(&base) {
+        base.push_str(if base.is_empty() { "job" } else { "-job" });
     }
     base
 }
@@ -116,6 +125,19 @@ pub(crate) fn derived_base_id<'a>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_report_s_own_name_is_no_job_s_id() {
+        assert!(check_explicit_id("report").is_err());
+        assert!(check_explicit_id("Report").is_err());
+        assert!(check_explicit_id("report-2").is_ok());
+        assert_eq!(derived_base_id(["Report"].into_iter(), None), "report-job");
+        assert_eq!(
+            derived_base_id(std::iter::empty(), Some("report")),
+            "report-job"
+        );
+        assert_eq!(derived_base_id(std::iter::empty(), Some("!!")), "job");
+    }
 
     #[test]
     fn keys_ignore_field_order_and_depend_on_take() {
