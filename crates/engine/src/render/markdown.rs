@@ -29,11 +29,22 @@ pub(super) fn state_mark(state: JobState) -> &'static str {
 /// Makes text safe inside a Markdown table cell: one line, no unescaped pipes.
 pub(super) fn cell(text: &str) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    one_line
-        .replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let mut escaped = String::with_capacity(one_line.len());
+    for c in one_line.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            // A prompt's `[text](url)` would be a link in the step summary, its `*` or `_`
+            // emphasis, its backticks code: the cell shows the characters written.
+            '\\' | '|' | '[' | ']' | '*' | '_' | '`' | '~' => {
+                escaped.push('\\');
+                escaped.push(c);
+            }
+            _ => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 /// Links in a Markdown cell: spaces and parentheses would end the link target.
@@ -147,7 +158,11 @@ mod tests {
     #[test]
     fn cells_stay_in_their_column() {
         assert_eq!(cell("a | b\nc"), "a \\| b c");
-        assert_eq!(cell("<script>"), "&lt;script&gt;");
+        assert_eq!(cell("<script> &lt;"), "&lt;script&gt; &amp;lt;");
+        assert_eq!(
+            cell("[win](https://x) *now* `x` a_b ~c~ \\"),
+            "\\[win\\](https://x) \\*now\\* \\`x\\` a\\_b \\~c\\~ \\\\"
+        );
         assert_eq!(shortened("one two three", 7), "one tw…");
         assert_eq!(link_target("my video (1).mp4"), "my%20video%20%281%29.mp4");
     }

@@ -158,14 +158,10 @@ fn write_head(report: &Report, context: &SummaryContext, text: &mut String) {
     let _ = writeln!(
         text,
         "# sora-batch: {}\n",
-        summary_cell(&shortened(&report.name, ID_CHARS))
+        cell(&shortened(&report.name, ID_CHARS))
     );
     if let Some(verdict) = &context.verdict {
-        let _ = writeln!(
-            text,
-            "**{}**\n",
-            summary_cell(&shortened(verdict, REASON_CHARS))
-        );
+        let _ = writeln!(text, "**{}**\n", cell(&shortened(verdict, REASON_CHARS)));
     }
     let summary = &report.summary;
     let _ = writeln!(
@@ -208,14 +204,14 @@ fn where_report_is(context: &SummaryContext) -> String {
 fn failure_row(job: &JobReport) -> String {
     format!(
         "| {} | {} |\n",
-        summary_cell(&shortened(&job_label(job), ID_CHARS)),
-        summary_cell(&shortened(&reason(job).unwrap_or_default(), REASON_CHARS)),
+        cell(&shortened(&job_label(job), ID_CHARS)),
+        cell(&shortened(&reason(job).unwrap_or_default(), REASON_CHARS)),
     )
 }
 
 fn job_row(job: &JobReport) -> String {
     let outcome = if job.files.is_empty() {
-        summary_cell(&shortened(&reason(job).unwrap_or_default(), REASON_CHARS))
+        cell(&shortened(&reason(job).unwrap_or_default(), REASON_CHARS))
     } else {
         // Named, not linked: the summary page is not the batch folder.
         let mut named: Vec<String> = job
@@ -229,11 +225,10 @@ fn job_row(job: &JobReport) -> String {
         }
         named.join(" ").replace('|', "\\|")
     };
-    let option =
-        |text: Option<String>| summary_cell(&shortened(&text.unwrap_or_default(), OPTION_CHARS));
+    let option = |text: Option<String>| cell(&shortened(&text.unwrap_or_default(), OPTION_CHARS));
     format!(
         "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-        summary_cell(&shortened(&job_label(job), ID_CHARS)),
+        cell(&shortened(&job_label(job), ID_CHARS)),
         state_mark(job.state),
         option(input_text(job, "aspect_ratio")),
         option(seconds_text(job)),
@@ -242,15 +237,8 @@ fn job_row(job: &JobReport) -> String {
             .map(|ms| duration_text(Duration::from_millis(ms)))
             .unwrap_or_default(),
         outcome,
-        summary_cell(&shortened(prompt(job), PROMPT_CHARS)),
+        cell(&shortened(prompt(job), PROMPT_CHARS)),
     )
-}
-
-/// A table cell of the summary: report.md's escaping, and brackets too, so that a prompt
-/// or a message written as a Markdown link (`[x](y)`) shows as text, not as a link that
-/// would be dead (or elsewhere) on the summary page.
-fn summary_cell(text: &str) -> String {
-    cell(text).replace('[', "\\[").replace(']', "\\]")
 }
 
 #[cfg(test)]
@@ -287,9 +275,9 @@ mod tests {
     }
 
     #[test]
-    fn text_written_as_a_link_stays_text() {
+    fn text_written_as_a_link_stays_text_on_the_summary_page() {
         assert_eq!(
-            summary_cell("see [the video](clip.mp4) | <b>"),
+            cell("see [the video](clip.mp4) | <b>"),
             "see \\[the video\\](clip.mp4) \\| &lt;b&gt;"
         );
     }
