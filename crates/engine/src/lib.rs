@@ -29,6 +29,7 @@ pub mod media;
 pub mod models;
 pub mod prices;
 pub mod recover;
+pub mod rekey;
 pub mod render;
 pub mod report;
 pub mod run;

@@ -156,6 +156,7 @@ pub struct Session {
     options: RunOptions,
     manifest_name: String,
     request: RunRequest,
+    book: crate::models::ModelBook,
 }
 
 impl Session {
@@ -198,6 +199,7 @@ impl Session {
             options,
             manifest_name: manifest.name,
             request,
+            book: manifest.book,
         })
     }
 
@@ -223,8 +225,9 @@ impl Session {
             options,
             manifest_name,
             request,
+            book,
         } = self;
-        let replay = match replay {
+        let mut replay = match replay {
             Some(replaying) => replaying.join().map_err(|_| {
                 SessionError::Internal("the thread reading the journal stopped unexpectedly".into())
             })??,
@@ -236,6 +239,10 @@ impl Session {
                 paid,
             });
         }
+        let keys: std::collections::HashSet<&crate::job::JobKey> =
+            jobs.iter().map(|job| &job.key).collect();
+        crate::rekey::adopt_earlier_keys(folder.root(), &mut replay, &keys, &book);
+        drop(keys);
         let outcome = run::run_batch_replayed(
             &folder, replay, jobs, service, options, reporter, interrupts,
         )

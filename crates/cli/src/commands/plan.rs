@@ -35,8 +35,9 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
         manifest.jobs.retain(|job| shard.contains(&job.key));
     }
     let settings = session::effective_settings(&manifest, args.shard);
-    let replay = journal::replay_folder(&batch_folder)?;
+    let mut replay = journal::replay_folder(&batch_folder)?;
     warn_of_paid_work_without_journal(&batch_folder, &replay, output);
+    adopt_earlier_keys(&manifest, std::slice::from_ref(&batch_folder), &mut replay, output);
     let cache = match crate::commands::generation_time_cache_dir() {
         Some(folder) => GenerationTimeCache::load(&folder),
         None => GenerationTimeCache::empty(),
@@ -102,6 +103,31 @@ fn limits_json(settings: &RunSettings, shard: Option<Shard>) -> serde_json::Valu
         "create_limit": limit(&settings.create_limit),
         "poll_limit": limit(&settings.poll_limit),
     })
+}
+
+/// Jobs an earlier version journaled under other keys, found again as the manifest's
+/// ([`sora_batch_engine::rekey`]): shown as theirs, and said once.
+pub fn adopt_earlier_keys(
+    manifest: &sora_batch_engine::manifest::Manifest,
+    folders: &[std::path::PathBuf],
+    replay: &mut journal::Replay,
+    output: &mut Output,
+) {
+    let keys: std::collections::HashSet<_> = manifest.jobs.iter().map(|job| &job.key).collect();
+    let adopted: usize = folders
+        .iter()
+        .map(|folder| {
+            sora_batch_engine::rekey::adopt_earlier_keys(folder, replay, &keys, &manifest.book)
+                .adopted
+        })
+        .sum();
+    if adopted > 0 && !output.quiet {
+        output.message_line(&format!(
+            "note: {adopted} job(s) journaled by an earlier version of sora-batch under older \
+             keys are this manifest's; a run continues them under today's keys and sends \
+             nothing again"
+        ));
+    }
 }
 
 /// A batch folder whose journal is gone beside outputs or a `report.json` naming tasks:

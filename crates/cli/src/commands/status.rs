@@ -8,7 +8,7 @@ use sora_batch_engine::journal::{self, JOURNAL_FILE_NAME};
 use sora_batch_engine::report::Report;
 
 use crate::cli::StatusArgs;
-use crate::commands::plan::{warn_of_paid_work_without_journal, write_report};
+use crate::commands::plan::{adopt_earlier_keys, warn_of_paid_work_without_journal, write_report};
 use crate::commands::{forget_at_exit, load_manifest};
 use crate::exit::{CliError, Outcome};
 use crate::output::Output;
@@ -47,10 +47,11 @@ pub fn run(args: &StatusArgs, output: &mut Output) -> Result<Outcome, CliError> 
             missing.display()
         )));
     }
-    let replay = match replayed {
+    let mut replay = match replayed {
         Some(replayed) => replayed?,
         None => journal::replay_folders(&folders)?,
     };
+    adopt_earlier_keys(manifest, &folders, &mut replay, output);
     let folder_names: Vec<String> = folders.iter().map(|f| f.display().to_string()).collect();
     let folder = std::path::PathBuf::from(folder_names.join(", "));
     if !output.quiet {

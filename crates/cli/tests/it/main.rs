@@ -21,6 +21,7 @@ mod run_reports;
 mod run_resume;
 mod run_support;
 mod run_timing;
+mod run_upgrade;
 mod schema;
 mod shards;
 mod support;

@@ -28,6 +28,7 @@ enum RecordType {
     Finished,
     TaskUnknown,
     TimedOut,
+    Rekeyed,
     Downloaded,
 }
 
@@ -42,6 +43,8 @@ pub(super) struct FlatRecord<'a> {
     shard: Option<Cow<'a, str>>,
     #[serde(borrow)]
     key: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
     #[serde(borrow)]
     id: Option<Cow<'a, str>>,
     take: Option<u32>,
@@ -151,6 +154,11 @@ impl FlatRecord<'_> {
                 task_id: task_id(self.task_id)?,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
+            RecordType::Rekeyed => Record::Rekeyed {
+                key: key(self.key)?,
+                from: text(self.from, "from").map(JobKey::from_hex)?,
+                at_ms: required(self.at_ms, "at_ms")?,
+            },
             RecordType::Downloaded => Record::Downloaded {
                 key: key(self.key)?,
                 index: required(self.index, "index")?,
@@ -194,6 +202,11 @@ mod tests {
                 at_ms: 1,
             },
             Record::RunEnded { at_ms: 10 },
+            Record::Rekeyed {
+                key: key(),
+                from: JobKey::from_hex("0ld".to_owned()),
+                at_ms: 11,
+            },
             Record::Intent {
                 key: key(),
                 id: JobId::new_unchecked("a-cat".into()),

@@ -115,6 +115,14 @@ pub enum Record {
         task_id: TaskId,
         at_ms: i64,
     },
+    /// The job of key `from`, journaled by an earlier version whose keys were computed from
+    /// a request written differently (before defaults were filled in), is the manifest's job
+    /// `key`: its history continues under `key` ([`crate::rekey`]).
+    Rekeyed {
+        key: JobKey,
+        from: JobKey,
+        at_ms: i64,
+    },
     /// A result file is complete under its final name.
     Downloaded {
         key: JobKey,
@@ -163,6 +171,7 @@ impl Record {
             | Record::Finished { key, .. }
             | Record::TaskUnknown { key, .. }
             | Record::TimedOut { key, .. }
+            | Record::Rekeyed { key, .. }
             | Record::Downloaded { key, .. } => Some(key),
         }
     }
@@ -285,6 +294,26 @@ pub struct Replay {
     /// The file read, `None` when there was none: the writer appends to this very file or
     /// to none (see [`JournalWriter::open`]).
     pub file: Option<FileIdentity>,
+    /// Jobs moved to today's keys in memory ([`crate::rekey`]), `(from, to)`, not yet in the
+    /// journal: a run writes them as [`Record::Rekeyed`] before anything else.
+    pub adopted: Vec<(JobKey, JobKey)>,
+}
+
+impl Replay {
+    /// The history of `from` continues as `to`'s. Nothing moves when `to` has a history of
+    /// its own (the job was submitted again under its new key): both stay as they are.
+    pub fn adopt(&mut self, from: &JobKey, to: JobKey) -> bool {
+        if self.jobs.contains_key(&to) {
+            return false;
+        }
+        match self.jobs.remove(from) {
+            Some(history) => {
+                self.jobs.insert(to, history);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// When a run began and ended, from its [`Record::RunStarted`] and [`Record::RunEnded`].

@@ -176,6 +176,10 @@ fn apply(replay: &mut Replay, record: Record) {
             }
             return;
         }
+        Record::Rekeyed { key, from, .. } => {
+            replay.adopt(&from, key);
+            return;
+        }
         _ => {}
     }
     let jobs = &mut replay.jobs;
@@ -188,7 +192,10 @@ fn apply(replay: &mut Replay, record: Record) {
         None => jobs.entry(key.clone()).or_default(),
     };
     match record {
-        Record::Header { .. } | Record::RunStarted { .. } | Record::RunEnded { .. } => {}
+        Record::Header { .. }
+        | Record::RunStarted { .. }
+        | Record::RunEnded { .. }
+        | Record::Rekeyed { .. } => {}
         Record::Intent {
             id, take, model, ..
         } => {

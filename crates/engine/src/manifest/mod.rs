@@ -91,6 +91,9 @@ pub struct Manifest {
     pub jobs: Vec<Job>,
     pub run: RunSettings,
     pub prices: PriceTable,
+    /// What was known of the models when the jobs were checked: a resume needs it to find
+    /// jobs an earlier version journaled under other keys ([`crate::rekey`]).
+    pub book: ModelBook,
 }
 
 impl Manifest {

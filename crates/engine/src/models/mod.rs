@@ -18,7 +18,7 @@
 //! Deliberately not here: reading or writing the lock file, and fetching anything.
 
 mod describe;
-mod input;
+pub mod input;
 mod prepare;
 mod sora;
 

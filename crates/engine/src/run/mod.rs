@@ -114,6 +114,31 @@ pub async fn run_batch_replayed(
         shard: span.shard.clone(),
         at_ms: span.started_at_ms,
     })?;
+    // Jobs of an earlier version found again under today's keys (`crate::rekey`): durable
+    // before anything else, as this run's report.json will no longer hold their old keys.
+    if let Some(((last_from, last_to), earlier)) = replay.adopted.split_last() {
+        for (from, to) in earlier {
+            writer.append(&journal::Record::Rekeyed {
+                key: to.clone(),
+                from: from.clone(),
+                at_ms: span.started_at_ms,
+            })?;
+        }
+        writer
+            .append_durable(&journal::Record::Rekeyed {
+                key: last_to.clone(),
+                from: last_from.clone(),
+                at_ms: span.started_at_ms,
+            })
+            .await?;
+        reporter.on_event(&RunEvent::Warning {
+            message: format!(
+                "{} job(s) journaled by an earlier version of sora-batch under older keys are \
+                 this manifest's: they continue under today's keys, nothing is sent again",
+                replay.adopted.len()
+            ),
+        });
+    }
     let mut slots: Vec<_> = jobs
         .into_iter()
         .map(|job| state::JobSlot::new(job, now))

@@ -171,6 +171,7 @@ impl<'a> Resolver<'a> {
             jobs,
             run,
             prices,
+            book: self.book.clone(),
         })
     }
 }
