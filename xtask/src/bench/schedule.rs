@@ -198,6 +198,9 @@ fn manifest(
 /// job `i` is submitted as soon as all of these hold — job `i - 1` was submitted, one of
 /// `slots` task slots is free (a slot frees the instant its task is done), and the
 /// submission keeps at most `limit` in any `window` — and is done `generation[i]` later.
+/// The engine's `timing::estimate::expected_wall_time` simulates the same client for
+/// `plan`; the bench keeps its own, so that the yardstick does not share the measured
+/// code's mistakes.
 pub(crate) fn ideal_wall_time(
     generation: &[Duration],
     slots: usize,
