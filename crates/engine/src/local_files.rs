@@ -30,6 +30,70 @@ use crate::media::{HEAD_BYTES, Media};
 /// this bounds the memory an upload holds.
 pub const MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
 
+/// What a local reference becomes in a job's input until the run uploads the file: a URL
+/// (so that a schema's `format: uri` holds) under the reserved `.invalid` domain (so that it
+/// can never fetch anything, should it ever leave), naming the file by its content. The job's
+/// key is computed from the input holding it: the content decides the key, not the path
+/// nor the URL an upload returns.
+pub const PLACEHOLDER_PREFIX: &str = "https://sora-batch.invalid/local-file/";
+
+/// The upload name (`<sha256>.<ext>`) a placeholder stands for, if `value` is one.
+pub fn placeholder_name(value: &str) -> Option<&str> {
+    value.strip_prefix(PLACEHOLDER_PREFIX)
+}
+
+/// The upload names of every placeholder in `value`, anywhere in it, in order, each once.
+pub fn placeholders_in(value: &serde_json::Value) -> Vec<String> {
+    let mut names = Vec::new();
+    visit_strings(value, &mut |text| {
+        if let Some(name) = placeholder_name(text)
+            && !names.iter().any(|known: &String| known == name)
+        {
+            names.push(name.to_owned());
+        }
+    });
+    names
+}
+
+/// `value` with every placeholder replaced by the URL `url_of` gives for its upload name;
+/// a placeholder it has no URL for stays.
+pub fn replace_placeholders(
+    value: &mut serde_json::Value,
+    url_of: &impl Fn(&str) -> Option<String>,
+) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Some(url) = placeholder_name(text).and_then(url_of) {
+                *text = url;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                replace_placeholders(item, url_of);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for field in fields.values_mut() {
+                replace_placeholders(field, url_of);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn visit_strings(value: &serde_json::Value, visit: &mut impl FnMut(&str)) {
+    match value {
+        serde_json::Value::String(text) => visit(text),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| visit_strings(item, visit)),
+        serde_json::Value::Object(fields) => {
+            fields
+                .values()
+                .for_each(|field| visit_strings(field, visit));
+        }
+        _ => {}
+    }
+}
+
 /// A local file, checked and hashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalFile {
@@ -47,6 +111,11 @@ impl LocalFile {
     /// Its name on the upload host: content hash and the extension its bytes show.
     pub fn upload_name(&self) -> String {
         format!("{}.{}", self.sha256, self.media.extension)
+    }
+
+    /// What stands for it in a job's input until it is uploaded ([`PLACEHOLDER_PREFIX`]).
+    pub fn placeholder(&self) -> String {
+        format!("{PLACEHOLDER_PREFIX}{}", self.upload_name())
     }
 }
 

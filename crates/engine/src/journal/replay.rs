@@ -51,6 +51,7 @@ pub fn replay_folders(folders: &[PathBuf]) -> Result<Replay, JournalError> {
     for folder in folders {
         let one = replay_folder(folder)?;
         replay.jobs.extend(one.jobs);
+        replay.uploads.extend(one.uploads);
         // Runs of different folders are not one run: whoever needs each folder's reads it
         // on its own.
         replay.last_run = None;
@@ -176,6 +177,12 @@ fn apply(replay: &mut Replay, record: Record) {
             }
             return;
         }
+        Record::Uploaded {
+            name, url, at_ms, ..
+        } => {
+            replay.uploads.insert(name, (url, at_ms));
+            return;
+        }
         _ => {}
     }
     let jobs = &mut replay.jobs;
@@ -188,7 +195,10 @@ fn apply(replay: &mut Replay, record: Record) {
         None => jobs.entry(key.clone()).or_default(),
     };
     match record {
-        Record::Header { .. } | Record::RunStarted { .. } | Record::RunEnded { .. } => {}
+        Record::Header { .. }
+        | Record::RunStarted { .. }
+        | Record::RunEnded { .. }
+        | Record::Uploaded { .. } => {}
         Record::Intent {
             id, take, model, ..
         } => {

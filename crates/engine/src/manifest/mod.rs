@@ -91,6 +91,9 @@ pub struct Manifest {
     pub jobs: Vec<Job>,
     pub run: RunSettings,
     pub prices: PriceTable,
+    /// Every local file the jobs name, by upload name (`<sha256>.<ext>`): their inputs hold
+    /// its placeholder ([`crate::local_files::PLACEHOLDER_PREFIX`]) until the run uploads it.
+    pub local_files: std::collections::BTreeMap<String, crate::local_files::LocalFile>,
 }
 
 impl Manifest {

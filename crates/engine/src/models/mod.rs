@@ -31,7 +31,7 @@ use sora_batch_api::registry::{self, ModelSpec, closest_name};
 use sora_batch_api::snapshot::{self, ModelFacts, PriceRule};
 
 pub use describe::describe;
-pub use input::{InputSchema, PathSegment, SchemaProblem, SchemaProblemKind, path_text};
+pub use input::{FileField, InputSchema, PathSegment, SchemaProblem, SchemaProblemKind, path_text};
 
 /// What a model makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
