@@ -57,6 +57,9 @@ pub trait TaskService: Send + Sync + 'static {
         &'a self,
         file: &'a FileUpload,
     ) -> BoxFuture<'a, Result<UploadedFile, ApiError>>;
+
+    /// Whether the upload host still serves an uploaded file at `url` (without the key).
+    fn upload_still_served<'a>(&'a self, url: &'a str) -> BoxFuture<'a, bool>;
 }
 
 impl TaskService for Client {
@@ -100,5 +103,9 @@ impl TaskService for Client {
         file: &'a FileUpload,
     ) -> BoxFuture<'a, Result<UploadedFile, ApiError>> {
         Box::pin(Client::upload_file(self, file))
+    }
+
+    fn upload_still_served<'a>(&'a self, url: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(Client::upload_still_served(self, url))
     }
 }

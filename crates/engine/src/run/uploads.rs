@@ -4,7 +4,8 @@
 //! names ([`crate::local_files::PLACEHOLDER_PREFIX`]); before its createTask (and before its
 //! intent is journaled) each is replaced by the URL of the file on Kie's upload host:
 //! - a URL the journal recorded (`uploaded`) is reused while it is younger than
-//!   `run.upload_retention` (Kie deletes uploads after a while);
+//!   `run.upload_retention` (Kie deletes uploads after a while) and the host still serves
+//!   it (one HEAD request per file and run, without the key);
 //! - otherwise the file is uploaded, named by its content (`<sha256>.<ext>`), and the upload
 //!   journaled. The bytes are hashed again first: a file changed since the manifest was read
 //!   is not what the job's key stands for, and is not sent.
@@ -31,8 +32,15 @@ use crate::local_files::{LocalFile, placeholders_in, replace_placeholders};
 /// The folder on the upload host that sora-batch's uploads go to.
 pub const UPLOAD_FOLDER: &str = "sora-batch";
 
-/// A file's URL on the upload host and when it was uploaded (ms since the epoch).
-type Uploaded = Option<(String, i64)>;
+/// A file's last upload.
+#[derive(Debug, Clone)]
+struct Uploaded {
+    url: String,
+    /// When, in ms since the epoch.
+    at_ms: i64,
+    /// Whether this run saw the host serve it: uploaded by this run, or found served.
+    seen_served: bool,
+}
 
 /// The local files of a batch and what is known of their uploads.
 pub(super) struct Uploads {
@@ -40,7 +48,7 @@ pub(super) struct Uploads {
     retention: Duration,
     /// One lock per file, holding its latest upload: held across an upload, so that the
     /// jobs needing the file wait for it rather than upload it again.
-    uploaded: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Uploaded>>>>,
+    uploaded: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Uploaded>>>>>,
 }
 
 /// Why a job's files could not be made ready: the job is not submitted.
@@ -78,11 +86,13 @@ impl Uploads {
         let uploaded = journaled
             .iter()
             .filter(|(name, _)| files.contains_key(*name))
-            .map(|(name, known)| {
-                (
-                    name.clone(),
-                    Arc::new(tokio::sync::Mutex::new(Some(known.clone()))),
-                )
+            .map(|(name, (url, at_ms))| {
+                let known = Uploaded {
+                    url: url.clone(),
+                    at_ms: *at_ms,
+                    seen_served: false,
+                };
+                (name.clone(), Arc::new(tokio::sync::Mutex::new(Some(known))))
             })
             .collect();
         Uploads {
@@ -147,10 +157,17 @@ impl Uploads {
             Arc::clone(uploaded.entry(name.to_owned()).or_default())
         };
         let mut known = slot.lock().await;
-        if let Some((url, at_ms)) = known.as_ref()
-            && clock.since_ms(*at_ms) < self.retention
+        if let Some(upload) = known.as_mut()
+            && clock.since_ms(upload.at_ms) < self.retention
         {
-            return Ok(url.clone());
+            // An upload of an earlier run is asked after once: the host may have deleted it
+            // sooner than the retention says (the docs say 3 days, Kie's guidance 24 hours).
+            if !upload.seen_served {
+                upload.seen_served = service.upload_still_served(&upload.url).await;
+            }
+            if upload.seen_served {
+                return Ok(upload.url.clone());
+            }
         }
         let upload = read_checked(file).await?;
         let uploaded = service
@@ -170,7 +187,11 @@ impl Uploads {
                 at_ms,
             })
             .map_err(UploadFailure::Journal)?;
-        *known = Some((uploaded.url.clone(), at_ms));
+        *known = Some(Uploaded {
+            url: uploaded.url.clone(),
+            at_ms,
+            seen_served: true,
+        });
         Ok(uploaded.url)
     }
 }

@@ -601,6 +601,11 @@ impl TaskService for ScriptedService {
         Box::pin(async move { Ok(uploaded) })
     }
 
+    fn upload_still_served<'a>(&'a self, url: &'a str) -> BoxFuture<'a, bool> {
+        let served = url.starts_with(&upload_url(""));
+        Box::pin(async move { served })
+    }
+
     fn create_task<'a>(
         &'a self,
         request: &'a CreateTaskRequest,
