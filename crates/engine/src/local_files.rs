@@ -94,6 +94,50 @@ fn visit_strings(value: &serde_json::Value, visit: &mut impl FnMut(&str)) {
     }
 }
 
+/// What a run would do with a local file that a job still to submit names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileAction {
+    /// No upload younger than the retention is recorded: it is uploaded.
+    Upload,
+    /// The journal records an upload younger than the retention, at this time (ms since
+    /// the epoch): its URL is sent if the host still serves it, else it is uploaded again.
+    Reuse { uploaded_at_ms: i64 },
+}
+
+/// The local files `inputs` name (by their placeholders), each once, in upload-name order,
+/// with what a run would do with it given the `journaled` uploads (upload name → URL and
+/// time), the retention and the time now.
+pub fn plan_uploads<'a>(
+    files: &'a std::collections::BTreeMap<String, LocalFile>,
+    inputs: impl IntoIterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
+    journaled: &HashMap<String, (String, i64)>,
+    retention: std::time::Duration,
+    now_ms: i64,
+) -> Vec<(&'a LocalFile, FileAction)> {
+    let mut named = std::collections::BTreeSet::new();
+    for input in inputs {
+        for value in input.values() {
+            named.extend(placeholders_in(value));
+        }
+    }
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    named
+        .iter()
+        .filter_map(|name| files.get(name))
+        .map(|file| {
+            let action = match journaled.get(&file.upload_name()) {
+                Some((_, at_ms)) if now_ms.saturating_sub(*at_ms) < retention_ms => {
+                    FileAction::Reuse {
+                        uploaded_at_ms: *at_ms,
+                    }
+                }
+                _ => FileAction::Upload,
+            };
+            (file, action)
+        })
+        .collect()
+}
+
 /// A local file, checked and hashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalFile {
