@@ -224,6 +224,7 @@ fn locked_knowledge(
             fetched_from: entry.fetched_from,
         },
         withdrawn: None,
+        file_limits: std::collections::BTreeMap::new(),
     }
 }
 

@@ -199,3 +199,25 @@ fn run_files_from_allows_another_folder() {
         std::time::Duration::from_secs(12 * 3600)
     );
 }
+
+#[test]
+fn a_file_over_the_models_documented_size_is_refused_with_the_limit_named() {
+    let folder = Folder::new();
+    let mut large = PNG.to_vec();
+    large.resize(10 * 1024 * 1024 + 1, 0);
+    folder.write("batch/refs/large.png", &large);
+    let errors = folder
+        .load(&format!(
+            "{KLING}jobs:\n  - {{prompt: too large, image_urls: [./refs/large.png]}}\n"
+        ))
+        .expect_err("over 10 MB");
+    let text = errors.to_string();
+    assert!(
+        text.contains("`./refs/large.png` is 10485761 bytes, over the 10 MB (10485760 bytes) that model `kling-2.6/image-to-video` takes in `image_urls`"),
+        "{text}"
+    );
+    // The same file is fine for a model whose page allows 30 MB.
+    loaded(folder.load(&format!(
+        "{SEEDANCE}jobs:\n  - {{prompt: large is fine, reference_image_urls: [./refs/large.png], duration: 5}}\n"
+    )));
+}

@@ -66,6 +66,7 @@ impl Resolver<'_> {
     /// whether all could.
     pub(super) fn resolve_local_files(
         &mut self,
+        model: &str,
         schema: &InputSchema,
         input: &mut Map<String, Value>,
         origins: &[Field<'_>],
@@ -76,6 +77,15 @@ impl Resolver<'_> {
             let Some(kind) = schema.file_field(name) else {
                 continue;
             };
+            let limit = FieldLimit {
+                model,
+                field: name,
+                max: self
+                    .book
+                    .get(model)
+                    .and_then(|knowledge| knowledge.file_limits.get(name))
+                    .cloned(),
+            };
             let origin = origins
                 .iter()
                 .find(|(field, _, _)| field == name)
@@ -83,7 +93,7 @@ impl Resolver<'_> {
             let at = origin.map_or(anchor, |value| position(&value.referenced));
             match (kind, &mut *value) {
                 (FileField::One, Value::String(text)) => {
-                    if let Some(files) = self.local_reference(name, text, false, at) {
+                    if let Some(files) = self.local_reference(&limit, text, false, at) {
                         match files.as_slice() {
                             [file] => *text = file.placeholder(),
                             _ => ok = false,
@@ -94,7 +104,7 @@ impl Resolver<'_> {
                     }
                 }
                 (FileField::List, Value::String(text)) => {
-                    if let Some(files) = self.local_reference(name, text, true, at) {
+                    if let Some(files) = self.local_reference(&limit, text, true, at) {
                         *value = Value::Array(
                             files
                                 .iter()
@@ -122,7 +132,7 @@ impl Resolver<'_> {
                             .map_or(at, |written: &Spanned<RawValue>| {
                                 position(&written.referenced)
                             });
-                        match self.local_reference(name, text, true, item_at) {
+                        match self.local_reference(&limit, text, true, item_at) {
                             Some(files) => expanded
                                 .extend(files.iter().map(|file| Value::String(file.placeholder()))),
                             None if is_local_reference(text) || is_reserved(text) => {
@@ -145,11 +155,12 @@ impl Resolver<'_> {
     /// so a pattern may expand to many files.
     fn local_reference(
         &mut self,
-        field: &str,
+        limit: &FieldLimit<'_>,
         text: &str,
         list: bool,
         at: Position,
     ) -> Option<Vec<LocalFile>> {
+        let field = limit.field;
         if is_reserved(text) {
             let diagnostic = self
                 .error(
@@ -180,6 +191,25 @@ impl Resolver<'_> {
         let resolution = self.file_resolution.as_mut()?;
         match resolution.resolve(text) {
             Ok(files) => {
+                if let Some((max_bytes, stated)) = &limit.max
+                    && let Some(large) = files.iter().find(|file| file.size > *max_bytes)
+                {
+                    let diagnostic = self
+                        .error(
+                            at,
+                            format!(
+                                "{} is {} bytes, over the {stated} ({max_bytes} bytes) that model {} takes in {}",
+                                quoted(&large.written),
+                                large.size,
+                                quoted(limit.model),
+                                quoted(field)
+                            ),
+                        )
+                        .expected(format!("a file of at most {stated}"))
+                        .note("the limit is the model's documentation's (`crates/api/models/`)");
+                    self.push(diagnostic);
+                    return None;
+                }
                 for file in &files {
                     self.local_files
                         .entry(file.upload_name())
@@ -224,6 +254,13 @@ impl Resolver<'_> {
             _ => diagnostic,
         }
     }
+}
+
+/// A field that takes files, and the size its model's documentation allows for each.
+struct FieldLimit<'a> {
+    model: &'a str,
+    field: &'a str,
+    max: Option<(u64, String)>,
 }
 
 /// What stands for a reference that cannot be used while the rest of the input is checked:
