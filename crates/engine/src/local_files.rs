@@ -157,6 +157,11 @@ impl LocalFile {
         format!("{}.{}", self.sha256, self.media.extension)
     }
 
+    /// Whether `bytes` are this file's content (the same sha256).
+    pub fn has_content(&self, bytes: &[u8]) -> bool {
+        crate::durable::hex(&sha2::Sha256::digest(bytes)) == self.sha256
+    }
+
     /// What stands for it in a job's input until it is uploaded ([`PLACEHOLDER_PREFIX`]).
     pub fn placeholder(&self) -> String {
         format!("{PLACEHOLDER_PREFIX}{}", self.upload_name())

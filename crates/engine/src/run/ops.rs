@@ -114,7 +114,7 @@ pub(super) fn create(
             request,
         } = submission;
         let request = match uploads
-            .prepare(&request, service.as_ref(), &journal, clock)
+            .prepare(&request, service.as_ref(), &journal, &|| clock.now_ms())
             .await
         {
             Ok(prepared) => prepared,

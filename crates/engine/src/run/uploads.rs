@@ -20,12 +20,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::Digest as _;
 use sora_batch_api::wire::CreateTaskRequest;
 use sora_batch_api::{ApiError, FileUpload};
 
 use super::TaskService;
-use super::ops::Clock;
 use crate::journal::{JournalError, JournalWriter, Record};
 use crate::local_files::{LocalFile, placeholders_in, replace_placeholders};
 
@@ -109,7 +107,7 @@ impl Uploads {
         request: &CreateTaskRequest,
         service: &dyn TaskService,
         journal: &JournalWriter,
-        clock: Clock,
+        now_ms: &(dyn Fn() -> i64 + Sync),
     ) -> Result<CreateTaskRequest, UploadFailure> {
         let mut names: Vec<String> = Vec::new();
         for value in request.input.values() {
@@ -124,7 +122,7 @@ impl Uploads {
         }
         let mut urls: HashMap<String, String> = HashMap::with_capacity(names.len());
         for name in names {
-            let url = self.url_of(&name, service, journal, clock).await?;
+            let url = self.url_of(&name, service, journal, now_ms).await?;
             urls.insert(name, url);
         }
         let mut prepared = request.clone();
@@ -141,7 +139,7 @@ impl Uploads {
         name: &str,
         service: &dyn TaskService,
         journal: &JournalWriter,
-        clock: Clock,
+        now_ms: &(dyn Fn() -> i64 + Sync),
     ) -> Result<String, UploadFailure> {
         let Some(file) = self.files.get(name) else {
             return Err(UploadFailure::Local {
@@ -158,7 +156,7 @@ impl Uploads {
         };
         let mut known = slot.lock().await;
         if let Some(upload) = known.as_mut()
-            && clock.since_ms(upload.at_ms) < self.retention
+            && age(now_ms(), upload.at_ms) < self.retention
         {
             // An upload of an earlier run is asked after once: the host may have deleted it
             // sooner than the retention says (the docs say 3 days, Kie's guidance 24 hours).
@@ -177,7 +175,7 @@ impl Uploads {
                 file: file.written.clone(),
                 error,
             })?;
-        let at_ms = clock.now_ms();
+        let at_ms = now_ms();
         journal
             .append(&Record::Uploaded {
                 name: name.to_owned(),
@@ -196,6 +194,11 @@ impl Uploads {
     }
 }
 
+/// How long ago `at_ms` was at `now_ms` (both ms since the epoch); zero for a time ahead.
+fn age(now_ms: i64, at_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(now_ms.saturating_sub(at_ms)).unwrap_or(0))
+}
+
 /// The file's bytes as the upload sends them, when they are still the bytes the manifest
 /// read (same hash).
 async fn read_checked(file: &LocalFile) -> Result<FileUpload, UploadFailure> {
@@ -206,8 +209,7 @@ async fn read_checked(file: &LocalFile) -> Result<FileUpload, UploadFailure> {
     let bytes = tokio::fs::read(&file.path)
         .await
         .map_err(|error| local(format!("{}: {error}", file.path.display())))?;
-    let sha256 = crate::durable::hex(&sha2::Sha256::digest(&bytes));
-    if sha256 != file.sha256 {
+    if !file.has_content(&bytes) {
         return Err(local(format!(
             "{} changed since the manifest was read; run again to use its new content",
             file.path.display()
