@@ -286,6 +286,10 @@ struct Script {
     fetches: HashMap<String, VecDeque<Fetch>>,
     /// What the balance call fails with, if it does.
     balance_error: Option<ErrorKind>,
+    /// What the next uploads fail with, in order; then they succeed.
+    upload_errors: VecDeque<ErrorKind>,
+    /// Whether the upload host has forgotten every file uploaded so far.
+    uploads_forgotten: bool,
 }
 
 /// The scripted service. One per run: its timeline is that run's.
@@ -339,6 +343,29 @@ impl ScriptedService {
             .or_default()
             .extend(answers);
         self
+    }
+
+    /// The next uploads fail with these, in order.
+    pub fn fail_uploads(&self, kinds: impl IntoIterator<Item = ErrorKind>) -> &Self {
+        self.lock().upload_errors.extend(kinds);
+        self
+    }
+
+    /// The upload host no longer serves the files uploaded so far.
+    pub fn forget_uploads(&self) -> &Self {
+        self.lock().uploads_forgotten = true;
+        self
+    }
+
+    /// The names of the files uploaded, in order.
+    pub fn uploaded(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                Call::Upload { file_name } => Some(file_name),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The balance call (the run's first) fails with `kind`.
@@ -590,6 +617,18 @@ impl TaskService for ScriptedService {
         self.call(Call::Upload {
             file_name: file.file_name.clone(),
         });
+        let failure = {
+            let mut script = self.lock();
+            let failure = script.upload_errors.pop_front();
+            if failure.is_none() {
+                script.uploads_forgotten = false;
+            }
+            failure
+        };
+        if let Some(kind) = failure {
+            let error = api_error(Operation::Upload, kind);
+            return Box::pin(async move { Err(error) });
+        }
         let uploaded = UploadedFile {
             url: upload_url(&file.file_name),
             file_name: Some(file.file_name.clone()),
@@ -602,7 +641,7 @@ impl TaskService for ScriptedService {
     }
 
     fn upload_still_served<'a>(&'a self, url: &'a str) -> BoxFuture<'a, bool> {
-        let served = url.starts_with(&upload_url(""));
+        let served = url.starts_with(&upload_url("")) && !self.lock().uploads_forgotten;
         Box::pin(async move { served })
     }
 
