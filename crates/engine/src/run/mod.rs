@@ -100,6 +100,7 @@ pub async fn run_batch_replayed(
         Arc::clone(&options.local_files),
         options.upload_retention,
         &replay.uploads,
+        Arc::clone(&reporter),
     ));
     let (writer, writer_handle) = JournalWriter::open(&folder.journal_path(), &replay)?;
     // Leftovers of a killed run go while the journal's jobs are set up; this run writes no

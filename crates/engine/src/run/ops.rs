@@ -117,7 +117,8 @@ pub(super) fn create(
             .prepare(&request, service.as_ref(), &journal, &|| clock.now_ms())
             .await
         {
-            Ok(prepared) => prepared,
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => request,
             Err(UploadFailure::Journal(error)) => {
                 return Arrival::JournalFailed {
                     creating: Some(job),

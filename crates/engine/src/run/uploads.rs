@@ -23,7 +23,7 @@ use std::time::Duration;
 use sora_batch_api::wire::CreateTaskRequest;
 use sora_batch_api::{ApiError, FileUpload};
 
-use super::TaskService;
+use super::{Reporter, RunEvent, TaskService};
 use crate::journal::{JournalError, JournalWriter, Record};
 use crate::local_files::{LocalFile, placeholders_in, replace_placeholders};
 
@@ -47,6 +47,7 @@ pub(super) struct Uploads {
     /// One lock per file, holding its latest upload: held across an upload, so that the
     /// jobs needing the file wait for it rather than upload it again.
     uploaded: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Uploaded>>>>>,
+    reporter: Arc<dyn Reporter>,
 }
 
 /// Why a job's files could not be made ready: the job is not submitted.
@@ -80,6 +81,7 @@ impl Uploads {
         files: Arc<BTreeMap<String, LocalFile>>,
         retention: Duration,
         journaled: &HashMap<String, (String, i64)>,
+        reporter: Arc<dyn Reporter>,
     ) -> Uploads {
         let uploaded = journaled
             .iter()
@@ -97,18 +99,20 @@ impl Uploads {
             files,
             retention,
             uploaded: Mutex::new(uploaded),
+            reporter,
         }
     }
 
     /// `request` as it is sent: each placeholder replaced by its file's URL, the file
-    /// uploaded first unless a recent enough upload is known.
+    /// uploaded first unless a recent enough upload is known. `None` when it names no local
+    /// file and is sent as it is.
     pub(super) async fn prepare(
         &self,
         request: &CreateTaskRequest,
         service: &dyn TaskService,
         journal: &JournalWriter,
         now_ms: &(dyn Fn() -> i64 + Sync),
-    ) -> Result<CreateTaskRequest, UploadFailure> {
+    ) -> Result<Option<CreateTaskRequest>, UploadFailure> {
         let mut names: Vec<String> = Vec::new();
         for value in request.input.values() {
             for name in placeholders_in(value) {
@@ -118,7 +122,7 @@ impl Uploads {
             }
         }
         if names.is_empty() {
-            return Ok(request.clone());
+            return Ok(None);
         }
         let mut urls: HashMap<String, String> = HashMap::with_capacity(names.len());
         for name in names {
@@ -129,7 +133,7 @@ impl Uploads {
         for value in prepared.input.values_mut() {
             replace_placeholders(value, &|name| urls.get(name).cloned());
         }
-        Ok(prepared)
+        Ok(Some(prepared))
     }
 
     /// The URL of the file `name`: its last upload while younger than the retention, else
@@ -185,6 +189,11 @@ impl Uploads {
                 at_ms,
             })
             .map_err(UploadFailure::Journal)?;
+        self.reporter.on_event(&RunEvent::Uploaded {
+            file: file.written.clone(),
+            name: name.to_owned(),
+            bytes: file.size,
+        });
         *known = Some(Uploaded {
             url: uploaded.url.clone(),
             at_ms,
