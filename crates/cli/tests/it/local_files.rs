@@ -63,6 +63,18 @@ fn sent_image_urls(harness: &Harness) -> Vec<String> {
         .collect()
 }
 
+/// `plan` of the harness's manifest and batch folder, its standard output.
+fn plan(harness: &Harness) -> String {
+    let mut command = harness.command(&["plan"]);
+    command
+        .arg(harness.manifest_path())
+        .arg("--out")
+        .arg(harness.out());
+    let finished = Harness::finish(command);
+    finished.assert_code(0, "plan");
+    finished.stdout
+}
+
 fn harness_with_images() -> Harness {
     let harness = Harness::start(FakeKie::builder().schedule(quick_schedule()));
     let refs = harness.dir.path().join("refs");
@@ -80,9 +92,23 @@ fn local_images_are_uploaded_once_each_by_content_and_sent_as_the_hosts_urls() {
         &["./refs/cat.png", "./refs/dog.png"],
         &["waves", "clouds"],
     ));
+    let (png_hash, jpeg_hash) = (sha256_hex(&png()), sha256_hex(&jpeg()));
+    let planned = plan(&harness);
+    assert!(
+        planned.contains(&format!(
+            "local files: 2 to upload ({} B), 0 uploaded before",
+            png().len() + jpeg().len()
+        )),
+        "{planned}"
+    );
+    assert!(
+        planned.contains(&format!("upload as {jpeg_hash}.jpg")),
+        "{planned}"
+    );
+    assert!(harness.fake.uploads().is_empty(), "plan uploads nothing");
+
     harness.run(&[]).assert_code(0, "the first run");
 
-    let (png_hash, jpeg_hash) = (sha256_hex(&png()), sha256_hex(&jpeg()));
     let uploads = harness.fake.uploads();
     let stored_files: BTreeSet<(String, String)> = stored(&uploads).into_iter().collect();
     assert_eq!(
@@ -134,6 +160,15 @@ fn local_images_are_uploaded_once_each_by_content_and_sent_as_the_hosts_urls() {
         &["./refs/cat.png", "./refs/dog.png"],
         &["waves", "clouds", "rain"],
     ));
+    let planned = plan(&harness);
+    assert!(
+        planned.contains("local files: 0 to upload (0 B), 2 uploaded before and reused"),
+        "{planned}"
+    );
+    assert!(
+        planned.contains(&format!("reuse {png_hash}.png")),
+        "{planned}"
+    );
     harness
         .run(&[])
         .assert_code(0, "a run within the retention");

@@ -187,8 +187,23 @@ fn run_files_from_allows_another_folder() {
     let text = format!("{KLING}jobs:\n  - {{prompt: shared, image_urls: [../shared/frame.png]}}\n");
     std::fs::write(folder.path("batch/batch.yaml"), &text)
         .unwrap_or_else(|error| panic!("{error}"));
-    let refused = manifest::load(&folder.path("batch/batch.yaml"));
-    assert!(refused.is_err());
+    let refused = manifest::load(&folder.path("batch/batch.yaml"))
+        .expect_err("outside the manifest's folder")
+        .to_string();
+    assert!(
+        refused.contains("run.files_from") || refused.contains("`run.files_from`"),
+        "{refused}"
+    );
+    let missing = format!("{text}run:\n  files_from: [../no-such-folder]\n");
+    std::fs::write(folder.path("batch/batch.yaml"), &missing)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let missing = manifest::load(&folder.path("batch/batch.yaml"))
+        .expect_err("a folder that is not there")
+        .to_string();
+    assert!(
+        missing.contains("`files_from` names `../no-such-folder`, which is not a folder"),
+        "{missing}"
+    );
     let allowed = format!("{text}run:\n  files_from: [../shared]\n  upload_retention: 12h\n");
     std::fs::write(folder.path("batch/batch.yaml"), &allowed)
         .unwrap_or_else(|error| panic!("{error}"));

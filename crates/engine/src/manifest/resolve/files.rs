@@ -22,7 +22,7 @@ use crate::diagnostic::{Diagnostic, Position, quoted};
 use crate::local_files::{
     LocalFile, LocalFileProblem, LocalFiles, PLACEHOLDER_PREFIX, is_glob, is_local_reference,
 };
-use crate::manifest::raw::RawValue;
+use crate::manifest::raw::{RawManifest, RawValue};
 use crate::manifest::shape::position;
 use crate::models::{FileField, InputSchema};
 
@@ -34,14 +34,19 @@ pub(super) struct FileResolution {
     resolved: HashMap<String, Result<Vec<LocalFile>, LocalFileProblem>>,
 }
 
+/// The folder local references are relative to: the manifest's.
+fn base_of(manifest_path: &Path) -> std::path::PathBuf {
+    match manifest_path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
 impl FileResolution {
     /// References relative to the folder of the manifest at `manifest_path`, allowed there
     /// and below and in `files_from` (relative to it too).
     pub(super) fn new(manifest_path: &Path, files_from: &[std::path::PathBuf]) -> Self {
-        let base = match manifest_path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
+        let base = base_of(manifest_path);
         let mut allowed = vec![std::path::PathBuf::from(".")];
         allowed.extend(files_from.iter().cloned());
         FileResolution {
@@ -61,6 +66,32 @@ impl FileResolution {
 }
 
 impl Resolver<'_> {
+    /// Reports each folder of `run.files_from` that is not a folder: it would allow nothing,
+    /// and every file from it would be refused as outside.
+    pub(super) fn check_files_from(&mut self, raw: &RawManifest, manifest_path: &Path) {
+        let base = base_of(manifest_path);
+        let folders = raw
+            .run
+            .iter()
+            .flat_map(|run| run.files_from.iter().flatten());
+        for folder in folders {
+            let written = folder.value.trim();
+            if written.is_empty() || base.join(written).is_dir() {
+                continue;
+            }
+            let diagnostic = self
+                .error(
+                    position(&folder.referenced),
+                    format!(
+                        "`files_from` names {}, which is not a folder",
+                        quoted(written)
+                    ),
+                )
+                .expected("a folder relative to the manifest, e.g. `../shared-refs`");
+            self.push(diagnostic);
+        }
+    }
+
     /// Replaces every local reference in `input`'s file fields by its files' placeholders;
     /// reports each reference that cannot be used (at the value that names it) and returns
     /// whether all could.
@@ -250,6 +281,9 @@ impl Resolver<'_> {
             ),
             LocalFileProblem::NotMedia { .. } => diagnostic.note(
                 "only files whose bytes are an image, video or audio format are uploaded, so that a typo cannot publish a private file",
+            ),
+            LocalFileProblem::NotFound { .. } if !text.starts_with('.') => diagnostic.note(
+                "a value without a scheme is a file beside the manifest; a URL starts with `https://`",
             ),
             _ => diagnostic,
         }

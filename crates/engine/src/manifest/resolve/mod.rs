@@ -156,6 +156,7 @@ impl<'a> Resolver<'a> {
             None => 1,
         };
         let run = self.resolve_run(raw);
+        self.check_files_from(raw, path);
         self.file_resolution = Some(files::FileResolution::new(path, &run.files_from));
         let prices = self.resolve_prices(raw);
         let vars = self.resolve_vars(raw);
