@@ -482,6 +482,71 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_are_found_replaced_and_planned() {
+        let dir = folder();
+        let mut files = LocalFiles::new(dir.path(), &[]);
+        let cat = files
+            .resolve("./refs/cat.png")
+            .expect("a media file")
+            .remove(0);
+        let dog = files
+            .resolve("./refs/dog.png")
+            .expect("a media file")
+            .remove(0);
+        let input = serde_json::json!({
+            "image_urls": [cat.placeholder(), "https://example.com/x.png", cat.placeholder()],
+            "last_frame_url": dog.placeholder(),
+            "prompt": "a cat"
+        });
+        assert_eq!(
+            placeholders_in(&input),
+            [cat.upload_name(), dog.upload_name()]
+        );
+        let mut sent = input.clone();
+        replace_placeholders(&mut sent, &|name| {
+            (name == cat.upload_name()).then(|| "https://host/cat.png".to_owned())
+        });
+        assert_eq!(sent["image_urls"][0], "https://host/cat.png");
+        assert_eq!(sent["image_urls"][1], "https://example.com/x.png");
+        assert_eq!(sent["last_frame_url"], dog.placeholder(), "no URL: kept");
+
+        let table: std::collections::BTreeMap<String, LocalFile> = [&cat, &dog]
+            .into_iter()
+            .map(|file| (file.upload_name(), file.clone()))
+            .collect();
+        let journaled = HashMap::from([
+            (
+                cat.upload_name(),
+                ("https://host/cat.png".to_owned(), 1_000),
+            ),
+            (dog.upload_name(), ("https://host/dog.jpg".to_owned(), 0)),
+        ]);
+        let day = std::time::Duration::from_secs(86_400);
+        let inputs = [input.as_object().cloned().unwrap_or_default()];
+        let plan = plan_uploads(&table, &inputs, &journaled, day, 86_400_500);
+        let actions: Vec<(&str, &FileAction)> = plan
+            .iter()
+            .map(|(file, action)| (file.written.as_str(), action))
+            .collect();
+        let mut expected = vec![
+            (
+                "./refs/cat.png",
+                &FileAction::Reuse {
+                    uploaded_at_ms: 1_000,
+                },
+            ),
+            ("./refs/dog.png", &FileAction::Upload),
+        ];
+        expected.sort_by_key(|(written, _)| {
+            table
+                .values()
+                .find(|file| file.written == *written)
+                .map(LocalFile::upload_name)
+        });
+        assert_eq!(actions, expected, "dog's upload is older than a day");
+    }
+
+    #[test]
     fn urls_are_not_local_references_and_paths_are() {
         for url in [
             "https://example.com/a.png",
