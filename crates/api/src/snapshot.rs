@@ -108,6 +108,19 @@ pub struct ModelFacts {
     pub typical_generation_seconds: Option<f64>,
     #[serde(default)]
     pub source: Value,
+    /// The largest file the documentation page allows in a field that takes files, by
+    /// field; fields the page gives no size for are absent.
+    #[serde(default)]
+    pub file_limits: std::collections::BTreeMap<String, FileLimit>,
+}
+
+/// A size limit the documentation page states for the files of one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FileLimit {
+    /// In bytes; a page's "MB" is read as 2^20 bytes.
+    pub max_bytes: u64,
+    /// The limit as the page states it, e.g. `10 MB`.
+    pub stated: String,
 }
 
 /// A model's price as data; see `crates/api/models/README.md`. It is written as the

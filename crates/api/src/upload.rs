@@ -128,6 +128,25 @@ impl Client {
         .await
     }
 
+    /// Whether an uploaded file is still served at `url`: one HEAD request, without the key
+    /// (a file's URL is public). The host deletes uploads after a while, sooner or later than
+    /// the caller's record says; any answer but a success, or none, is `false`, and the
+    /// caller uploads the file again, which is free.
+    pub async fn upload_still_served(&self, url: &str) -> bool {
+        let Ok(parsed) = Url::parse(url) else {
+            return false;
+        };
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return false;
+        }
+        self.upload_http()
+            .head(parsed)
+            .timeout(self.config().request_timeout)
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    }
+
     fn upload_endpoint(&self) -> Result<Url, ApiError> {
         self.config()
             .upload_url

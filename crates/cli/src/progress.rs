@@ -178,6 +178,10 @@ pub fn describe(event: &RunEvent) -> Vec<(Detail, String)> {
             Detail::Normal,
             format!("downloaded {file_name} ({})", bytes_text(*bytes)),
         ),
+        RunEvent::Uploaded { file, name, bytes } => one(
+            Detail::Normal,
+            format!("uploaded   {file} ({}) as {name}", bytes_text(*bytes)),
+        ),
         RunEvent::Downloading { id, file_name } => {
             one(Detail::Verbose, format!("downloading {file_name} ({id})"))
         }

@@ -30,6 +30,114 @@ use crate::media::{HEAD_BYTES, Media};
 /// this bounds the memory an upload holds.
 pub const MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
 
+/// What a local reference becomes in a job's input until the run uploads the file: a URL
+/// (so that a schema's `format: uri` holds) under the reserved `.invalid` domain (so that it
+/// can never fetch anything, should it ever leave), naming the file by its content. The job's
+/// key is computed from the input holding it: the content decides the key, not the path
+/// nor the URL an upload returns.
+pub const PLACEHOLDER_PREFIX: &str = "https://sora-batch.invalid/local-file/";
+
+/// The upload name (`<sha256>.<ext>`) a placeholder stands for, if `value` is one.
+pub fn placeholder_name(value: &str) -> Option<&str> {
+    value.strip_prefix(PLACEHOLDER_PREFIX)
+}
+
+/// The upload names of every placeholder in `value`, anywhere in it, in order, each once.
+pub fn placeholders_in(value: &serde_json::Value) -> Vec<String> {
+    let mut names = Vec::new();
+    visit_strings(value, &mut |text| {
+        if let Some(name) = placeholder_name(text)
+            && !names.iter().any(|known: &String| known == name)
+        {
+            names.push(name.to_owned());
+        }
+    });
+    names
+}
+
+/// `value` with every placeholder replaced by the URL `url_of` gives for its upload name;
+/// a placeholder it has no URL for stays.
+pub fn replace_placeholders(
+    value: &mut serde_json::Value,
+    url_of: &impl Fn(&str) -> Option<String>,
+) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Some(url) = placeholder_name(text).and_then(url_of) {
+                *text = url;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                replace_placeholders(item, url_of);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for field in fields.values_mut() {
+                replace_placeholders(field, url_of);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn visit_strings(value: &serde_json::Value, visit: &mut impl FnMut(&str)) {
+    match value {
+        serde_json::Value::String(text) => visit(text),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| visit_strings(item, visit)),
+        serde_json::Value::Object(fields) => {
+            fields
+                .values()
+                .for_each(|field| visit_strings(field, visit));
+        }
+        _ => {}
+    }
+}
+
+/// What a run would do with a local file that a job still to submit names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileAction {
+    /// No upload younger than the retention is recorded: it is uploaded.
+    Upload,
+    /// The journal records an upload younger than the retention, at this time (ms since
+    /// the epoch): its URL is sent if the host still serves it, else it is uploaded again.
+    Reuse { uploaded_at_ms: i64 },
+}
+
+/// The local files `inputs` name (by their placeholders), each once, in upload-name order,
+/// with what a run would do with it given the `journaled` uploads (upload name → URL and
+/// time), the retention and the time now.
+pub fn plan_uploads<'a>(
+    files: &'a std::collections::BTreeMap<String, LocalFile>,
+    inputs: impl IntoIterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
+    journaled: &HashMap<String, (String, i64)>,
+    retention: std::time::Duration,
+    now_ms: i64,
+) -> Vec<(&'a LocalFile, FileAction)> {
+    let mut named = std::collections::BTreeSet::new();
+    for input in inputs {
+        for value in input.values() {
+            named.extend(placeholders_in(value));
+        }
+    }
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    named
+        .iter()
+        .filter_map(|name| files.get(name))
+        .map(|file| {
+            let action = match journaled.get(&file.upload_name()) {
+                Some((_, at_ms)) if now_ms.saturating_sub(*at_ms) < retention_ms => {
+                    FileAction::Reuse {
+                        uploaded_at_ms: *at_ms,
+                    }
+                }
+                _ => FileAction::Upload,
+            };
+            (file, action)
+        })
+        .collect()
+}
+
 /// A local file, checked and hashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalFile {
@@ -47,6 +155,16 @@ impl LocalFile {
     /// Its name on the upload host: content hash and the extension its bytes show.
     pub fn upload_name(&self) -> String {
         format!("{}.{}", self.sha256, self.media.extension)
+    }
+
+    /// Whether `bytes` are this file's content (the same sha256).
+    pub fn has_content(&self, bytes: &[u8]) -> bool {
+        crate::durable::hex(&sha2::Sha256::digest(bytes)) == self.sha256
+    }
+
+    /// What stands for it in a job's input until it is uploaded ([`PLACEHOLDER_PREFIX`]).
+    pub fn placeholder(&self) -> String {
+        format!("{PLACEHOLDER_PREFIX}{}", self.upload_name())
     }
 }
 
@@ -361,6 +479,71 @@ mod tests {
         // Unless that folder is allowed.
         let mut wider = LocalFiles::new(&inner, &[PathBuf::from("..")]);
         assert!(wider.resolve("./link.png").is_ok());
+    }
+
+    #[test]
+    fn placeholders_are_found_replaced_and_planned() {
+        let dir = folder();
+        let mut files = LocalFiles::new(dir.path(), &[]);
+        let cat = files
+            .resolve("./refs/cat.png")
+            .expect("a media file")
+            .remove(0);
+        let dog = files
+            .resolve("./refs/dog.png")
+            .expect("a media file")
+            .remove(0);
+        let input = serde_json::json!({
+            "image_urls": [cat.placeholder(), "https://example.com/x.png", cat.placeholder()],
+            "last_frame_url": dog.placeholder(),
+            "prompt": "a cat"
+        });
+        assert_eq!(
+            placeholders_in(&input),
+            [cat.upload_name(), dog.upload_name()]
+        );
+        let mut sent = input.clone();
+        replace_placeholders(&mut sent, &|name| {
+            (name == cat.upload_name()).then(|| "https://host/cat.png".to_owned())
+        });
+        assert_eq!(sent["image_urls"][0], "https://host/cat.png");
+        assert_eq!(sent["image_urls"][1], "https://example.com/x.png");
+        assert_eq!(sent["last_frame_url"], dog.placeholder(), "no URL: kept");
+
+        let table: std::collections::BTreeMap<String, LocalFile> = [&cat, &dog]
+            .into_iter()
+            .map(|file| (file.upload_name(), file.clone()))
+            .collect();
+        let journaled = HashMap::from([
+            (
+                cat.upload_name(),
+                ("https://host/cat.png".to_owned(), 1_000),
+            ),
+            (dog.upload_name(), ("https://host/dog.jpg".to_owned(), 0)),
+        ]);
+        let day = std::time::Duration::from_secs(86_400);
+        let inputs = [input.as_object().cloned().unwrap_or_default()];
+        let plan = plan_uploads(&table, &inputs, &journaled, day, 86_400_500);
+        let actions: Vec<(&str, &FileAction)> = plan
+            .iter()
+            .map(|(file, action)| (file.written.as_str(), action))
+            .collect();
+        let mut expected = vec![
+            (
+                "./refs/cat.png",
+                &FileAction::Reuse {
+                    uploaded_at_ms: 1_000,
+                },
+            ),
+            ("./refs/dog.png", &FileAction::Upload),
+        ];
+        expected.sort_by_key(|(written, _)| {
+            table
+                .values()
+                .find(|file| file.written == *written)
+                .map(LocalFile::upload_name)
+        });
+        assert_eq!(actions, expected, "dog's upload is older than a day");
     }
 
     #[test]

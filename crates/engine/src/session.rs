@@ -187,6 +187,7 @@ impl Session {
         options.verify_files = request.verify_files;
         options.max_credits = request.max_credits.or(options.max_credits);
         options.timing_cache = request.timing_cache.clone();
+        options.local_files = std::sync::Arc::new(std::mem::take(&mut manifest.local_files));
         let prices = std::mem::take(&mut manifest.prices);
         let jobs = std::mem::take(&mut manifest.jobs)
             .into_iter()

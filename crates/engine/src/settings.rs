@@ -35,9 +35,17 @@ pub struct RunSettings {
     pub poll: PollTuning,
     /// How transient failures are retried.
     pub retry: RetryTiming,
+    /// How long an uploaded local file is reused (by its journaled URL) before it is
+    /// uploaded again: Kie keeps uploads for a limited time (plan for 24 hours).
+    pub upload_retention: Duration,
+    /// Folders local files may come from besides the manifest's own (relative to it).
+    pub files_from: Vec<std::path::PathBuf>,
     /// Which of the account's figures the manifest set itself (they are not shared out).
     pub set_by_manifest: SetByManifest,
 }
+
+/// The default of `run.upload_retention`: the 24 hours Kie's own guidance gives for uploads.
+pub const DEFAULT_UPLOAD_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The figures of [`RunSettings`] that are the account's, and whether the manifest set each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,6 +108,8 @@ impl Default for RunSettings {
             },
             poll: PollTuning::default(),
             retry: RetryTiming::default(),
+            upload_retention: DEFAULT_UPLOAD_RETENTION,
+            files_from: Vec::new(),
             set_by_manifest: SetByManifest::default(),
         }
     }

@@ -257,7 +257,7 @@ impl FakeKie {
 }
 
 /// A poisoned lock only means a test panicked while holding it; the state is still usable.
-fn lock_state<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock_state<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -520,6 +520,7 @@ impl FakeKieBuilder {
             api_key: self.api_key,
             disabled_models: self.disabled_models,
             catalogue: self.catalogue,
+            uploads: Arc::clone(&uploads),
         };
         let state = Arc::new(Mutex::new(ServiceState::new(
             config,

@@ -121,6 +121,8 @@ pub(crate) struct InputSchema {
     validator: jsonschema::Validator,
     /// The input's top-level fields that must be present: required, or with a default.
     must_be_present: Vec<String>,
+    /// The input's top-level fields that take files (`format: uri`): `(name, is a list)`.
+    file_fields: Vec<(String, bool)>,
 }
 
 impl std::fmt::Debug for InputSchema {
@@ -128,6 +130,7 @@ impl std::fmt::Debug for InputSchema {
         formatter
             .debug_struct("InputSchema")
             .field("must_be_present", &self.must_be_present)
+            .field("file_fields", &self.file_fields)
             .finish_non_exhaustive()
     }
 }
@@ -137,6 +140,26 @@ impl InputSchema {
     /// `pointer` (empty: the root itself). `None` when the document cannot be compiled.
     fn compile(root: &Value, pointer: &str) -> Option<InputSchema> {
         let input_schema = resolve(root, root.pointer(pointer)?)?;
+        let is_uri = |schema: &Value| {
+            resolve(root, schema)
+                .and_then(|schema| schema.get("format"))
+                .and_then(Value::as_str)
+                == Some("uri")
+        };
+        let file_fields: Vec<(String, bool)> = input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, property)| {
+                let property = resolve(root, property)?;
+                if is_uri(property) {
+                    return Some((name.clone(), false));
+                }
+                let items = property.get("items")?;
+                is_uri(items).then(|| (name.clone(), true))
+            })
+            .collect();
         let mut must_be_present: Vec<String> = input_schema
             .get("required")
             .and_then(Value::as_array)
@@ -172,7 +195,33 @@ impl InputSchema {
         Some(InputSchema {
             validator,
             must_be_present,
+            file_fields,
         })
+    }
+
+    /// Every http(s) URL in a field that takes files, with where it is (`image_urls[0]`):
+    /// the files the service would fetch for the task.
+    pub(crate) fn file_urls(&self, input: &Map<String, Value>) -> Vec<(String, String)> {
+        let mut urls = Vec::new();
+        let mut push = |at: String, value: &Value| {
+            if let Some(url) = value.as_str()
+                && (url.starts_with("http://") || url.starts_with("https://"))
+            {
+                urls.push((at, url.to_owned()));
+            }
+        };
+        for (name, list) in &self.file_fields {
+            match (input.get(name), list) {
+                (Some(Value::Array(items)), true) => {
+                    for (index, item) in items.iter().enumerate() {
+                        push(format!("{name}[{index}]"), item);
+                    }
+                }
+                (Some(value), false) => push(name.clone(), value),
+                _ => {}
+            }
+        }
+        urls
     }
 
     /// The live service's answer to `input`, when it refuses it.

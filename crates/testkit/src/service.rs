@@ -53,6 +53,8 @@ pub(crate) struct ServiceConfig {
     pub(crate) api_key: Option<String>,
     pub(crate) disabled_models: BTreeSet<String>,
     pub(crate) catalogue: Catalogue,
+    /// The upload host: the files a task's input may name.
+    pub(crate) uploads: std::sync::Arc<std::sync::Mutex<crate::uploads::UploadHost>>,
 }
 
 /// Everything the two servers share.
@@ -247,6 +249,34 @@ impl ServiceState {
         (!accepted).then(|| FakeAnswer::envelope_error(401, UNAUTHORIZED_MSG))
     }
 
+    /// A file URL in a field that takes files that the fake cannot fetch: one its upload host
+    /// did not issue or has forgotten (and not one of its own result files). The live
+    /// service fetches a task's files when it accepts it, and a file it cannot fetch is an
+    /// error of the request.
+    fn unfetchable_file(
+        &mut self,
+        model: &str,
+        input: Option<&Map<String, Value>>,
+    ) -> Option<FakeAnswer> {
+        let input = input?;
+        let schema = self.schemas.of(model, &self.config.catalogue)?;
+        let files_base = format!("{}/", self.files_base_url());
+        let uploads = crate::lock_state(&self.config.uploads);
+        let now = std::time::Instant::now();
+        schema
+            .file_urls(input)
+            .into_iter()
+            .find(|(_, url)| !url.starts_with(&files_base) && !uploads.serves(url, now))
+            .map(|(at, _)| {
+                FakeAnswer::envelope_error(
+                    422,
+                    format!(
+                        "input.{at}: the file cannot be fetched (not uploaded, or deleted after the retention)"
+                    ),
+                )
+            })
+    }
+
     fn create_task(
         &mut self,
         body: &[u8],
@@ -263,6 +293,9 @@ impl ServiceState {
             Err(refusal) => return refusal,
         };
         let input = accepted.request.get("input").and_then(Value::as_object);
+        if let Some(refusal) = self.unfetchable_file(&accepted.model, input) {
+            return refusal;
+        }
         let charge = self
             .config
             .pricing

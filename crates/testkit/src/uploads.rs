@@ -116,7 +116,7 @@ impl UploadHost {
         };
         let answer = match (logged.method.as_str(), logged.path.as_str()) {
             ("POST", STREAM_UPLOAD_PATH) => self.upload(request, &mut logged, now),
-            ("GET", path) if path.starts_with(SERVED_PREFIX) => {
+            ("GET" | "HEAD", path) if path.starts_with(SERVED_PREFIX) => {
                 self.serve(&path[SERVED_PREFIX.len()..], now)
             }
             _ => FakeAnswer::text(404, "text/plain", "Not Found"),

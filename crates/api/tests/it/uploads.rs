@@ -126,3 +126,25 @@ async fn an_upload_path_with_slashes_at_its_ends_is_refused_before_sending() {
     assert!(error.to_string().contains("upload path"), "{error}");
     assert!(fake.uploads().is_empty());
 }
+
+#[tokio::test]
+async fn whether_a_file_is_still_served_is_asked_without_the_key() {
+    let fake = FakeKie::builder().api_key(SENTINEL_KEY).start().await;
+    let client = client_of(&fake);
+    let uploaded = client
+        .upload_file(&png_upload("still-there.png"))
+        .await
+        .expect("the upload succeeds");
+    assert!(client.upload_still_served(&uploaded.url).await);
+    fake.forget_uploads();
+    assert!(!client.upload_still_served(&uploaded.url).await);
+    assert!(!client.upload_still_served("not a url").await);
+    assert!(!client.upload_still_served("ftp://x/a.png").await);
+    let asked: Vec<_> = fake
+        .uploads()
+        .into_iter()
+        .filter(|request| request.method == "HEAD")
+        .collect();
+    assert_eq!(asked.len(), 2);
+    assert!(asked.iter().all(|request| request.authorization.is_none()));
+}

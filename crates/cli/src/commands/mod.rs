@@ -80,7 +80,8 @@ pub fn api_key() -> Result<sora_batch_api::ApiKey, crate::exit::CliError> {
     sora_batch_api::ApiKey::new(&value).map_err(|_| crate::exit::CliError::InvalidApiKey)
 }
 
-/// A client for `base_url` with `key`.
+/// A client for `base_url` with `key`; its upload host is `KIE_UPLOAD_URL` when set
+/// (Kie's, `https://kieai.redpandaai.co`, otherwise).
 pub fn client(
     base_url: &str,
     key: sora_batch_api::ApiKey,
@@ -88,6 +89,15 @@ pub fn client(
 ) -> Result<sora_batch_api::Client, crate::exit::CliError> {
     let mut config = sora_batch_api::ClientConfig::new(base_url)
         .map_err(|e| crate::exit::CliError::Usage(e.to_string()))?;
+    // Local files named as inputs go to Kie's upload host, another host than the API's;
+    // the fake Kie of the tests serves it on a server of its own.
+    if let Ok(upload_url) = std::env::var("KIE_UPLOAD_URL")
+        && !upload_url.trim().is_empty()
+    {
+        config = config
+            .with_upload_url(upload_url.trim())
+            .map_err(|e| crate::exit::CliError::Usage(format!("KIE_UPLOAD_URL: {e}")))?;
+    }
     if let Some(timing) = retry {
         config.retry = timing.apply_to(config.retry);
         config.download_retry = timing.apply_to(config.download_retry);

@@ -10,6 +10,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use sora_batch_engine::job::JobState;
+use sora_batch_engine::local_files::{FileAction, LocalFile, plan_uploads};
 use sora_batch_engine::manifest::{RateLimit, RunSettings};
 use sora_batch_engine::report::{JobReport, Report};
 use sora_batch_engine::shard::Shard;
@@ -37,7 +39,12 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
     let settings = session::effective_settings(&manifest, args.shard);
     let mut replay = journal::replay_folder(&batch_folder)?;
     warn_of_paid_work_without_journal(&batch_folder, &replay, output);
-    adopt_earlier_keys(&manifest, std::slice::from_ref(&batch_folder), &mut replay, output);
+    adopt_earlier_keys(
+        &manifest,
+        std::slice::from_ref(&batch_folder),
+        &mut replay,
+        output,
+    );
     let cache = match crate::commands::generation_time_cache_dir() {
         Some(folder) => GenerationTimeCache::load(&folder),
         None => GenerationTimeCache::empty(),
@@ -45,22 +52,132 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
     let report = Report::plan(&manifest, &manifest_as_given)
         .with_journal(&replay)
         .with_expected_times(&manifest, &replay, &cache);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        });
+    // The files the jobs still to submit name: what a run would upload, or reuse.
+    let uploads = plan_uploads(
+        &manifest.local_files,
+        report
+            .jobs
+            .iter()
+            .filter(|job| job.state == JobState::Pending)
+            .map(|job| &job.input),
+        &replay.uploads,
+        settings.upload_retention,
+        now_ms,
+    );
     let stdout = output.stdout();
     if args.json {
         let mut document =
             serde_json::to_value(&report).map_err(|error| CliError::Output(error.into()))?;
         if let Some(fields) = document.as_object_mut() {
             fields.insert("limits".into(), limits_json(&settings, args.shard));
+            fields.insert("local_files".into(), uploads_json(&uploads));
         }
         serde_json::to_writer_pretty(&mut *stdout, &document)
             .map_err(|error| CliError::Output(error.into()))?;
         writeln!(stdout).map_err(CliError::Output)?;
     } else {
         write_table(stdout, &report, &batch_folder).map_err(CliError::Output)?;
+        write_uploads(stdout, &uploads, now_ms).map_err(CliError::Output)?;
         writeln!(stdout, "{}", limits_line(&settings, args.shard)).map_err(CliError::Output)?;
     }
     output.flush()?;
     Ok(Outcome::Success)
+}
+
+/// The local files a run would upload or reuse, one line each after a summary; nothing
+/// when no job still to submit names one.
+fn write_uploads(
+    out: &mut impl Write,
+    uploads: &[(&LocalFile, FileAction)],
+    now_ms: i64,
+) -> std::io::Result<()> {
+    if uploads.is_empty() {
+        return Ok(());
+    }
+    let to_upload: Vec<&LocalFile> = uploads
+        .iter()
+        .filter(|(_, action)| *action == FileAction::Upload)
+        .map(|(file, _)| *file)
+        .collect();
+    writeln!(
+        out,
+        "local files: {} to upload ({}), {} uploaded before and reused while the host keeps them",
+        to_upload.len(),
+        size_text(to_upload.iter().map(|file| file.size).sum()),
+        uploads.len() - to_upload.len()
+    )?;
+    let width = uploads
+        .iter()
+        .map(|(file, _)| file.written.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (file, action) in uploads {
+        let what = match action {
+            FileAction::Upload => format!("upload as {}", file.upload_name()),
+            FileAction::Reuse { uploaded_at_ms } => {
+                let ago = std::time::Duration::from_secs(
+                    u64::try_from(now_ms.saturating_sub(*uploaded_at_ms) / 1000).unwrap_or(0),
+                );
+                format!(
+                    "reuse {} (uploaded {} ago)",
+                    file.upload_name(),
+                    humantime::format_duration(ago)
+                )
+            }
+        };
+        writeln!(
+            out,
+            "  {:<width$}  {:>9}  {what}",
+            file.written,
+            size_text(file.size)
+        )?;
+    }
+    Ok(())
+}
+
+/// `local_files` of `plan --json`.
+fn uploads_json(uploads: &[(&LocalFile, FileAction)]) -> serde_json::Value {
+    uploads
+        .iter()
+        .map(|(file, action)| {
+            let mut entry = serde_json::json!({
+                "path": file.written,
+                "name": file.upload_name(),
+                "bytes": file.size,
+                "media_type": file.media.mime,
+                "action": match action {
+                    FileAction::Upload => "upload",
+                    FileAction::Reuse { .. } => "reuse",
+                },
+            });
+            if let (FileAction::Reuse { uploaded_at_ms }, Some(fields)) =
+                (action, entry.as_object_mut())
+            {
+                fields.insert("uploaded_at_ms".into(), (*uploaded_at_ms).into());
+            }
+            entry
+        })
+        .collect()
+}
+
+/// A size as people read it: `363 B`, `12.5 KB`, `3.1 MB`.
+fn size_text(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// What a run would keep to, for the table: `limits: 4 tasks at once, createTask 20 per

@@ -6,6 +6,7 @@
 mod completions;
 mod gallery;
 mod help;
+mod local_files;
 mod models;
 mod plan;
 mod progress;

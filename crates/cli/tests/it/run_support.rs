@@ -330,6 +330,7 @@ impl Harness {
             .args(args)
             .current_dir(self.dir.path())
             .env("KIE_BASE_URL", self.fake.base_url())
+            .env("KIE_UPLOAD_URL", self.fake.upload_base_url())
             .env("KIE_API_KEY", SENTINEL_KEY)
             .env("SORA_BATCH_CACHE_DIR", self.cache_dir())
             .env("NO_COLOR", "1")

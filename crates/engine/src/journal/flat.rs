@@ -30,6 +30,7 @@ enum RecordType {
     TimedOut,
     Rekeyed,
     Downloaded,
+    Uploaded,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +76,8 @@ pub(super) struct FlatRecord<'a> {
     modified_ns: Option<u64>,
     #[serde(borrow)]
     media_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
@@ -168,6 +171,13 @@ impl FlatRecord<'_> {
                 bytes: required(self.bytes, "bytes")?,
                 modified_ns: self.modified_ns,
                 media_type: self.media_type.map(Cow::into_owned),
+                at_ms: required(self.at_ms, "at_ms")?,
+            },
+            RecordType::Uploaded => Record::Uploaded {
+                name: text(self.name, "name")?,
+                sha256: text(self.sha256, "sha256")?,
+                url: text(self.url, "url")?,
+                bytes: required(self.bytes, "bytes")?,
                 at_ms: required(self.at_ms, "at_ms")?,
             },
         };
@@ -305,6 +315,13 @@ mod tests {
                 modified_ns: None,
                 media_type: None,
                 at_ms: 9,
+            },
+            Record::Uploaded {
+                name: format!("{}.jpg", "ef".repeat(32)),
+                sha256: "ef".repeat(32),
+                url: "https://tempfile.example/sora-batch/ef.jpg".into(),
+                bytes: 631,
+                at_ms: 10,
             },
         ]
     }

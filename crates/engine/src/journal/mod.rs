@@ -142,6 +142,17 @@ pub enum Record {
         media_type: Option<String>,
         at_ms: i64,
     },
+    /// A local file named as an input was uploaded: later jobs and runs send `url` for it
+    /// while it is younger than `run.upload_retention`. About no job: a file serves every
+    /// job that names it.
+    Uploaded {
+        /// Its name on the upload host: `<sha256>.<extension its bytes show>`.
+        name: String,
+        sha256: String,
+        url: String,
+        bytes: u64,
+        at_ms: i64,
+    },
 }
 
 impl Record {
@@ -163,7 +174,10 @@ impl Record {
     /// The job a record is about; `None` for the header and the run records.
     pub fn key(&self) -> Option<&JobKey> {
         match self {
-            Record::Header { .. } | Record::RunStarted { .. } | Record::RunEnded { .. } => None,
+            Record::Header { .. }
+            | Record::RunStarted { .. }
+            | Record::RunEnded { .. }
+            | Record::Uploaded { .. } => None,
             Record::Intent { key, .. }
             | Record::Submitted { key, .. }
             | Record::NotCreated { key, .. }
@@ -287,6 +301,8 @@ pub struct Replay {
     pub jobs: BTreeMap<JobKey, JobHistory>,
     /// The last run the journal records, `None` in journals written before runs were.
     pub last_run: Option<RunSpan>,
+    /// The latest upload of each local file, by upload name: `(url, at_ms)`.
+    pub uploads: std::collections::HashMap<String, (String, i64)>,
     /// Problems that did not stop the replay (a torn last line), for the user to see.
     pub warnings: Vec<String>,
     /// Bytes of the file that hold complete records; anything after is a torn tail.

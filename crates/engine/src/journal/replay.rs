@@ -51,6 +51,7 @@ pub fn replay_folders(folders: &[PathBuf]) -> Result<Replay, JournalError> {
     for folder in folders {
         let one = replay_folder(folder)?;
         replay.jobs.extend(one.jobs);
+        replay.uploads.extend(one.uploads);
         // Runs of different folders are not one run: whoever needs each folder's reads it
         // on its own.
         replay.last_run = None;
@@ -180,6 +181,12 @@ fn apply(replay: &mut Replay, record: Record) {
             replay.adopt(&from, key);
             return;
         }
+        Record::Uploaded {
+            name, url, at_ms, ..
+        } => {
+            replay.uploads.insert(name, (url, at_ms));
+            return;
+        }
         _ => {}
     }
     let jobs = &mut replay.jobs;
@@ -195,7 +202,8 @@ fn apply(replay: &mut Replay, record: Record) {
         Record::Header { .. }
         | Record::RunStarted { .. }
         | Record::RunEnded { .. }
-        | Record::Rekeyed { .. } => {}
+        | Record::Rekeyed { .. }
+        | Record::Uploaded { .. } => {}
         Record::Intent {
             id, take, model, ..
         } => {

@@ -94,6 +94,9 @@ pub struct Manifest {
     /// What was known of the models when the jobs were checked: a resume needs it to find
     /// jobs an earlier version journaled under other keys ([`crate::rekey`]).
     pub book: ModelBook,
+    /// Every local file the jobs name, by upload name (`<sha256>.<ext>`): their inputs hold
+    /// its placeholder ([`crate::local_files::PLACEHOLDER_PREFIX`]) until the run uploads it.
+    pub local_files: std::collections::BTreeMap<String, crate::local_files::LocalFile>,
 }
 
 impl Manifest {
@@ -224,6 +227,7 @@ fn locked_knowledge(
             fetched_from: entry.fetched_from,
         },
         withdrawn: None,
+        file_limits: std::collections::BTreeMap::new(),
     }
 }
 

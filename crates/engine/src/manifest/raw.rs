@@ -41,6 +41,8 @@ pub const RUN_KEYS: &[&str] = &[
     "poll_limit",
     "poll",
     "retry",
+    "upload_retention",
+    "files_from",
 ];
 
 /// The keys of `run.poll`.
@@ -132,6 +134,13 @@ pub struct RawRun {
     pub poll: Option<RawPoll>,
     /// How calls that failed transiently are retried.
     pub retry: Option<RawRetry>,
+    /// How long an uploaded local file is reused before it is uploaded again. Default: 24h.
+    #[schemars(with = "Option<DurationText>")]
+    pub upload_retention: Option<Spanned<String>>,
+    /// Folders (relative to the manifest) local files may come from, besides the manifest's
+    /// own folder and below. Default: none.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub files_from: Option<Vec<Spanned<String>>>,
 }
 
 /// The `run.poll:` section; every value a duration such as `2s`.

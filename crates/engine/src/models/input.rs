@@ -82,6 +82,15 @@ pub fn path_text(path: &[PathSegment]) -> String {
     text
 }
 
+/// How a field takes files ([`InputSchema::file_field`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileField {
+    /// One URL.
+    One,
+    /// A list of URLs.
+    List,
+}
+
 /// A model's input schema, compiled once and used for every job of the model.
 #[derive(Debug)]
 pub struct InputSchema {
@@ -122,6 +131,18 @@ impl InputSchema {
     /// when the schema lists no fields.
     pub fn lists_field(&self, name: &str) -> bool {
         properties(&self.schema).is_none_or(|properties| properties.contains_key(name))
+    }
+
+    /// Whether the top-level field `name` takes files: its schema is a URL (`format: uri`)
+    /// or a list of them. Such a field's value may name local files.
+    pub fn file_field(&self, name: &str) -> Option<FileField> {
+        let field = properties(&self.schema)?.get(name)?;
+        let is_uri = |schema: &Value| schema.get("format").and_then(Value::as_str) == Some("uri");
+        if is_uri(field) {
+            return Some(FileField::One);
+        }
+        field.get("items").filter(|items| is_uri(items))?;
+        Some(FileField::List)
     }
 
     /// Brings `input` to what is sent — scalars converted to the schema's types, every

@@ -31,7 +31,7 @@ use sora_batch_api::registry::{self, ModelSpec, closest_name};
 use sora_batch_api::snapshot::{self, ModelFacts, PriceRule};
 
 pub use describe::describe;
-pub use input::{InputSchema, PathSegment, SchemaProblem, SchemaProblemKind, path_text};
+pub use input::{FileField, InputSchema, PathSegment, SchemaProblem, SchemaProblemKind, path_text};
 
 /// What a model makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,6 +120,9 @@ pub struct ModelKnowledge {
     pub source: KnowledgeSource,
     /// Set when the service no longer runs the model.
     pub withdrawn: Option<Withdrawn>,
+    /// The largest local file each field that takes files may name, as the model's
+    /// documentation states it: `(bytes, the limit in the page's words)`.
+    pub file_limits: BTreeMap<String, (u64, String)>,
 }
 
 impl ModelKnowledge {
@@ -139,6 +142,11 @@ impl ModelKnowledge {
             price_rule: facts.price_rule.clone(),
             source: KnowledgeSource::Snapshot { page },
             withdrawn: None,
+            file_limits: facts
+                .file_limits
+                .iter()
+                .map(|(field, limit)| (field.clone(), (limit.max_bytes, limit.stated.clone())))
+                .collect(),
         }
     }
 
@@ -183,7 +191,14 @@ impl ModelBook {
     /// (or the seed contract's) knowledge of its model whole.
     #[must_use]
     pub fn with_locked(mut self, entries: impl IntoIterator<Item = ModelKnowledge>) -> Self {
-        for knowledge in entries {
+        for mut knowledge in entries {
+            // A lock carries no file limits (Kie's schemas state them in prose only): a
+            // locked model keeps the ones the snapshot read from its page.
+            if knowledge.file_limits.is_empty()
+                && let Some(known) = self.models.get(&knowledge.model)
+            {
+                knowledge.file_limits = known.file_limits.clone();
+            }
             self.models.insert(knowledge.model.clone(), knowledge);
         }
         self
@@ -233,6 +248,7 @@ mod tests {
                 fetched_from: "https://api.kie.ai".into(),
             },
             withdrawn: None,
+            file_limits: BTreeMap::new(),
         }
     }
 

@@ -49,6 +49,7 @@ pub(super) fn seed_contract() -> Vec<ModelKnowledge> {
                     answer: "not published".to_owned(),
                     reason: "OpenAI shut down the Sora 2 models on 2026-09-24".to_owned(),
                 }),
+                file_limits: std::collections::BTreeMap::new(),
             }
         })
         .collect()

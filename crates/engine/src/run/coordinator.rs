@@ -20,6 +20,7 @@ use super::limiter::{SharedLimiter, SlidingWindowLimiter};
 use super::ops::{self, Arrival, Clock, DownloadFailure, Fetch, Submission};
 use super::polling::PollPlanner;
 use super::state::{JobSlot, Stage};
+use super::uploads::Uploads;
 use super::{Interrupt, Reporter, RunEvent, RunOptions, StopReason, TaskService};
 use crate::batch;
 use crate::job::{Credits, TaskId};
@@ -30,6 +31,7 @@ pub(super) struct Coordinator {
     pub root: PathBuf,
     pub jobs: Vec<JobSlot>,
     pub service: Arc<dyn TaskService>,
+    pub uploads: Arc<Uploads>,
     pub options: RunOptions,
     pub reporter: Arc<dyn Reporter>,
     pub journal: JournalWriter,
@@ -304,6 +306,7 @@ impl Coordinator {
         };
         self.ops.push(ops::create(
             self.service.clone(),
+            self.uploads.clone(),
             self.journal.clone(),
             self.clock,
             self.submissions_open.clone(),
@@ -447,6 +450,7 @@ impl Coordinator {
                 };
                 self.pending.push_front(job);
             }
+            Arrival::UploadFailed { job, failure } => self.upload_failed(job, failure),
             Arrival::JournalFailed { creating, error } => {
                 if creating.is_some() {
                     self.creating = self.creating.saturating_sub(1);

@@ -57,6 +57,15 @@ pub enum RunEvent {
         credits: Credits,
         recorded: bool,
     },
+    /// A local file named as an input was uploaded (before the createTask of the first job
+    /// that needed it).
+    Uploaded {
+        /// As the manifest names it, e.g. `./refs/cat.png`.
+        file: String,
+        /// Its name on the upload host: `<sha256>.<ext>`.
+        name: String,
+        bytes: u64,
+    },
     /// A result file's download has started (it may take minutes for a large file).
     Downloading {
         id: JobId,

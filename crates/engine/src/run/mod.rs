@@ -27,6 +27,7 @@ mod service;
 mod spending;
 mod state;
 mod types;
+mod uploads;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub use types::{
 };
 
 pub use crate::settings::PollTuning;
+pub use uploads::UPLOAD_FOLDER;
 
 /// Runs `jobs` in the batch folder `folder` until each is done, the account or an interrupt
 /// stops the run, or nothing more can be done in this run. `interrupts` says when the caller
@@ -94,6 +96,12 @@ pub async fn run_batch_replayed(
             message: warning.clone(),
         });
     }
+    let uploads = Arc::new(uploads::Uploads::new(
+        Arc::clone(&options.local_files),
+        options.upload_retention,
+        &replay.uploads,
+        Arc::clone(&reporter),
+    ));
     let (writer, writer_handle) = JournalWriter::open(&folder.journal_path(), &replay)?;
     // Leftovers of a killed run go while the journal's jobs are set up; this run writes no
     // partial file before `drive`, and nothing returns before this is awaited (the lock must
@@ -184,6 +192,7 @@ pub async fn run_batch_replayed(
         downloads_running: 0,
         jobs: slots,
         service,
+        uploads,
         options,
         reporter,
         journal: writer,

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::TaskService;
 use super::limiter::SharedLimiter;
+use super::uploads::{UploadFailure, Uploads};
 use crate::batch::{self, FileSink};
 use crate::job::{JobId, JobKey, TaskId};
 use crate::journal::{DownloadedFile, JournalError, JournalWriter, Record};
@@ -52,6 +53,8 @@ pub(super) enum Arrival {
         index: usize,
         result: Result<DownloadedFile, DownloadFailure>,
     },
+    /// The job's local files could not be uploaded: nothing was journaled or sent for it.
+    UploadFailed { job: usize, failure: UploadFailure },
     /// The createTask was not sent after all: submissions had stopped while its intent was
     /// being made durable. Its `not_created` record is durable.
     Withdrawn { job: usize },
@@ -90,9 +93,12 @@ pub(super) struct Submission {
     pub request: CreateTaskRequest,
 }
 
-/// One createTask, journaled: intent durable before sending, outcome durable after.
+/// One createTask, journaled: intent durable before sending, outcome durable after. The
+/// job's local files are uploaded first (their URLs put in the request); a job whose files
+/// cannot be had is not journaled at all, as nothing was sent for it.
 pub(super) fn create(
     service: Arc<dyn TaskService>,
+    uploads: Arc<Uploads>,
     journal: JournalWriter,
     clock: Clock,
     submissions_open: Arc<AtomicBool>,
@@ -107,6 +113,20 @@ pub(super) fn create(
             take,
             request,
         } = submission;
+        let request = match uploads
+            .prepare(&request, service.as_ref(), &journal, &|| clock.now_ms())
+            .await
+        {
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => request,
+            Err(UploadFailure::Journal(error)) => {
+                return Arrival::JournalFailed {
+                    creating: Some(job),
+                    error,
+                };
+            }
+            Err(failure) => return Arrival::UploadFailed { job, failure },
+        };
         let intent = Record::Intent {
             key: key.clone(),
             id,

@@ -15,11 +15,36 @@ use sora_batch_api::{ApiError, ErrorClass, ErrorKind};
 
 use super::coordinator::Coordinator;
 use super::state::Stage;
+use super::uploads::UploadFailure;
 use super::{RunEvent, StopReason};
 use crate::job::{Credits, TASK_UNKNOWN_REASON};
 use crate::journal::Record;
 
 impl Coordinator {
+    /// A job whose local files could not be uploaded: nothing was sent for it, and it
+    /// stays pending. The client already retried the upload as its policy says, so it is
+    /// not tried again in this run; a refused key or a misconfigured way to the upload host
+    /// stops submissions as it would for the API.
+    pub(super) fn upload_failed(&mut self, index: usize, failure: UploadFailure) {
+        self.creating = self.creating.saturating_sub(1);
+        self.release_slot(index);
+        self.jobs[index].stage = Stage::Pending {
+            not_before: self.clock.now(),
+        };
+        let id = self.jobs[index].job.id.clone();
+        self.emit(RunEvent::NotSubmitted {
+            id,
+            message: failure.to_string(),
+            job_failed: false,
+        });
+        if let UploadFailure::Api { error, .. } = &failure
+            && let Some(reason) = StopReason::of_error(error)
+        {
+            self.pending.push_front(index);
+            self.stop_for(reason);
+        }
+    }
+
     /// A task's record, whether this run polled for it or not.
     pub(super) fn handle_record(&mut self, index: usize, result: Result<RecordInfo, ApiError>) {
         let now = self.clock.now();

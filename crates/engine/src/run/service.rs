@@ -8,7 +8,10 @@
 
 use futures::future::BoxFuture;
 use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
-use sora_batch_api::{ApiError, Client, CreateTaskError, DownloadSummary, RetryPacer, TaskId};
+use sora_batch_api::{
+    ApiError, Client, CreateTaskError, DownloadSummary, FileUpload, RetryPacer, TaskId,
+    UploadedFile,
+};
 
 use crate::batch::FileSink;
 use crate::job::Credits;
@@ -47,6 +50,16 @@ pub trait TaskService: Send + Sync + 'static {
         url: &'a str,
         sink: &'a mut FileSink,
     ) -> BoxFuture<'a, Result<DownloadSummary, ApiError>>;
+
+    /// Uploads a local file named as an input (Kie's stream upload, retried as the client's
+    /// policy says: an upload is idempotent by name) and returns the URL it is served at.
+    fn upload_file<'a>(
+        &'a self,
+        file: &'a FileUpload,
+    ) -> BoxFuture<'a, Result<UploadedFile, ApiError>>;
+
+    /// Whether the upload host still serves an uploaded file at `url` (without the key).
+    fn upload_still_served<'a>(&'a self, url: &'a str) -> BoxFuture<'a, bool>;
 }
 
 impl TaskService for Client {
@@ -83,5 +96,16 @@ impl TaskService for Client {
         sink: &'a mut FileSink,
     ) -> BoxFuture<'a, Result<DownloadSummary, ApiError>> {
         Box::pin(Client::download(self, url, sink))
+    }
+
+    fn upload_file<'a>(
+        &'a self,
+        file: &'a FileUpload,
+    ) -> BoxFuture<'a, Result<UploadedFile, ApiError>> {
+        Box::pin(Client::upload_file(self, file))
+    }
+
+    fn upload_still_served<'a>(&'a self, url: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(Client::upload_still_served(self, url))
     }
 }

@@ -1,8 +1,10 @@
 //! The run's public types: what goes in ([`RunJob`], [`RunOptions`]) and what comes out
 //! ([`RunOutcome`] with a [`JobOutcome`] per job, [`StopReason`], [`RunError`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sora_batch_api::wire::CreateTaskRequest;
@@ -11,6 +13,7 @@ use sora_batch_api::{ApiError, ErrorKind, RetryPolicy};
 use crate::batch::BatchFolderError;
 use crate::job::{Credits, JobId, JobKey, JobState, MatrixValues, TaskId};
 use crate::journal::{DownloadedFile, JournalError, RunSpan, WriterStats};
+use crate::local_files::LocalFile;
 use crate::manifest::Job;
 use crate::prices::{PriceClass, PriceTable};
 use crate::settings::{PollTuning, RateLimit, RunSettings};
@@ -93,6 +96,11 @@ pub struct RunOptions {
     /// The folder of the per-user generation-time cache ([`crate::timing::cache`]): read
     /// when the run starts, added to when it ends. `None` for no cache.
     pub timing_cache: Option<PathBuf>,
+    /// The local files the jobs name, by upload name ([`crate::manifest::Manifest::local_files`]):
+    /// each is uploaded before the first job that names it is submitted.
+    pub local_files: Arc<BTreeMap<String, LocalFile>>,
+    /// How long an upload recorded in the journal is reused before the file is uploaded again.
+    pub upload_retention: Duration,
 }
 
 impl RunOptions {
@@ -114,6 +122,8 @@ impl RunOptions {
             max_credits: settings.max_credits,
             shard: None,
             timing_cache: None,
+            local_files: Arc::default(),
+            upload_retention: settings.upload_retention,
         }
     }
 }

@@ -150,7 +150,10 @@ fn schema_model(schema: &Value) -> ModelInput {
     let properties = schema.get("properties").and_then(Value::as_object);
     let mut fields = Map::new();
     for (name, field) in properties.into_iter().flatten() {
-        fields.insert(name.clone(), template_aware(name, manifest_side(field)));
+        fields.insert(
+            name.clone(),
+            file_aware(template_aware(name, manifest_side(field))),
+        );
     }
     // The tool fills in a default (unless the field is deprecated) before it validates.
     let filled_in = |name: &str| {
@@ -178,6 +181,40 @@ fn schema_model(schema: &Value) -> ModelInput {
         closed: properties.is_some(),
         required,
     }
+}
+
+/// A field that takes files (a URL, or a list of them) may name local files instead
+/// (`manifest::resolve::files`): a path is no URI, and a path or pattern may stand for the
+/// whole list. The tool checks the URLs and counts after resolving, so here they are only
+/// strings.
+fn file_aware(schema: Value) -> Value {
+    let is_uri = |schema: &Value| schema.get("format").and_then(Value::as_str) == Some("uri");
+    let loosen = |schema: &mut Value| {
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("format");
+            object.remove("pattern");
+        }
+    };
+    let mut schema = schema;
+    if is_uri(&schema) {
+        loosen(&mut schema);
+        return schema;
+    }
+    let Some(items) = schema.get_mut("items").filter(|items| is_uri(items)) else {
+        return schema;
+    };
+    loosen(items);
+    if let Some(object) = schema.as_object_mut() {
+        // A glob may expand past the counts; the tool checks them after expanding.
+        object.remove("minItems");
+        object.remove("maxItems");
+    }
+    let description = schema.get("description").cloned();
+    let mut either = json!({"anyOf": [schema, {"type": "string", "minLength": 1}]});
+    if let (Some(description), Some(object)) = (description, either.as_object_mut()) {
+        object.insert("description".into(), description);
+    }
+    either
 }
 
 /// A `prompt` that holds a brace is a template: its text after rendering is not known, so

@@ -7,6 +7,7 @@ mod fuzz;
 mod gallery;
 mod identity;
 mod limits;
+mod local_inputs;
 mod model_inputs;
 mod properties;
 mod render;

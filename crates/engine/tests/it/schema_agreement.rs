@@ -361,6 +361,7 @@ fn locked(model: &str, input_schema: Value) -> ModelKnowledge {
             fetched_from: "https://api.kie.ai".to_owned(),
         },
         withdrawn: None,
+        file_limits: Default::default(),
     }
 }
 

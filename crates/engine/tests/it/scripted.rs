@@ -29,8 +29,8 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use sora_batch_api::wire::{CreateTaskRequest, RecordInfo};
 use sora_batch_api::{
-    ApiError, CreateTaskError, DownloadSink, DownloadSummary, ErrorKind, LocalWriteFailure,
-    Operation, RetryPacer, TaskCreation, TaskId,
+    ApiError, CreateTaskError, DownloadSink, DownloadSummary, ErrorKind, FileUpload,
+    LocalWriteFailure, Operation, RetryPacer, TaskCreation, TaskId, UploadedFile,
 };
 use sora_batch_engine::batch::FileSink;
 use sora_batch_engine::job::Credits;
@@ -46,6 +46,11 @@ pub fn task_id(prompt: &str, n: u32) -> String {
 /// The one result URL of a task that succeeds without a scripted URL.
 pub fn result_url(task_id: &str) -> String {
     format!("https://files.test/{task_id}.mp4")
+}
+
+/// The URL the upload host serves an uploaded file named `file_name` at.
+pub fn upload_url(file_name: &str) -> String {
+    format!("https://uploads.test/sora-batch/{file_name}")
 }
 
 /// The fresh link download-url hands out for `url`.
@@ -167,10 +172,23 @@ pub enum Fetch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     CreditBalance,
-    CreateTask { prompt: String, model: String },
-    RecordInfo { task_id: String },
-    DownloadUrl { url: String },
-    Download { url: String },
+    CreateTask {
+        prompt: String,
+        model: String,
+    },
+    RecordInfo {
+        task_id: String,
+    },
+    DownloadUrl {
+        url: String,
+    },
+    Download {
+        url: String,
+    },
+    /// A local file uploaded under this name.
+    Upload {
+        file_name: String,
+    },
 }
 
 /// What happened, in order: a call received by the service or an event of the run.
@@ -268,6 +286,10 @@ struct Script {
     fetches: HashMap<String, VecDeque<Fetch>>,
     /// What the balance call fails with, if it does.
     balance_error: Option<ErrorKind>,
+    /// What the next uploads fail with, in order; then they succeed.
+    upload_errors: VecDeque<ErrorKind>,
+    /// Whether the upload host has forgotten every file uploaded so far.
+    uploads_forgotten: bool,
 }
 
 /// The scripted service. One per run: its timeline is that run's.
@@ -321,6 +343,29 @@ impl ScriptedService {
             .or_default()
             .extend(answers);
         self
+    }
+
+    /// The next uploads fail with these, in order.
+    pub fn fail_uploads(&self, kinds: impl IntoIterator<Item = ErrorKind>) -> &Self {
+        self.lock().upload_errors.extend(kinds);
+        self
+    }
+
+    /// The upload host no longer serves the files uploaded so far.
+    pub fn forget_uploads(&self) -> &Self {
+        self.lock().uploads_forgotten = true;
+        self
+    }
+
+    /// The names of the files uploaded, in order.
+    pub fn uploaded(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                Call::Upload { file_name } => Some(file_name),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The balance call (the run's first) fails with `kind`.
@@ -565,6 +610,41 @@ fn sink_error(error: std::io::Error) -> ApiError {
 }
 
 impl TaskService for ScriptedService {
+    fn upload_file<'a>(
+        &'a self,
+        file: &'a FileUpload,
+    ) -> BoxFuture<'a, Result<UploadedFile, ApiError>> {
+        self.call(Call::Upload {
+            file_name: file.file_name.clone(),
+        });
+        let failure = {
+            let mut script = self.lock();
+            let failure = script.upload_errors.pop_front();
+            if failure.is_none() {
+                script.uploads_forgotten = false;
+            }
+            failure
+        };
+        if let Some(kind) = failure {
+            let error = api_error(Operation::Upload, kind);
+            return Box::pin(async move { Err(error) });
+        }
+        let uploaded = UploadedFile {
+            url: upload_url(&file.file_name),
+            file_name: Some(file.file_name.clone()),
+            size: Some(file.bytes.len() as u64),
+            mime_type: Some(file.mime_type.clone()),
+            uploaded_at: None,
+            expires_at: None,
+        };
+        Box::pin(async move { Ok(uploaded) })
+    }
+
+    fn upload_still_served<'a>(&'a self, url: &'a str) -> BoxFuture<'a, bool> {
+        let served = url.starts_with(&upload_url("")) && !self.lock().uploads_forgotten;
+        Box::pin(async move { served })
+    }
+
     fn create_task<'a>(
         &'a self,
         request: &'a CreateTaskRequest,

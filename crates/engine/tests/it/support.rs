@@ -45,6 +45,7 @@ pub fn locked_model(
             fetched_from: "http://127.0.0.1/".into(),
         },
         withdrawn: None,
+        file_limits: Default::default(),
     }
 }
 

@@ -124,3 +124,49 @@ async fn a_disabled_model_is_505() {
     assert_eq!(calls.create_task(&body).await.code(), Some(505));
     assert_eq!(fake.log().tasks_created(), 0);
 }
+
+#[tokio::test]
+async fn an_image_model_refuses_a_file_url_the_upload_host_did_not_issue_or_forgot() {
+    let fake = FakeKie::start().await;
+    let calls = KieCalls::new(&fake);
+    let with_image = |url: &str| {
+        json!({"model": "kling-2.6/image-to-video", "input": {
+            "prompt": "the sea", "image_urls": [url], "sound": false, "duration": "5"
+        }})
+    };
+    let stranger = calls
+        .create_task(&with_image("https://example.com/cat.png"))
+        .await;
+    assert_eq!(stranger.code(), Some(422));
+    assert!(
+        stranger.msg().contains("input.image_urls[0]"),
+        "{}",
+        stranger.msg()
+    );
+
+    let form = reqwest::multipart::Form::new()
+        .text("uploadPath", "sora-batch")
+        .text("fileName", "cat.png")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"\x89PNG\r\n\x1a\n".to_vec()).file_name("cat.png"),
+        );
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/file-stream-upload", fake.upload_base_url()))
+        .bearer_auth("any key")
+        .multipart(form)
+        .send()
+        .await
+        .expect("the upload host answers")
+        .json()
+        .await
+        .expect("JSON");
+    let url = answer["data"]["downloadUrl"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(calls.create_task(&with_image(&url)).await.code(), Some(200));
+    fake.forget_uploads();
+    assert_eq!(calls.create_task(&with_image(&url)).await.code(), Some(422));
+    assert_eq!(fake.log().tasks_created(), 1);
+}

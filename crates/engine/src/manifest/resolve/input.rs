@@ -221,6 +221,8 @@ impl Resolver<'_> {
         let spec = match rules {
             InputRules::Registry(spec) => *spec,
             InputRules::Schema(schema) => {
+                // Local files first: the schema checks the URLs and counts that stand for them.
+                ok &= self.resolve_local_files(model, schema, &mut input, &origins, anchor);
                 let checked = self.check_against_schema(model, schema, input, &origins, anchor);
                 return checked.filter(|_| ok);
             }

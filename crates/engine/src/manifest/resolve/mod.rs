@@ -10,17 +10,19 @@
 //! order of work; each step is an `impl Resolver` block in a child module:
 //! [`settings`] (`name`, `takes`, `run:`, `prices:`, `vars:`), [`jobs`] (the matrix and the
 //! explicit jobs into [`Draft`]s), [`input`] (models, prompt templates, and each job's
-//! input against the registry of the Sora 2 family), [`schema_problems`] (a job's input
-//! against its model's JSON Schema, each problem located) and [`ids`] (keys and ids, the
-//! final [`Job`](super::Job)s).
+//! input against the registry of the Sora 2 family), [`files`] (local files named in a
+//! file field, replaced by placeholders that hold their content hash), [`schema_problems`]
+//! (a job's input against its model's JSON Schema, each problem located) and [`ids`] (keys
+//! and ids, the final [`Job`](super::Job)s).
 
+mod files;
 mod ids;
 mod input;
 mod jobs;
 mod schema_problems;
 mod settings;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -31,6 +33,7 @@ use super::shape::{START_OF_FILE, ShapeFindings, position};
 use super::{DEFAULT_MODEL, Manifest};
 use crate::diagnostic::{Diagnostic, Position, SourceText};
 use crate::job::MatrixValues;
+use crate::local_files::LocalFile;
 use crate::models::ModelBook;
 use input::InputRules;
 
@@ -73,6 +76,10 @@ struct Resolver<'a> {
     reported_template_problems: HashSet<(Position, usize, u8)>,
     /// What the shape pass found.
     shape: ShapeFindings,
+    /// Where local files are read from; set once `run:` (its `files_from`) is resolved.
+    file_resolution: Option<files::FileResolution>,
+    /// Every local file a job uses, by its upload name.
+    local_files: BTreeMap<String, LocalFile>,
 }
 
 impl<'a> Resolver<'a> {
@@ -114,6 +121,8 @@ pub(super) fn resolve(
         checked_model_positions: HashSet::new(),
         reported_template_problems: HashSet::new(),
         shape,
+        file_resolution: None,
+        local_files: BTreeMap::new(),
     };
     let manifest = resolver.resolve(raw, path);
     (manifest, resolver.diagnostics)
@@ -147,6 +156,8 @@ impl<'a> Resolver<'a> {
             None => 1,
         };
         let run = self.resolve_run(raw);
+        self.check_files_from(raw, path);
+        self.file_resolution = Some(files::FileResolution::new(path, &run.files_from));
         let prices = self.resolve_prices(raw);
         let vars = self.resolve_vars(raw);
         let drafts = self.expand_jobs(raw, &model_default, model_default_at, default_takes, &vars);
@@ -172,6 +183,7 @@ impl<'a> Resolver<'a> {
             run,
             prices,
             book: self.book.clone(),
+            local_files: std::mem::take(&mut self.local_files),
         })
     }
 }

@@ -168,6 +168,22 @@ impl<'a> Resolver<'a> {
             ];
             self.set_durations(durations);
         }
+        if let Some(retention) = &section.upload_retention
+            && let Some(duration) = self.duration(retention, "upload_retention")
+        {
+            run.upload_retention = duration;
+        }
+        for folder in section.files_from.iter().flatten() {
+            if folder.value.trim().is_empty() {
+                let diagnostic = self
+                    .error(position(&folder.referenced), "empty folder in `files_from`")
+                    .expected("a folder relative to the manifest, e.g. `../shared-refs`");
+                self.push(diagnostic);
+            } else {
+                run.files_from
+                    .push(std::path::PathBuf::from(folder.value.trim()));
+            }
+        }
         run
     }
 

@@ -12,6 +12,7 @@ mod endings;
 mod resume;
 mod stops;
 mod unpriced;
+mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
