@@ -27,8 +27,8 @@ use super::schema_parts::{
 
 /// The keys a manifest may have at its top level, in the order the docs present them.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "version", "name", "model", "defaults", "vars", "prompt", "matrix", "takes", "jobs", "run",
-    "prices",
+    "version", "name", "model", "defaults", "vars", "prompt", "matrix", "rows", "takes", "jobs",
+    "run", "prices",
 ];
 
 /// The keys of the `run:` section.
@@ -96,6 +96,11 @@ pub struct RawManifest {
     /// Actions.
     #[schemars(with = "Option<RawMatrix>")]
     pub matrix: Option<Spanned<RawMatrix>>,
+    /// A table of jobs beside the manifest (`prompts.csv`, `.tsv` or `.jsonl`): each row a
+    /// combination whose columns are input fields or template variables, crossed with the
+    /// matrix's axes. An `id` column names the jobs.
+    #[schemars(with = "Option<String>", extend("pattern" = super::schema_parts::TABLE_PATH_PATTERN))]
+    pub rows: Option<Spanned<String>>,
     /// Videos per job (generation is not deterministic), at most 100. Default: 1.
     #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = super::MAX_TAKES))]
     pub takes: Option<Spanned<u32>>,
@@ -270,6 +275,38 @@ impl RawValue {
                 }
                 Value::Object(object)
             }
+        }
+    }
+
+    /// A JSON value (a cell of a JSON Lines table) as a value of the manifest; what is
+    /// inside it has no place in the manifest.
+    pub fn from_json(value: &Value) -> RawValue {
+        fn unplaced<T>(value: T) -> Spanned<T> {
+            Spanned {
+                value,
+                referenced: serde_saphyr::Location::UNKNOWN,
+                defined: serde_saphyr::Location::UNKNOWN,
+            }
+        }
+        match value {
+            Value::Null => RawValue::Null,
+            Value::Bool(flag) => RawValue::Bool(*flag),
+            Value::Number(number) => RawValue::Number(number.clone()),
+            Value::String(text) => RawValue::String(text.clone()),
+            Value::Array(items) => RawValue::List(
+                items
+                    .iter()
+                    .map(|item| unplaced(RawValue::from_json(item)))
+                    .collect(),
+            ),
+            Value::Object(object) => RawValue::Map(
+                object
+                    .iter()
+                    .map(|(key, value)| {
+                        (unplaced(key.clone()), unplaced(RawValue::from_json(value)))
+                    })
+                    .collect(),
+            ),
         }
     }
 

@@ -1,0 +1,360 @@
+//! The `rows:` table: found beside the manifest, read, its ids checked, and turned into the
+//! rows axis of the matrix ([`RowsAxis`]).
+//!
+//! Read [`Resolver::read_rows`]. The file is a path relative to the manifest's folder and
+//! must stay inside it (after following links): a manifest is shared, and should not read
+//! a file elsewhere on its reader's machine. The reading itself, every cell located in the
+//! file, is [`crate::manifest::rows`]'s; problems of the table are rendered against the
+//! table's own text. After the jobs are built, [`Resolver::report_unused_columns`] says
+//! which columns no job used: a column that is neither an input field of its jobs' model
+//! nor a variable of their prompt is most likely a misspelt field.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use sora_batch_api::registry::closest_name;
+
+use super::Resolver;
+use crate::diagnostic::{Diagnostic, Position, SourceText, listed, quoted, quoted_escaped};
+use crate::manifest::expand::{RowValue, RowsAxis};
+use crate::manifest::identity::check_explicit_id;
+use crate::manifest::origin::{Site, TableCell, Written};
+use crate::manifest::raw::{RawManifest, RawValue};
+use crate::manifest::rows::{self, Column, TableFormat};
+use crate::manifest::shape::position;
+
+/// The largest table read, in bytes: far above a table of [`crate::manifest::MAX_JOBS`]
+/// short prompts' worth of jobs people write, and a bound on the memory a mistaken path
+/// (a video named `.csv`) can take.
+pub const MAX_TABLE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The column that names a row's jobs.
+const ID_COLUMN: &str = "id";
+
+/// A table read and checked: its columns, and its rows' cells as values of jobs.
+pub(super) struct LoadedTable {
+    pub columns: Vec<Column>,
+    pub rows: Vec<LoadedRow>,
+    /// Where problems of every row's job point (a field missing from all of them): the
+    /// header of a CSV or TSV table, whose rows all have its columns; `None` for JSON
+    /// Lines, whose rows each have their own keys (their problems point at the row).
+    pub header: Option<Site>,
+}
+
+pub(super) struct LoadedRow {
+    /// Where the row starts.
+    pub at: Position,
+    /// Its cells with their column's index, in the columns' order.
+    pub cells: Vec<(usize, TableCell)>,
+    /// Its `id`, when the table has an id column (checked: safe and unique).
+    pub id: Option<String>,
+}
+
+impl LoadedTable {
+    /// The rows as the first axis of the matrix: each row's cells, its `id` first.
+    pub(super) fn axis(&self) -> RowsAxis<'_> {
+        let rows = self
+            .rows
+            .iter()
+            .map(|row| {
+                let mut entries: Vec<_> = row
+                    .cells
+                    .iter()
+                    .map(|(column, cell)| {
+                        (self.columns[*column].name.as_str(), Written::Cell(cell))
+                    })
+                    .collect();
+                let naming = match entries.iter().position(|(name, _)| *name == ID_COLUMN) {
+                    Some(index) if row.id.is_some() => {
+                        entries[..=index].rotate_right(1);
+                        1
+                    }
+                    _ => entries.len(),
+                };
+                RowValue {
+                    entries,
+                    naming,
+                    anchor: Site::Table(row.at),
+                }
+            })
+            .collect();
+        RowsAxis {
+            columns: self
+                .columns
+                .iter()
+                .map(|column| column.name.as_str())
+                .collect(),
+            rows,
+        }
+    }
+
+    /// Where the problems of the jobs of row `row` that are not at one of its cells point.
+    pub(super) fn job_anchor(&self, row: usize) -> Site {
+        match (self.header, self.rows.get(row)) {
+            (Some(header), _) => header,
+            (None, Some(row)) => Site::Table(row.at),
+            (None, None) => Site::Table(crate::manifest::shape::START_OF_FILE),
+        }
+    }
+
+    pub(super) fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|column| column.name == name)
+    }
+}
+
+impl Resolver<'_> {
+    /// Reads the table `rows:` names, reporting every problem; `None` when there is no
+    /// table or it cannot be used. Its text becomes the resolver's table source.
+    pub(super) fn read_rows(
+        &mut self,
+        raw: &RawManifest,
+        manifest_path: &Path,
+    ) -> Option<LoadedTable> {
+        let rows = raw.rows.as_ref()?;
+        let at = position(&rows.referenced);
+        let relative = rows.value.trim();
+        let format = TableFormat::of_file_name(relative);
+        let refuse = |resolver: &mut Self, message: String, expected: &str| {
+            let diagnostic = resolver.error(at, message).expected(expected);
+            resolver.push(diagnostic);
+            None
+        };
+        let Some(format) = format else {
+            return refuse(
+                self,
+                format!(
+                    "the rows table {} is not a .csv, .tsv or .jsonl file",
+                    quoted(relative)
+                ),
+                "a table named by its format: `prompts.csv`, `prompts.tsv` or `prompts.jsonl`",
+            );
+        };
+        let relative_path = Path::new(relative);
+        if relative.is_empty()
+            || relative_path.has_root()
+            || relative_path
+                .components()
+                .any(|part| matches!(part, Component::Prefix(_)))
+        {
+            return refuse(
+                self,
+                format!("the rows table {} is not a relative path", quoted(relative)),
+                "a path relative to the manifest's folder, e.g. `prompts.csv`",
+            );
+        }
+        let folder = match manifest_path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let path = folder.join(relative_path);
+        let shown_path = path.display().to_string();
+        let (canonical_folder, canonical_path) = match (folder.canonicalize(), path.canonicalize())
+        {
+            (Ok(folder), Ok(path)) => (folder, path),
+            (_, Err(error)) | (Err(error), _) => {
+                return refuse(
+                    self,
+                    format!(
+                        "cannot read the rows table {}: {error}",
+                        quoted(&shown_path)
+                    ),
+                    "a table file beside the manifest (the path is relative to its folder)",
+                );
+            }
+        };
+        if !canonical_path.starts_with(&canonical_folder) {
+            return refuse(
+                self,
+                format!(
+                    "the rows table {} is outside the manifest's folder",
+                    quoted(&shown_path)
+                ),
+                "a table in the manifest's folder or below it (links are followed)",
+            );
+        }
+        let size = std::fs::metadata(&canonical_path).map(|meta| meta.len());
+        if let Ok(size) = size
+            && size > MAX_TABLE_BYTES
+        {
+            return refuse(
+                self,
+                format!("the rows table {} has {size} bytes", quoted(&shown_path)),
+                &format!("a table of at most {MAX_TABLE_BYTES} bytes"),
+            );
+        }
+        let bytes = match std::fs::read(&canonical_path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                return refuse(
+                    self,
+                    format!(
+                        "cannot read the rows table {}: {error}",
+                        quoted(&shown_path)
+                    ),
+                    "a readable table file",
+                );
+            }
+        };
+        let source = match String::from_utf8(bytes) {
+            Ok(text) => SourceText::new(shown_path, text),
+            Err(error) => {
+                let valid_up_to = error.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+                let source = SourceText::new(shown_path, text);
+                let at = source.position_of_byte(valid_up_to, 1);
+                self.push(
+                    Diagnostic::error(&source, Some(at), "the rows table is not valid UTF-8")
+                        .expected("a UTF-8 text file (save the spreadsheet as CSV UTF-8)"),
+                );
+                return None;
+            }
+        };
+        let (table, problems) = rows::read_table(source, format);
+        for problem in problems {
+            self.push(problem);
+        }
+        let table = table?;
+        let header = match format {
+            TableFormat::Csv | TableFormat::Tsv => table.columns.first().map(|column| {
+                Site::Table(Position {
+                    len: u32::try_from(
+                        table.source.line_text(column.position.line).chars().count(),
+                    )
+                    .unwrap_or(1)
+                    .max(1),
+                    ..column.position
+                })
+            }),
+            TableFormat::JsonLines => None,
+        };
+        let id_column = table.column(ID_COLUMN);
+        let mut first_with_id: HashMap<String, u32> = HashMap::new();
+        let mut loaded_rows = Vec::with_capacity(table.rows.len());
+        let mut id_problems = Vec::new();
+        for row in table.rows {
+            let at = row
+                .cells
+                .iter()
+                .flatten()
+                .map(|cell| cell.position)
+                .min()
+                .unwrap_or(Position {
+                    line: row.line,
+                    column: 1,
+                    len: 1,
+                });
+            let mut id = None;
+            let mut cells = Vec::with_capacity(row.cells.len());
+            for (column, cell) in row.cells.into_iter().enumerate() {
+                let Some(cell) = cell else { continue };
+                let cell = TableCell {
+                    value: RawValue::from_json(&cell.value),
+                    at: cell.position,
+                    span: cell.span,
+                };
+                if Some(column) == id_column {
+                    match check_row_id(&cell, &mut first_with_id) {
+                        Ok(checked) => id = Some(checked),
+                        Err(problem) => id_problems.push((cell.at, problem)),
+                    }
+                }
+                cells.push((column, cell));
+            }
+            loaded_rows.push(LoadedRow { at, cells, id });
+        }
+        for (at, (message, expected, note)) in id_problems {
+            let mut diagnostic =
+                Diagnostic::error(&table.source, Some(at), message).expected(expected);
+            if let Some(note) = note {
+                diagnostic = diagnostic.note(note);
+            }
+            self.push(diagnostic);
+        }
+        self.table_source = Some(table.source);
+        Some(LoadedTable {
+            columns: table.columns,
+            rows: loaded_rows,
+            header,
+        })
+    }
+
+    /// Reports the columns that no job used, as input field or template variable: an
+    /// error with the closest field of the jobs' models when there is one (a misspelt
+    /// field), else a warning (a column of notes is ignored). `fields` are the input fields
+    /// of the models of the table's jobs.
+    pub(super) fn report_unused_columns(
+        &mut self,
+        table: &LoadedTable,
+        used: &[bool],
+        fields: &[String],
+        models: &[String],
+    ) {
+        for (index, column) in table.columns.iter().enumerate() {
+            if used.get(index).copied().unwrap_or(true)
+                || column.name == ID_COLUMN
+                || column.name == "model"
+                || column.name.is_empty()
+            {
+                continue;
+            }
+            let models_named = listed(models.iter().map(String::as_str));
+            let site = Site::Table(column.position);
+            let diagnostic = match closest_name(&column.name, fields.iter().map(String::as_str)) {
+                Some(close) => self
+                    .error_at(
+                        site,
+                        format!(
+                            "column {} is not an input field of model {models_named}, did you mean {}?",
+                            quoted(&column.name),
+                            quoted(close)
+                        ),
+                    )
+                    .expected(format!(
+                        "an input field ({}), a variable of the prompt, `id` or `model`",
+                        listed(fields.iter().map(String::as_str))
+                    )),
+                None => self
+                    .warning_at(
+                        site,
+                        format!(
+                            "column {} is not used: it is neither an input field of model {models_named} nor a variable of the prompt",
+                            quoted(&column.name)
+                        ),
+                    )
+                    .note("its cells are ignored; remove the column, or write `{name}` in the prompt to use it"),
+            };
+            self.push(diagnostic);
+        }
+    }
+}
+
+/// A row's id: its text when safe and not used by an earlier row; else the problem's
+/// message, what was expected, and a note.
+fn check_row_id(
+    cell: &TableCell,
+    first_with_id: &mut HashMap<String, u32>,
+) -> Result<String, (String, &'static str, Option<String>)> {
+    let Some(text) = cell.value.scalar_text() else {
+        return Err((
+            format!("the `id` is {}", cell.value.kind_name()),
+            "a job id: letters, digits, `.`, `_` and `-`",
+            None,
+        ));
+    };
+    if let Err(expected) = check_explicit_id(&text) {
+        return Err((
+            format!("unsafe id {}", quoted_escaped(&text)),
+            expected,
+            Some("ids name the job's files in the batch folder".to_owned()),
+        ));
+    }
+    if let Some(first) = first_with_id.get(text.as_ref()) {
+        return Err((
+            format!("duplicate id {}", quoted(&text)),
+            "an id used by one row only",
+            Some(format!("first used at line {first}")),
+        ));
+    }
+    first_with_id.insert(text.clone().into_owned(), cell.at.line);
+    Ok(text.into_owned())
+}
