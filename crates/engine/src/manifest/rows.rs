@@ -186,7 +186,7 @@ fn read_delimited(
 
 /// Every record of the file, fields with their byte ranges. Blank lines are skipped (the
 /// parser's own rule). An unclosed quote, which the parser reads to the end of the file, is
-/// reported where it opens.
+/// reported where it opens, and its record left out.
 fn parse_records(
     source: &SourceText,
     delimiter: u8,
@@ -236,6 +236,9 @@ fn parse_records(
             )
             .expected("a closing `\"` (a `\"` inside a quoted cell is written `\"\"`)"),
         );
+        // The record holds the rest of the file: its cells are not the row that was meant,
+        // and counting them would only repeat the problem.
+        records.pop();
     }
     records
 }

@@ -191,7 +191,7 @@ fn a_malformed_csv_reports_every_problem_located_in_the_table() {
     let folder = Folder::new();
     folder.write(
         "prompts.csv",
-        "id,prompt,aspect_ratoi\nfox,A fox,16:9\nboat,A boat\nowl,An owl,1:1,extra\ncat,\"A cat\nthat never closes,1:1\n",
+        "id,prompt,aspect_ratoi\nfox,\"A fox, \"\"red\"\",\non two lines\",16:9\nboat,A boat\nowl,An owl,1:1,extra\ncat,\"A cat\nthat never closes,1:1\n",
     );
     insta::assert_snapshot!(folder.errors(&format!("{KLING}rows: prompts.csv\n")));
 }
