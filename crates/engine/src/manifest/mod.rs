@@ -27,6 +27,7 @@ mod resolve;
 pub(crate) mod rows;
 pub mod schema_parts;
 mod shape;
+mod table_file;
 mod template;
 
 use std::fmt;
@@ -44,7 +45,7 @@ pub use crate::settings::{PollTuning, RateLimit, RetryTiming, RunSettings};
 use raw::{RawManifest, RawValue};
 
 pub use models_used::{models_used, models_used_str};
-pub use resolve::MAX_TABLE_BYTES;
+pub use table_file::MAX_TABLE_BYTES;
 
 /// The model of every job that names none, in the manifest or in the job.
 pub const DEFAULT_MODEL: &str = "sora-2-text-to-video";

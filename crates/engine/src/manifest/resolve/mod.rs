@@ -43,8 +43,6 @@ use crate::local_files::LocalFile;
 use crate::models::ModelBook;
 use input::InputRules;
 
-pub use table::MAX_TABLE_BYTES;
-
 /// One input field of a job in the making: its name, where its key is (when written as a
 /// key; a table's column header), and its value.
 type Field<'a> = (&'a str, Option<Site>, Written<'a>);

@@ -1,32 +1,27 @@
 //! The `rows:` table: found beside the manifest, read, its ids checked, and turned into the
 //! rows axis of the matrix ([`RowsAxis`]).
 //!
-//! Read [`Resolver::read_rows`]. The file is a path relative to the manifest's folder and
-//! must stay inside it (after following links): a manifest is shared, and should not read
-//! a file elsewhere on its reader's machine. The reading itself, every cell located in the
-//! file, is [`crate::manifest::rows`]'s; problems of the table are rendered against the
+//! Read [`Resolver::read_rows`]. The file is found and read by
+//! [`crate::manifest::table_file`] (a path relative to the manifest's folder, kept inside
+//! it); the parsing, every cell located in the file, is [`crate::manifest::rows`]'s; problems of the table are rendered against the
 //! table's own text. After the jobs are built, [`Resolver::report_unused_columns`] says
 //! which columns no job used: a column that is neither an input field of its jobs' model
 //! nor a variable of their prompt is most likely a misspelt field.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use sora_batch_api::registry::closest_name;
 
 use super::Resolver;
-use crate::diagnostic::{Diagnostic, Position, SourceText, listed, quoted, quoted_escaped};
+use crate::diagnostic::{Diagnostic, Position, listed, quoted, quoted_escaped};
 use crate::manifest::expand::{RowValue, RowsAxis};
 use crate::manifest::identity::check_explicit_id;
 use crate::manifest::origin::{Site, TableCell, Written};
 use crate::manifest::raw::{RawManifest, RawValue};
 use crate::manifest::rows::{self, Column, TableFormat};
 use crate::manifest::shape::position;
-
-/// The largest table read, in bytes: far above a table of [`crate::manifest::MAX_JOBS`]
-/// short prompts' worth of jobs people write, and a bound on the memory a mistaken path
-/// (a video named `.csv`) can take.
-pub const MAX_TABLE_BYTES: u64 = 256 * 1024 * 1024;
+use crate::manifest::table_file::{TableFileProblem, read_table_file};
 
 /// The column that names a row's jobs.
 const ID_COLUMN: &str = "id";
@@ -111,101 +106,17 @@ impl Resolver<'_> {
         manifest_path: &Path,
     ) -> Option<LoadedTable> {
         let rows = raw.rows.as_ref()?;
-        let at = position(&rows.referenced);
-        let relative = rows.value.trim();
-        let format = TableFormat::of_file_name(relative);
-        let refuse = |resolver: &mut Self, message: String, expected: &str| {
-            let diagnostic = resolver.error(at, message).expected(expected);
-            resolver.push(diagnostic);
-            None
-        };
-        let Some(format) = format else {
-            return refuse(
-                self,
-                format!(
-                    "the rows table {} is not a .csv, .tsv or .jsonl file",
-                    quoted(relative)
-                ),
-                "a table named by its format: `prompts.csv`, `prompts.tsv` or `prompts.jsonl`",
-            );
-        };
-        let relative_path = Path::new(relative);
-        if relative.is_empty()
-            || relative_path.has_root()
-            || relative_path
-                .components()
-                .any(|part| matches!(part, Component::Prefix(_)))
-        {
-            return refuse(
-                self,
-                format!("the rows table {} is not a relative path", quoted(relative)),
-                "a path relative to the manifest's folder, e.g. `prompts.csv`",
-            );
-        }
-        let folder = match manifest_path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let path = folder.join(relative_path);
-        let shown_path = path.display().to_string();
-        let (canonical_folder, canonical_path) = match (folder.canonicalize(), path.canonicalize())
-        {
-            (Ok(folder), Ok(path)) => (folder, path),
-            (_, Err(error)) | (Err(error), _) => {
-                return refuse(
-                    self,
-                    format!(
-                        "cannot read the rows table {}: {error}",
-                        quoted(&shown_path)
-                    ),
-                    "a table file beside the manifest (the path is relative to its folder)",
-                );
+        let (source, format) = match read_table_file(manifest_path, &rows.value) {
+            Ok(read) => read,
+            Err(TableFileProblem::Path { message, expected }) => {
+                let diagnostic = self
+                    .error(position(&rows.referenced), message)
+                    .expected(expected);
+                self.push(diagnostic);
+                return None;
             }
-        };
-        if !canonical_path.starts_with(&canonical_folder) {
-            return refuse(
-                self,
-                format!(
-                    "the rows table {} is outside the manifest's folder",
-                    quoted(&shown_path)
-                ),
-                "a table in the manifest's folder or below it (links are followed)",
-            );
-        }
-        let size = std::fs::metadata(&canonical_path).map(|meta| meta.len());
-        if let Ok(size) = size
-            && size > MAX_TABLE_BYTES
-        {
-            return refuse(
-                self,
-                format!("the rows table {} has {size} bytes", quoted(&shown_path)),
-                &format!("a table of at most {MAX_TABLE_BYTES} bytes"),
-            );
-        }
-        let bytes = match std::fs::read(&canonical_path) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                return refuse(
-                    self,
-                    format!(
-                        "cannot read the rows table {}: {error}",
-                        quoted(&shown_path)
-                    ),
-                    "a readable table file",
-                );
-            }
-        };
-        let source = match String::from_utf8(bytes) {
-            Ok(text) => SourceText::new(shown_path, text),
-            Err(error) => {
-                let valid_up_to = error.utf8_error().valid_up_to();
-                let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
-                let source = SourceText::new(shown_path, text);
-                let at = source.position_of_byte(valid_up_to, 1);
-                self.push(
-                    Diagnostic::error(&source, Some(at), "the rows table is not valid UTF-8")
-                        .expected("a UTF-8 text file (save the spreadsheet as CSV UTF-8)"),
-                );
+            Err(TableFileProblem::Text(diagnostic)) => {
+                self.push(diagnostic);
                 return None;
             }
         };
