@@ -289,3 +289,52 @@ fn rows_count_against_the_job_limit_before_expanding() {
         "{errors}"
     );
 }
+
+#[test]
+fn two_rows_making_the_same_request_are_located_at_the_second() {
+    let folder = Folder::new();
+    folder.write("prompts.csv", "prompt\nA fox\nAn owl\nA fox\n");
+    let errors = folder.errors(&format!("{KLING}rows: prompts.csv\n"));
+    assert!(
+        errors.contains("error: jobs `a-fox` and `a-fox` make the same request"),
+        "{errors}"
+    );
+    assert!(errors.contains("--> <dir>/prompts.csv:4:1"), "{errors}");
+}
+
+#[test]
+fn a_json_lines_row_missing_a_required_field_is_located_at_its_line() {
+    let folder = Folder::new();
+    folder.write(
+        "prompts.jsonl",
+        "{\"id\": \"a\", \"prompt\": \"A fox\"}\n{\"id\": \"b\"}\n",
+    );
+    let errors = folder.errors(&format!("{KLING}rows: prompts.jsonl\n"));
+    assert!(
+        errors.contains("missing required field `prompt` for model `kling-2.6/text-to-video`"),
+        "{errors}"
+    );
+    assert!(errors.contains("--> <dir>/prompts.jsonl:2:2"), "{errors}");
+}
+
+#[test]
+fn a_model_column_sets_each_rows_model() {
+    let folder = Folder::new();
+    // JSON Lines: each row has the keys of its own model.
+    folder.write(
+        "prompts.jsonl",
+        "{\"id\": \"k\", \"model\": \"kling-2.6/text-to-video\", \"prompt\": \"A fox\", \"duration\": \"5\", \"sound\": false}\n{\"id\": \"s\", \"model\": \"bytedance/seedance-2-mini\", \"prompt\": \"An owl\", \"duration\": 5}\n",
+    );
+    let loaded = folder.load_ok("version: 1\nrows: prompts.jsonl\n");
+    let models: Vec<&str> = loaded
+        .manifest
+        .jobs
+        .iter()
+        .map(|job| job.model.as_str())
+        .collect();
+    assert_eq!(
+        models,
+        ["kling-2.6/text-to-video", "bytedance/seedance-2-mini"]
+    );
+    assert!(loaded.manifest.jobs[1].input.get("sound").is_none());
+}
