@@ -166,35 +166,29 @@ pub(crate) fn expand_matrix<'a>(
     let mut originals: Vec<Combination<'a>> = Vec::with_capacity(total);
     if total > 0 {
         // With a table, each row is crossed with every combination of the axes; without
-        // one, a single row of no cells stands for "no table".
-        let no_row = RowValue {
-            entries: Vec::new(),
-            naming: 0,
-            anchor: super::origin::Site::Manifest(super::shape::START_OF_FILE),
+        // one, the axes' combinations alone (`None`: no row).
+        let row_values: Vec<Option<(usize, &RowValue<'a>)>> = match rows {
+            Some(rows) => rows.rows.iter().enumerate().map(Some).collect(),
+            None => vec![None],
         };
-        let row_values: Vec<(Option<usize>, &RowValue<'a>)> = match rows {
-            Some(rows) => rows
-                .rows
-                .iter()
-                .enumerate()
-                .map(|(i, row)| (Some(i), row))
-                .collect(),
-            None => vec![(None, &no_row)],
-        };
-        for (row_index, row) in row_values {
+        for row in row_values {
+            let (row_index, row_entries, row_naming) = match row {
+                Some((index, row)) => (Some(index), row.entries.as_slice(), row.naming),
+                None => (None, &[][..], 0),
+            };
             let mut indices = vec![0usize; axes.len()];
             loop {
                 let mut entries: Vec<Entry<'a>> =
-                    Vec::with_capacity(row.entries.len() + axes.len());
-                entries.extend_from_slice(&row.entries[..row.naming]);
+                    Vec::with_capacity(row_entries.len() + axes.len());
+                entries.extend_from_slice(&row_entries[..row_naming]);
                 entries.extend(
                     axes.iter()
                         .zip(&indices)
                         .map(|((name, values), &index)| (*name, Written::Yaml(&values[index]))),
                 );
-                entries.extend_from_slice(&row.entries[row.naming..]);
+                entries.extend_from_slice(&row_entries[row_naming..]);
                 let combination = Combination {
-                    naming_entries: row.naming + axes.len(),
+                    naming_entries: row_naming + axes.len(),
                     entries,
                     row: row_index,
                 };
@@ -323,6 +317,60 @@ mod tests {
             let expanded = expand_matrix(&axes, None, &matrix.exclude, &matrix.include);
             assert_eq!(expanded.len() as u64, exact, "{yaml}");
         }
+    }
+
+    #[test]
+    fn rows_are_the_slowest_axis_and_exclude_and_include_see_their_columns() {
+        use crate::manifest::origin::{Site, TableCell};
+        let cell = |text: &str| TableCell {
+            value: RawValue::String(text.to_owned()),
+            at: crate::manifest::shape::START_OF_FILE,
+            span: 0..0,
+        };
+        let cells = [cell("fox"), cell("A fox"), cell("owl"), cell("An owl")];
+        fn row<'a>(id: &'a TableCell, prompt: &'a TableCell) -> RowValue<'a> {
+            RowValue {
+                entries: vec![("id", Written::Cell(id)), ("prompt", Written::Cell(prompt))],
+                naming: 1,
+                anchor: Site::Table(crate::manifest::shape::START_OF_FILE),
+            }
+        }
+        let rows = RowsAxis {
+            columns: vec!["id", "prompt"],
+            rows: vec![row(&cells[0], &cells[1]), row(&cells[2], &cells[3])],
+        };
+        let matrix = matrix(
+            "ratio: [wide, tall]\nexclude:\n  - {id: owl, ratio: tall}\ninclude:\n  - {id: fox, duration: 10}\n",
+        );
+        let axes = axes(&matrix);
+        let expanded = expand_matrix(&axes, Some(&rows), &matrix.exclude, &matrix.include);
+        let shown: Vec<String> = expanded
+            .iter()
+            .map(|combination| {
+                combination
+                    .entries
+                    .iter()
+                    .map(|(name, value)| {
+                        format!("{name}={}", value.value().scalar_text().unwrap_or_default())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "id=fox ratio=wide prompt=A fox duration=10",
+                "id=fox ratio=tall prompt=A fox duration=10",
+                "id=owl ratio=wide prompt=An owl",
+            ]
+        );
+        assert_eq!(expanded[0].naming_entries, 2);
+        assert_eq!(expanded[2].row, Some(1));
+        assert_eq!(
+            combinations_bound(&axes, Some(&rows), &matrix.exclude, &matrix.include),
+            Some(4)
+        );
     }
 
     #[test]
