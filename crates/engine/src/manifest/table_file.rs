@@ -108,7 +108,16 @@ pub(crate) fn read_table_file(
         }
     };
     match String::from_utf8(bytes) {
-        Ok(text) => Ok((SourceText::new(shown_path, text), format)),
+        // Spreadsheets' "CSV UTF-8" starts with a byte order mark, which no editor shows as
+        // a character: without it, the first column is named as written and columns count
+        // as the user sees them.
+        Ok(text) => {
+            let text = match text.strip_prefix('\u{feff}') {
+                Some(rest) => rest.to_owned(),
+                None => text,
+            };
+            Ok((SourceText::new(shown_path, text), format))
+        }
         Err(error) => {
             let valid_up_to = error.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();

@@ -135,6 +135,15 @@ fn an_id_column_alone_names_the_jobs_and_takes_add_their_suffix() {
 }
 
 #[test]
+fn a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column() {
+    let folder = Folder::new();
+    folder.write("prompts.csv", "\u{feff}id,prompt\nfox,A fox\n");
+    let loaded = folder.load_ok(&format!("{KLING}rows: prompts.csv\n"));
+    assert_eq!(loaded.manifest.jobs[0].id.as_str(), "fox");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
 fn without_an_id_the_row_values_name_the_job() {
     let folder = Folder::new();
     folder.write(
