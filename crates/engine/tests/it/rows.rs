@@ -144,6 +144,32 @@ fn a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column() {
 }
 
 #[test]
+fn a_blank_cell_leaves_its_field_to_the_default() {
+    let folder = Folder::new();
+    folder.write(
+        "prompts.csv",
+        "id,prompt,duration,aspect_ratio\nfox,A fox,10,\nowl,An owl,,9:16\n,A cat,,\n",
+    );
+    let loaded = folder.load_ok(&format!("{KLING}rows: prompts.csv\n"));
+    let jobs = &loaded.manifest.jobs;
+    assert_eq!(jobs[0].input["duration"], "10");
+    // Kling's schema default, as for a field written nowhere.
+    assert_eq!(jobs[0].input["aspect_ratio"], "1:1");
+    assert_eq!(jobs[1].input["duration"], "5");
+    assert_eq!(jobs[1].input["aspect_ratio"], "9:16");
+    // Without its id, a row is named by its cells.
+    assert_eq!(jobs[2].id.as_str(), "a-cat");
+    // A blank required cell: the problem is that row's.
+    folder.write("prompts.csv", "id,prompt\nfox,A fox\nowl,\n");
+    let errors = folder.errors(&format!("{KLING}rows: prompts.csv\n"));
+    assert!(
+        errors.contains("missing required field `prompt`"),
+        "{errors}"
+    );
+    assert!(errors.contains("--> <dir>/prompts.csv:3:1"), "{errors}");
+}
+
+#[test]
 fn without_an_id_the_row_values_name_the_job() {
     let folder = Folder::new();
     folder.write(

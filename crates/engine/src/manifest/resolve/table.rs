@@ -43,6 +43,8 @@ pub(super) struct LoadedRow {
     pub cells: Vec<(usize, TableCell)>,
     /// Its `id`, when the table has an id column (checked: safe and unique).
     pub id: Option<String>,
+    /// Whether a cell of it is blank (so it may lack a field the other rows have).
+    pub has_blank: bool,
 }
 
 impl LoadedTable {
@@ -83,11 +85,14 @@ impl LoadedTable {
         }
     }
 
-    /// Where the problems of the jobs of row `row` that are not at one of its cells point.
+    /// Where the problems of the jobs of row `row` that are not at one of its cells point:
+    /// the row when it has blank cells (or is a JSON Lines row, with keys of its own), else
+    /// the header, which is where a field every row lacks is added.
     pub(super) fn job_anchor(&self, row: usize) -> Site {
         match (self.header, self.rows.get(row)) {
-            (Some(header), _) => header,
-            (None, Some(row)) => Site::Table(row.at),
+            (Some(header), Some(row)) if !row.has_blank => header,
+            (_, Some(row)) => Site::Table(row.at),
+            (Some(header), None) => header,
             (None, None) => Site::Table(crate::manifest::shape::START_OF_FILE),
         }
     }
@@ -155,9 +160,17 @@ impl Resolver<'_> {
                     len: 1,
                 });
             let mut id = None;
+            let mut has_blank = false;
             let mut cells = Vec::with_capacity(row.cells.len());
             for (column, cell) in row.cells.into_iter().enumerate() {
                 let Some(cell) = cell else { continue };
+                // A blank cell of a CSV or TSV table sets nothing, as a key left out of a
+                // JSON Lines row: the field's default applies (a spreadsheet has no other
+                // way to leave a value out).
+                if header.is_some() && cell.value.as_str().is_some_and(str::is_empty) {
+                    has_blank = true;
+                    continue;
+                }
                 let cell = TableCell {
                     value: RawValue::from_json(&cell.value),
                     at: cell.position,
@@ -171,7 +184,12 @@ impl Resolver<'_> {
                 }
                 cells.push((column, cell));
             }
-            loaded_rows.push(LoadedRow { at, cells, id });
+            loaded_rows.push(LoadedRow {
+                at,
+                cells,
+                id,
+                has_blank,
+            });
         }
         for (at, (message, expected, note)) in id_problems {
             let mut diagnostic =
