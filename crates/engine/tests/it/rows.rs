@@ -372,4 +372,13 @@ fn a_model_column_sets_each_rows_model() {
         ["kling-2.6/text-to-video", "bytedance/seedance-2-mini"]
     );
     assert!(loaded.manifest.jobs[1].input.get("sound").is_none());
+
+    // A model misspelt in many rows is reported once, at its first.
+    folder.write(
+        "prompts.csv",
+        "id,model,prompt\na,kling-2.6/txt-to-video,A\nb,kling-2.6/txt-to-video,B\nc,kling-2.6/txt-to-video,C\n",
+    );
+    let errors = folder.errors("version: 1\nrows: prompts.csv\n");
+    assert_eq!(errors.matches("unknown model").count(), 1, "{errors}");
+    assert!(errors.contains("--> <dir>/prompts.csv:2:3"), "{errors}");
 }

@@ -64,7 +64,11 @@ impl Resolver<'_> {
         // A model named nowhere is the manifest's default: its problems point at the top.
         let implied = at.is_none();
         let at = at.unwrap_or(Site::Manifest(START_OF_FILE));
-        if !self.checked_model_positions.insert(at) {
+        let first_time = match at {
+            Site::Table(_) => self.checked_table_models.insert(model.to_owned()),
+            Site::Manifest(_) => self.checked_model_positions.insert(at),
+        };
+        if !first_time {
             return;
         }
         if model.trim().is_empty() {

@@ -79,6 +79,9 @@ struct Resolver<'a> {
     /// Where models already checked are written: a model on a matrix axis is met once per
     /// combination, and checked once.
     checked_model_positions: HashSet<Site>,
+    /// Models of a table's `model` column already checked: each row's cell is a place of
+    /// its own, and a model misspelt in 300 rows is reported once, at its first.
+    checked_table_models: HashSet<String>,
     /// Template problems already reported: (where the prompt is, the problem's offset in
     /// it, its kind). A prompt shared by 10,000 matrix jobs is checked for each, but its
     /// problems are located and rendered once, not 10,000 times.
@@ -161,6 +164,7 @@ pub(super) fn resolve(
         seen: HashSet::new(),
         warned_models: HashSet::new(),
         checked_model_positions: HashSet::new(),
+        checked_table_models: HashSet::new(),
         reported_template_problems: HashSet::new(),
         shape,
         file_resolution: None,
