@@ -3,10 +3,11 @@
 //!
 //! Read [`Resolver::read_rows`]. The file is found and read by
 //! [`crate::manifest::table_file`] (a path relative to the manifest's folder, kept inside
-//! it); the parsing, every cell located in the file, is [`crate::manifest::rows`]'s; problems of the table are rendered against the
-//! table's own text. After the jobs are built, [`Resolver::report_unused_columns`] says
-//! which columns no job used: a column that is neither an input field of its jobs' model
-//! nor a variable of their prompt is most likely a misspelt field.
+//! it); the parsing, every cell located in the file, is [`crate::manifest::rows`]'s;
+//! problems of the table are rendered against the table's own text. After the jobs are
+//! built, [`Resolver::report_unused_columns`] says which columns no job used: a column that
+//! is neither an input field of its jobs' model nor a variable of their prompt is most
+//! likely a misspelt field.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,7 +15,7 @@ use std::path::Path;
 use sora_batch_api::registry::closest_name;
 
 use super::Resolver;
-use crate::diagnostic::{Diagnostic, Position, listed, quoted, quoted_escaped};
+use crate::diagnostic::{Position, listed, quoted, quoted_escaped};
 use crate::manifest::expand::{RowValue, RowsAxis};
 use crate::manifest::identity::check_explicit_id;
 use crate::manifest::origin::{Site, TableCell, Written};
@@ -31,8 +32,9 @@ pub(super) struct LoadedTable {
     pub columns: Vec<Column>,
     pub rows: Vec<LoadedRow>,
     /// Where problems of every row's job point (a field missing from all of them): the
-    /// header of a CSV or TSV table, whose rows all have its columns; `None` for JSON
-    /// Lines, whose rows each have their own keys (their problems point at the row).
+    /// header of a CSV or TSV table, whose rows have its columns (but for blank cells);
+    /// `None` for JSON Lines, whose rows each have their own keys (their problems point at
+    /// the row).
     pub header: Option<Site>,
 }
 
@@ -129,25 +131,29 @@ impl Resolver<'_> {
         for problem in problems {
             self.push(problem);
         }
-        let table = table?;
+        let rows::Table {
+            source,
+            columns,
+            rows: table_rows,
+        } = table?;
         let header = match format {
-            TableFormat::Csv | TableFormat::Tsv => table.columns.first().map(|column| {
+            TableFormat::Csv | TableFormat::Tsv => columns.first().map(|column| {
                 Site::Table(Position {
-                    len: u32::try_from(
-                        table.source.line_text(column.position.line).chars().count(),
-                    )
-                    .unwrap_or(1)
-                    .max(1),
+                    len: u32::try_from(source.line_text(column.position.line).chars().count())
+                        .unwrap_or(1)
+                        .max(1),
                     ..column.position
                 })
             }),
             TableFormat::JsonLines => None,
         };
-        let id_column = table.column(ID_COLUMN);
+        // From here, problems of the table are rendered against its text by `error_at`.
+        self.table_source = Some(source);
+        let id_column = columns.iter().position(|column| column.name == ID_COLUMN);
         let mut first_with_id: HashMap<String, u32> = HashMap::new();
-        let mut loaded_rows = Vec::with_capacity(table.rows.len());
+        let mut loaded_rows = Vec::with_capacity(table_rows.len());
         let mut id_problems = Vec::new();
-        for row in table.rows {
+        for row in table_rows {
             let at = row
                 .cells
                 .iter()
@@ -192,16 +198,14 @@ impl Resolver<'_> {
             });
         }
         for (at, (message, expected, note)) in id_problems {
-            let mut diagnostic =
-                Diagnostic::error(&table.source, Some(at), message).expected(expected);
+            let mut diagnostic = self.error_at(Site::Table(at), message).expected(expected);
             if let Some(note) = note {
                 diagnostic = diagnostic.note(note);
             }
             self.push(diagnostic);
         }
-        self.table_source = Some(table.source);
         Some(LoadedTable {
-            columns: table.columns,
+            columns,
             rows: loaded_rows,
             header,
         })
