@@ -295,6 +295,17 @@ fn a_missing_table_a_table_outside_the_folder_and_an_unknown_format_are_located_
             "{rows}: {errors}"
         );
     }
+    // A link inside the folder to a table outside it is outside.
+    #[cfg(unix)]
+    {
+        let link = inner.dir.path().join("linked.csv");
+        std::os::unix::fs::symlink(folder.dir.path().join("outside.csv"), &link).expect("a link");
+        let errors = inner.errors(&format!("{KLING}rows: linked.csv\n"));
+        assert!(
+            errors.contains("is outside the manifest's folder"),
+            "{errors}"
+        );
+    }
 }
 
 #[test]
