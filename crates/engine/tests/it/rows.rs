@@ -393,3 +393,41 @@ fn a_model_column_sets_each_rows_model() {
     assert_eq!(errors.matches("unknown model").count(), 1, "{errors}");
     assert!(errors.contains("--> <dir>/prompts.csv:2:3"), "{errors}");
 }
+
+#[test]
+fn a_local_file_named_in_a_cell_is_resolved_and_its_problems_are_located_at_the_cell() {
+    let folder = Folder::new();
+    let refs = repository_root().join("manifests/refs");
+    for name in ["lighthouse.png", "harbour.jpg"] {
+        let bytes = std::fs::read(refs.join(name)).expect("an example image");
+        std::fs::create_dir_all(folder.dir.path().join("refs")).expect("folder");
+        std::fs::write(folder.dir.path().join("refs").join(name), bytes).expect("written");
+    }
+    folder.write(
+        "shots.csv",
+        "id,image_urls,prompt\nsea,./refs/lighthouse.png,Waves roll in\nfog,./refs/harbour.jpg,Fog drifts\n",
+    );
+    let manifest = "version: 1\nmodel: kling-2.6/image-to-video\ndefaults:\n  duration: \"5\"\n  sound: false\nrows: shots.csv\n";
+    let loaded = folder.load_ok(manifest);
+    assert_eq!(loaded.manifest.local_files.len(), 2);
+    let sent = loaded.manifest.jobs[0].input["image_urls"].to_string();
+    assert!(
+        !sent.contains("./refs"),
+        "a placeholder stands for the file: {sent}"
+    );
+
+    folder.write(
+        "shots.csv",
+        "id,image_urls,prompt\nsea,./refs/lighthouse.png,Waves roll in\nfog,./refs/missing.jpg,Fog drifts\n",
+    );
+    let errors = folder.errors(manifest);
+    assert!(
+        errors.contains("cannot use `./refs/missing.jpg`"),
+        "{errors}"
+    );
+    assert!(errors.contains("--> <dir>/shots.csv:3:5"), "{errors}");
+}
+
+fn repository_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}

@@ -164,11 +164,12 @@ impl Resolver<'_> {
                             expanded.push(item.clone());
                             continue;
                         };
-                        let item_at = written_items
-                            .and_then(|written| written.get(index))
-                            .map_or(at, |written: &Spanned<RawValue>| {
+                        let item_at = written_items.and_then(|written| written.get(index)).map_or(
+                            at,
+                            |written: &Spanned<RawValue>| {
                                 Site::Manifest(position(&written.referenced))
-                            });
+                            },
+                        );
                         match self.local_reference(&limit, text, true, item_at) {
                             Some(files) => expanded
                                 .extend(files.iter().map(|file| Value::String(file.placeholder()))),
