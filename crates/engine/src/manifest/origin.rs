@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::raw::RawValue;
@@ -63,5 +64,35 @@ impl<'a> Written<'a> {
             Written::Yaml(spanned) => Site::Manifest(position(&spanned.referenced)),
             Written::Cell(cell) => Site::Table(cell.at),
         }
+    }
+}
+
+/// A JSON value (a cell of a JSON Lines table) as a value of the manifest; what is
+/// inside it has no place in the manifest.
+pub(crate) fn raw_value_of_json(value: &Value) -> RawValue {
+    fn unplaced<T>(value: T) -> Spanned<T> {
+        Spanned {
+            value,
+            referenced: serde_saphyr::Location::UNKNOWN,
+            defined: serde_saphyr::Location::UNKNOWN,
+        }
+    }
+    match value {
+        Value::Null => RawValue::Null,
+        Value::Bool(flag) => RawValue::Bool(*flag),
+        Value::Number(number) => RawValue::Number(number.clone()),
+        Value::String(text) => RawValue::String(text.clone()),
+        Value::Array(items) => RawValue::List(
+            items
+                .iter()
+                .map(|item| unplaced(raw_value_of_json(item)))
+                .collect(),
+        ),
+        Value::Object(object) => RawValue::Map(
+            object
+                .iter()
+                .map(|(key, value)| (unplaced(key.clone()), unplaced(raw_value_of_json(value))))
+                .collect(),
+        ),
     }
 }

@@ -278,38 +278,6 @@ impl RawValue {
         }
     }
 
-    /// A JSON value (a cell of a JSON Lines table) as a value of the manifest; what is
-    /// inside it has no place in the manifest.
-    pub fn from_json(value: &Value) -> RawValue {
-        fn unplaced<T>(value: T) -> Spanned<T> {
-            Spanned {
-                value,
-                referenced: serde_saphyr::Location::UNKNOWN,
-                defined: serde_saphyr::Location::UNKNOWN,
-            }
-        }
-        match value {
-            Value::Null => RawValue::Null,
-            Value::Bool(flag) => RawValue::Bool(*flag),
-            Value::Number(number) => RawValue::Number(number.clone()),
-            Value::String(text) => RawValue::String(text.clone()),
-            Value::Array(items) => RawValue::List(
-                items
-                    .iter()
-                    .map(|item| unplaced(RawValue::from_json(item)))
-                    .collect(),
-            ),
-            Value::Object(object) => RawValue::Map(
-                object
-                    .iter()
-                    .map(|(key, value)| {
-                        (unplaced(key.clone()), unplaced(RawValue::from_json(value)))
-                    })
-                    .collect(),
-            ),
-        }
-    }
-
     /// The text of a scalar, as a template variable or an id fragment; `None` for lists and
     /// mappings.
     pub fn scalar_text(&self) -> Option<Cow<'_, str>> {

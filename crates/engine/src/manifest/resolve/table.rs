@@ -18,8 +18,8 @@ use super::Resolver;
 use crate::diagnostic::{Position, listed, quoted, quoted_escaped};
 use crate::manifest::expand::{RowValue, RowsAxis};
 use crate::manifest::identity::check_explicit_id;
-use crate::manifest::origin::{Site, TableCell, Written};
-use crate::manifest::raw::{RawManifest, RawValue};
+use crate::manifest::origin::{Site, TableCell, Written, raw_value_of_json};
+use crate::manifest::raw::RawManifest;
 use crate::manifest::rows::{self, Column, TableFormat};
 use crate::manifest::shape::position;
 use crate::manifest::table_file::{TableFileProblem, read_table_file};
@@ -178,7 +178,7 @@ impl Resolver<'_> {
                     continue;
                 }
                 let cell = TableCell {
-                    value: RawValue::from_json(&cell.value),
+                    value: raw_value_of_json(&cell.value),
                     at: cell.position,
                     span: cell.span,
                 };
