@@ -20,6 +20,7 @@ mod run_money;
 mod run_outputs;
 mod run_reports;
 mod run_resume;
+mod run_rows;
 mod run_support;
 mod run_timing;
 mod run_upgrade;

@@ -12,26 +12,52 @@
 //!
 //! Values compare by their text (`10` matches `"10"`). An empty matrix (no axes) has no
 //! original combinations, so each include entry is a combination of its own.
+//!
+//! The rows of a `rows:` table are one more axis, varying slowest: each row is a value of
+//! several entries (its cells), and its columns are axes for `exclude` and `include`.
 
 use serde_saphyr::Spanned;
 
+use super::origin::Written;
 use super::raw::{RawMap, RawValue};
 
-/// One entry of a combination: an axis or include key, and its value.
-pub(crate) type Entry<'a> = (&'a str, &'a Spanned<RawValue>);
+/// One entry of a combination: an axis, column or include key, and its value.
+pub(crate) type Entry<'a> = (&'a str, Written<'a>);
+
+/// One row of a `rows:` table as a value of the rows axis.
+#[derive(Debug, Clone)]
+pub(crate) struct RowValue<'a> {
+    /// Its cells, the ones that name it first (the `id`, when the table has one).
+    pub entries: Vec<Entry<'a>>,
+    /// How many leading entries name the row in a derived id: its `id`, else all of them.
+    pub naming: usize,
+    /// Where the row is, for problems of its jobs.
+    pub anchor: super::origin::Site,
+}
+
+/// The rows of a table: the first axis of the product.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowsAxis<'a> {
+    /// Every column's name: axes, for `exclude` and `include`.
+    pub columns: Vec<&'a str>,
+    pub rows: Vec<RowValue<'a>>,
+}
 
 /// One combination of the matrix.
 #[derive(Debug, Clone)]
 pub(crate) struct Combination<'a> {
     /// Axis values first (in axis order), then keys added by include entries.
     pub entries: Vec<Entry<'a>>,
-    /// How many leading entries name the combination in its derived id: the axis values of
-    /// an original combination, or every key of an include entry that stands alone.
+    /// How many leading entries name the combination in its derived id: the row's naming
+    /// cells and the axis values of an original combination, or every key of an include
+    /// entry that stands alone.
     pub naming_entries: usize,
+    /// The row it comes from, when the manifest has a table.
+    pub row: Option<usize>,
 }
 
 impl<'a> Combination<'a> {
-    pub fn get(&self, key: &str) -> Option<&'a Spanned<RawValue>> {
+    pub fn get(&self, key: &str) -> Option<Written<'a>> {
         self.entries
             .iter()
             .find(|(name, _)| *name == key)
@@ -42,13 +68,15 @@ impl<'a> Combination<'a> {
 /// An axis: its name and values.
 pub(crate) type Axis<'a> = (&'a str, &'a [Spanned<RawValue>]);
 
-/// How many original combinations the axes make, or `None` when that overflows.
-pub(crate) fn product_len(axes: &[Axis<'_>]) -> Option<usize> {
-    if axes.is_empty() {
+/// How many original combinations the axes (and the table's rows, when there is a table)
+/// make, or `None` when that overflows.
+pub(crate) fn product_len(axes: &[Axis<'_>], rows: Option<&RowsAxis<'_>>) -> Option<usize> {
+    if axes.is_empty() && rows.is_none() {
         return Some(0);
     }
+    let start = rows.map_or(1, |rows| rows.rows.len());
     axes.iter()
-        .try_fold(1usize, |count, (_, values)| count.checked_mul(values.len()))
+        .try_fold(start, |count, (_, values)| count.checked_mul(values.len()))
 }
 
 /// An upper bound of how many combinations [`expand_matrix`] makes, computed without
@@ -59,19 +87,21 @@ pub(crate) fn product_len(axes: &[Axis<'_>]) -> Option<usize> {
 /// `include` entry (an entry merges into existing combinations or makes one of its own).
 pub(crate) fn combinations_bound(
     axes: &[Axis<'_>],
+    rows: Option<&RowsAxis<'_>>,
     exclude: &[Spanned<RawMap<Spanned<RawValue>>>],
     include: &[Spanned<RawMap<Spanned<RawValue>>>],
 ) -> Option<u64> {
-    let product = if axes.is_empty() {
+    let product = if axes.is_empty() && rows.is_none() {
         0
     } else {
-        axes.iter().try_fold(1u64, |count, (_, values)| {
+        let start = rows.map_or(1, |rows| rows.rows.len() as u64);
+        axes.iter().try_fold(start, |count, (_, values)| {
             count.checked_mul(values.len() as u64)
         })?
     };
     let removed = exclude
         .iter()
-        .map(|entry| excluded_by(axes, &entry.value))
+        .map(|entry| excluded_by(axes, rows, &entry.value))
         .max()
         .unwrap_or(0);
     product
@@ -80,11 +110,31 @@ pub(crate) fn combinations_bound(
 }
 
 /// How many original combinations one exclude entry removes: on each axis it names, the
-/// values it matches; on the others, every value.
-fn excluded_by(axes: &[Axis<'_>], entry: &RawMap<Spanned<RawValue>>) -> u64 {
-    if axes.is_empty() {
+/// values it matches; on the others, every value; of the rows, those matching its keys
+/// that are columns.
+fn excluded_by(
+    axes: &[Axis<'_>],
+    rows: Option<&RowsAxis<'_>>,
+    entry: &RawMap<Spanned<RawValue>>,
+) -> u64 {
+    if axes.is_empty() && rows.is_none() {
         return 0;
     }
+    let matching_rows = rows.map_or(1, |rows| {
+        rows.rows
+            .iter()
+            .filter(|row| {
+                entry.entries.iter().all(|(key, wanted)| {
+                    !rows.columns.contains(&key.value.as_str())
+                        || row
+                            .entries
+                            .iter()
+                            .find(|(name, _)| *name == key.value)
+                            .is_some_and(|(_, value)| value.value().matches(&wanted.value))
+                })
+            })
+            .count() as u64
+    });
     axes.iter()
         .map(|(name, values)| match entry.get(name) {
             Some(wanted) => values
@@ -93,62 +143,84 @@ fn excluded_by(axes: &[Axis<'_>], entry: &RawMap<Spanned<RawValue>>) -> u64 {
                 .count() as u64,
             None => values.len() as u64,
         })
-        .fold(1u64, u64::saturating_mul)
+        .fold(matching_rows, u64::saturating_mul)
 }
 
 fn matches_all(combination: &Combination<'_>, entry: &RawMap<Spanned<RawValue>>) -> bool {
     entry.entries.iter().all(|(key, value)| {
         combination
             .get(&key.value)
-            .is_some_and(|present| present.value.matches(&value.value))
+            .is_some_and(|present| present.value().matches(&value.value))
     })
 }
 
-/// Expands `axes`, `exclude` and `include` into combinations (see the module docs).
+/// Expands the rows, `axes`, `exclude` and `include` into combinations (see the module
+/// docs).
 pub(crate) fn expand_matrix<'a>(
     axes: &[Axis<'a>],
+    rows: Option<&RowsAxis<'a>>,
     exclude: &'a [Spanned<RawMap<Spanned<RawValue>>>],
     include: &'a [Spanned<RawMap<Spanned<RawValue>>>],
 ) -> Vec<Combination<'a>> {
-    let total = product_len(axes).unwrap_or(0);
+    let total = product_len(axes, rows).unwrap_or(0);
     let mut originals: Vec<Combination<'a>> = Vec::with_capacity(total);
     if total > 0 {
-        let mut indices = vec![0usize; axes.len()];
-        loop {
-            let entries: Vec<Entry<'a>> = axes
-                .iter()
-                .zip(&indices)
-                .map(|((name, values), &index)| (*name, &values[index]))
-                .collect();
-            let combination = Combination {
-                naming_entries: entries.len(),
-                entries,
+        // With a table, each row is crossed with every combination of the axes; without
+        // one, the axes' combinations alone (`None`: no row).
+        let row_values: Vec<Option<(usize, &RowValue<'a>)>> = match rows {
+            Some(rows) => rows.rows.iter().enumerate().map(Some).collect(),
+            None => vec![None],
+        };
+        for row in row_values {
+            let (row_index, row_entries, row_naming) = match row {
+                Some((index, row)) => (Some(index), row.entries.as_slice(), row.naming),
+                None => (None, &[][..], 0),
             };
-            if !exclude
-                .iter()
-                .any(|entry| matches_all(&combination, &entry.value))
-            {
-                originals.push(combination);
-            }
-            // Odometer increment, last axis fastest.
-            let mut axis = axes.len();
+            let mut indices = vec![0usize; axes.len()];
             loop {
-                if axis == 0 {
+                let mut entries: Vec<Entry<'a>> =
+                    Vec::with_capacity(row_entries.len() + axes.len());
+                entries.extend_from_slice(&row_entries[..row_naming]);
+                entries.extend(
+                    axes.iter()
+                        .zip(&indices)
+                        .map(|((name, values), &index)| (*name, Written::Yaml(&values[index]))),
+                );
+                entries.extend_from_slice(&row_entries[row_naming..]);
+                let combination = Combination {
+                    naming_entries: row_naming + axes.len(),
+                    entries,
+                    row: row_index,
+                };
+                if !exclude
+                    .iter()
+                    .any(|entry| matches_all(&combination, &entry.value))
+                {
+                    originals.push(combination);
+                }
+                // Odometer increment, last axis fastest.
+                let mut axis = axes.len();
+                loop {
+                    if axis == 0 {
+                        break;
+                    }
+                    axis -= 1;
+                    indices[axis] += 1;
+                    if indices[axis] < axes[axis].1.len() {
+                        break;
+                    }
+                    indices[axis] = 0;
+                }
+                if indices.iter().all(|&index| index == 0) {
                     break;
                 }
-                axis -= 1;
-                indices[axis] += 1;
-                if indices[axis] < axes[axis].1.len() {
-                    break;
-                }
-                indices[axis] = 0;
-            }
-            if indices.iter().all(|&index| index == 0) {
-                break;
             }
         }
     }
-    let axis_names: Vec<&str> = axes.iter().map(|(name, _)| *name).collect();
+    let mut axis_names: Vec<&str> = axes.iter().map(|(name, _)| *name).collect();
+    if let Some(rows) = rows {
+        axis_names.extend(rows.columns.iter().copied());
+    }
     let mut added: Vec<Combination<'a>> = Vec::new();
     for entry in include {
         let mut merged = false;
@@ -157,7 +229,7 @@ pub(crate) fn expand_matrix<'a>(
                 axis_names.contains(&key.value.as_str())
                     && combination
                         .get(&key.value)
-                        .is_some_and(|present| !present.value.matches(&value.value))
+                        .is_some_and(|present| !present.value().matches(&value.value))
             });
             if overwrites_original {
                 continue;
@@ -172,8 +244,10 @@ pub(crate) fn expand_matrix<'a>(
                     .iter_mut()
                     .find(|(name, _)| *name == key.value)
                 {
-                    Some(slot) => slot.1 = value,
-                    None => combination.entries.push((key.value.as_str(), value)),
+                    Some(slot) => slot.1 = Written::Yaml(value),
+                    None => combination
+                        .entries
+                        .push((key.value.as_str(), Written::Yaml(value))),
                 }
             }
         }
@@ -182,11 +256,12 @@ pub(crate) fn expand_matrix<'a>(
                 .value
                 .entries
                 .iter()
-                .map(|(key, value)| (key.value.as_str(), value))
+                .map(|(key, value)| (key.value.as_str(), Written::Yaml(value)))
                 .collect();
             added.push(Combination {
                 naming_entries: entries.len(),
                 entries,
+                row: None,
             });
         }
     }
@@ -235,13 +310,67 @@ mod tests {
             let matrix = matrix(yaml);
             let axes = axes(&matrix);
             assert_eq!(
-                combinations_bound(&axes, &matrix.exclude, &matrix.include),
+                combinations_bound(&axes, None, &matrix.exclude, &matrix.include),
                 Some(bound),
                 "{yaml}"
             );
-            let expanded = expand_matrix(&axes, &matrix.exclude, &matrix.include);
+            let expanded = expand_matrix(&axes, None, &matrix.exclude, &matrix.include);
             assert_eq!(expanded.len() as u64, exact, "{yaml}");
         }
+    }
+
+    #[test]
+    fn rows_are_the_slowest_axis_and_exclude_and_include_see_their_columns() {
+        use crate::manifest::origin::{Site, TableCell};
+        let cell = |text: &str| TableCell {
+            value: RawValue::String(text.to_owned()),
+            at: crate::manifest::shape::START_OF_FILE,
+            span: 0..0,
+        };
+        let cells = [cell("fox"), cell("A fox"), cell("owl"), cell("An owl")];
+        fn row<'a>(id: &'a TableCell, prompt: &'a TableCell) -> RowValue<'a> {
+            RowValue {
+                entries: vec![("id", Written::Cell(id)), ("prompt", Written::Cell(prompt))],
+                naming: 1,
+                anchor: Site::Table(crate::manifest::shape::START_OF_FILE),
+            }
+        }
+        let rows = RowsAxis {
+            columns: vec!["id", "prompt"],
+            rows: vec![row(&cells[0], &cells[1]), row(&cells[2], &cells[3])],
+        };
+        let matrix = matrix(
+            "ratio: [wide, tall]\nexclude:\n  - {id: owl, ratio: tall}\ninclude:\n  - {id: fox, duration: 10}\n",
+        );
+        let axes = axes(&matrix);
+        let expanded = expand_matrix(&axes, Some(&rows), &matrix.exclude, &matrix.include);
+        let shown: Vec<String> = expanded
+            .iter()
+            .map(|combination| {
+                combination
+                    .entries
+                    .iter()
+                    .map(|(name, value)| {
+                        format!("{name}={}", value.value().scalar_text().unwrap_or_default())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "id=fox ratio=wide prompt=A fox duration=10",
+                "id=fox ratio=tall prompt=A fox duration=10",
+                "id=owl ratio=wide prompt=An owl",
+            ]
+        );
+        assert_eq!(expanded[0].naming_entries, 2);
+        assert_eq!(expanded[2].row, Some(1));
+        assert_eq!(
+            combinations_bound(&axes, Some(&rows), &matrix.exclude, &matrix.include),
+            Some(4)
+        );
     }
 
     #[test]
@@ -252,6 +381,6 @@ mod tests {
         let matrix = matrix(&yaml);
         let axes = axes(&matrix);
         assert_eq!(axes.len(), 20);
-        assert_eq!(combinations_bound(&axes, &[], &[]), None);
+        assert_eq!(combinations_bound(&axes, None, &[], &[]), None);
     }
 }

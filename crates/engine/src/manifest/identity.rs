@@ -121,6 +121,27 @@ pub(crate) fn derived_base_id<'a>(
     base
 }
 
+/// The id of a job of a table row with an `id` crossed with matrix axes: the row's id as
+/// written, then its axis values as in [`derived_base_id`], cut to the same length.
+pub(crate) fn row_derived_base<'a>(id: &str, values: impl Iterator<Item = &'a str>) -> String {
+    let mut base = id.to_owned();
+    for value in values {
+        let part = slug(value, PROMPT_WORDS_IN_ID);
+        if !part.is_empty() {
+            base.push('-');
+            base.push_str(&part);
+        }
+    }
+    // An id is ASCII (`check_explicit_id`), slugs too: any byte is a character boundary.
+    if base.len() > MAX_DERIVED_BASE_CHARS && base.is_ascii() {
+        base.truncate(MAX_DERIVED_BASE_CHARS);
+        while base.ends_with('-') {
+            base.pop();
+        }
+    }
+    base
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +205,10 @@ mod tests {
         );
         assert_eq!(derived_base_id(std::iter::empty(), Some("日本")), "job");
         assert!(derived_base_id(std::iter::once(&*"word ".repeat(40)), None).len() <= 60);
+        assert_eq!(
+            row_derived_base("Fox_1", ["16:9", "a b"].into_iter()),
+            "Fox_1-16-9-a-b"
+        );
+        assert!(row_derived_base(&"x".repeat(80), std::iter::once("16:9")).len() <= 60);
     }
 }

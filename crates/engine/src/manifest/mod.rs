@@ -21,12 +21,13 @@
 mod expand;
 pub mod identity;
 mod models_used;
+mod origin;
 pub mod raw;
 mod resolve;
-#[allow(dead_code)] // Read by `rows:` once the resolver combines rows with the matrix.
 pub(crate) mod rows;
 pub mod schema_parts;
 mod shape;
+mod table_file;
 mod template;
 
 use std::fmt;
@@ -44,6 +45,7 @@ pub use crate::settings::{PollTuning, RateLimit, RetryTiming, RunSettings};
 use raw::{RawManifest, RawValue};
 
 pub use models_used::{models_used, models_used_str};
+pub use table_file::MAX_TABLE_BYTES;
 
 /// The model of every job that names none, in the manifest or in the job.
 pub const DEFAULT_MODEL: &str = "sora-2-text-to-video";
@@ -286,8 +288,13 @@ fn load_source(
     source: SourceText,
     book: &ModelBook,
 ) -> Result<Loaded, ManifestErrors> {
+    // The manifest's problems first, then its table's, each from the top down.
+    let manifest_name = source.name.clone();
+    let in_order = move |diagnostics: &mut Vec<Diagnostic>| {
+        diagnostics.sort_by_key(|d| (d.source_name != manifest_name, d.order_key()));
+    };
     let fail = |mut diagnostics: Vec<Diagnostic>| {
-        diagnostics.sort_by_key(Diagnostic::order_key);
+        in_order(&mut diagnostics);
         ManifestErrors { diagnostics }
     };
     // Pass 1: the generic tree, for syntax and keys.
@@ -318,7 +325,7 @@ fn load_source(
     match manifest {
         Some(manifest) if !diagnostics.iter().any(Diagnostic::is_error) => {
             let mut warnings = diagnostics;
-            warnings.sort_by_key(Diagnostic::order_key);
+            in_order(&mut warnings);
             Ok(Loaded { manifest, warnings })
         }
         _ => Err(fail(diagnostics)),

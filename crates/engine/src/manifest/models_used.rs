@@ -8,6 +8,8 @@
 //! The models are the top-level `model`, every explicit job's `model`, the values of a
 //! `model` matrix axis and of `model` in matrix `include` entries, and the default model
 //! ([`super::DEFAULT_MODEL`]) when some job names none and the manifest names no `model`.
+//! With a path, the `model` column of a `rows:` table too; a table that cannot be read is
+//! left to `validate`, like any other problem but broken YAML.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,20 +17,55 @@ use std::path::Path;
 use serde_saphyr::Spanned;
 
 use super::raw::RawValue;
+use super::rows::read_table;
+use super::table_file::read_table_file;
 use super::{DEFAULT_MODEL, ManifestErrors, read_source, yaml_diagnostic, yaml_options};
 use crate::diagnostic::{Diagnostic, SourceText};
 
 /// The ids of the models the manifest at `path` uses, sorted, each once.
 pub fn models_used(path: &Path) -> Result<Vec<String>, ManifestErrors> {
-    models_in_source(&read_source(path)?)
+    models_in_source(&read_source(path)?, Some(path))
 }
 
-/// [`models_used`] of a manifest in memory; `source_name` names it in messages.
+/// [`models_used`] of a manifest in memory; `source_name` names it in messages. A `rows:`
+/// table is looked for beside `source_name`.
 pub fn models_used_str(source_name: &str, text: &str) -> Result<Vec<String>, ManifestErrors> {
-    models_in_source(&SourceText::new(source_name, text))
+    models_in_source(
+        &SourceText::new(source_name, text),
+        Some(Path::new(source_name)),
+    )
 }
 
-fn models_in_source(source: &SourceText) -> Result<Vec<String>, ManifestErrors> {
+/// The models of a table's `model` column, and whether some row names none; `None` when
+/// the table cannot be read.
+fn table_models(manifest_path: &Path, relative: &str) -> Option<(Vec<String>, bool)> {
+    let (source, format) = read_table_file(manifest_path, relative).ok()?;
+    let table = read_table(source, format).0?;
+    let Some(column) = table.column("model") else {
+        return Some((Vec::new(), true));
+    };
+    let mut models = Vec::new();
+    let mut some_row_names_none = false;
+    for row in &table.rows {
+        match row
+            .cells
+            .get(column)
+            .and_then(Option::as_ref)
+            .map(|cell| &cell.value)
+        {
+            Some(serde_json::Value::String(model)) if !model.trim().is_empty() => {
+                models.push(model.clone());
+            }
+            _ => some_row_names_none = true,
+        }
+    }
+    Some((models, some_row_names_none))
+}
+
+fn models_in_source(
+    source: &SourceText,
+    manifest_path: Option<&Path>,
+) -> Result<Vec<String>, ManifestErrors> {
     let document: Spanned<RawValue> =
         serde_saphyr::from_str_with_options(&source.text, yaml_options()).map_err(|error| {
             ManifestErrors {
@@ -76,6 +113,14 @@ fn models_in_source(source: &SourceText) -> Result<Vec<String>, ManifestErrors> 
     }
     if entry(top, "prompt").is_some() && !matrix_names_models {
         default_needed = true;
+    }
+    if let (Some(RawValue::String(relative)), Some(path)) = (entry(top, "rows"), manifest_path)
+        && let Some((named, some_row_names_none)) = table_models(path, relative)
+    {
+        for model in named {
+            insert(&RawValue::String(model));
+        }
+        default_needed |= some_row_names_none && !matrix_names_models;
     }
     if let Some(RawValue::List(jobs)) = entry(top, "jobs") {
         for job in jobs {
@@ -149,6 +194,31 @@ jobs:
             used("version: 1\nprompt: x\nmatrix:\n  model: [nano-banana-2]\n"),
             ["nano-banana-2"]
         );
+    }
+
+    #[test]
+    fn a_tables_model_column_names_models() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let manifest = folder.path().join("batch.yaml");
+        std::fs::write(
+            folder.path().join("rows.csv"),
+            "id,model,prompt\na,nano-banana-2,x\nb,,y\nc,kling-2.6/text-to-video,z\n",
+        )
+        .expect("written");
+        std::fs::write(&manifest, "version: 1\nrows: rows.csv\n").expect("written");
+        let models = models_used(&manifest).unwrap_or_else(|errors| panic!("{errors}"));
+        // Row b names none: the default model's.
+        assert_eq!(
+            models,
+            ["kling-2.6/text-to-video", "nano-banana-2", DEFAULT_MODEL]
+        );
+        std::fs::write(
+            &manifest,
+            "version: 1\nmodel: nano-banana-2\nrows: missing.csv\n",
+        )
+        .expect("written");
+        let models = models_used(&manifest).unwrap_or_else(|errors| panic!("{errors}"));
+        assert_eq!(models, ["nano-banana-2"]);
     }
 
     #[test]

@@ -27,8 +27,8 @@ use super::schema_parts::{
 
 /// The keys a manifest may have at its top level, in the order the docs present them.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
-    "version", "name", "model", "defaults", "vars", "prompt", "matrix", "takes", "jobs", "run",
-    "prices",
+    "version", "name", "model", "defaults", "vars", "prompt", "matrix", "rows", "takes", "jobs",
+    "run", "prices",
 ];
 
 /// The keys of the `run:` section.
@@ -96,6 +96,11 @@ pub struct RawManifest {
     /// Actions.
     #[schemars(with = "Option<RawMatrix>")]
     pub matrix: Option<Spanned<RawMatrix>>,
+    /// A table of jobs beside the manifest (`prompts.csv`, `.tsv` or `.jsonl`): each row a
+    /// combination whose columns are input fields or template variables, crossed with the
+    /// matrix's axes. An `id` column names the jobs.
+    #[schemars(with = "Option<String>", extend("pattern" = super::schema_parts::TABLE_PATH_PATTERN))]
+    pub rows: Option<Spanned<String>>,
     /// Videos per job (generation is not deterministic), at most 100. Default: 1.
     #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = super::MAX_TAKES))]
     pub takes: Option<Spanned<u32>>,

@@ -49,6 +49,9 @@ pub(crate) struct Column {
 pub(crate) struct Cell {
     pub value: Value,
     pub position: Position,
+    /// The bytes of the file the cell takes, quotes included (for JSON Lines, from its key
+    /// to the end of its line).
+    pub span: std::ops::Range<usize>,
 }
 
 /// One row: the line it starts on, and a cell per column (in the columns' order; `None`
@@ -171,6 +174,7 @@ fn read_delimited(
             .map(|field| {
                 Some(Cell {
                     position: position_of(source, &field),
+                    span: field.start..field.end,
                     value: Value::String(field.text),
                 })
             })
@@ -182,7 +186,7 @@ fn read_delimited(
 
 /// Every record of the file, fields with their byte ranges. Blank lines are skipped (the
 /// parser's own rule). An unclosed quote, which the parser reads to the end of the file, is
-/// reported where it opens.
+/// reported where it opens, and its record left out.
 fn parse_records(
     source: &SourceText,
     delimiter: u8,
@@ -232,6 +236,9 @@ fn parse_records(
             )
             .expected("a closing `\"` (a `\"` inside a quoted cell is written `\"\"`)"),
         );
+        // The record holds the rest of the file: its cells are not the row that was meant,
+        // and counting them would only repeat the problem.
+        records.pop();
     }
     records
 }
@@ -350,9 +357,16 @@ fn read_json_lines(source: &SourceText, problems: &mut Vec<Diagnostic>) -> (Vec<
             let cells = columns
                 .iter()
                 .map(|column| {
-                    object.get(&column.name).map(|value| Cell {
-                        value: value.clone(),
-                        position: key_position(source, start, line, &column.name),
+                    object.get(&column.name).map(|value| {
+                        let position = key_position(source, start, line, &column.name);
+                        let key_at = line
+                            .find(&serde_json::to_string(&column.name).unwrap_or_default())
+                            .unwrap_or(0);
+                        Cell {
+                            value: value.clone(),
+                            position,
+                            span: start + key_at..start + line.len(),
+                        }
                     })
                 })
                 .collect();

@@ -49,6 +49,11 @@ pub const HTTP_URL_PATTERN: &str = r"^[\x00-\x20]*[Hh][Tt][Tt][Pp][Ss]?:[/\\]*[^
 /// A key of a model's price table: seconds (`"10"`), seconds and a size (`"15-high"`), `"*"`.
 pub const PRICE_KEY_PATTERN: &str = r"^(?:\*|[0-9]+(?:-[A-Za-z0-9_]+)?)$";
 
+/// The path of a `rows:` table: a relative path (no leading `/` or `\`) to a `.csv`,
+/// `.tsv` or `.jsonl` file, its extension in any case (as `rows::TableFormat` reads it).
+/// Whether it exists and stays in the manifest's folder is for `validate` to say.
+pub const TABLE_PATH_PATTERN: &str = r"^(?:[^/\\].*)?\.(?:[Cc][Ss][Vv]|[Tt][Ss][Vv]|[Tt][Aa][Bb]|[Jj][Ss][Oo][Nn][Ll]|[Nn][Dd][Jj][Ss][Oo][Nn])$";
+
 /// A string that holds something other than whitespace.
 pub const NOT_BLANK_PATTERN: &str = r"\S";
 
@@ -229,6 +234,36 @@ mod tests {
             assert_eq!(
                 matches(&[PRICE_KEY_PATTERN], text),
                 crate::prices::is_price_key(text),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn table_paths_match_what_the_table_reader_takes() {
+        // The tool also refuses a rooted path; the rest (existence, the folder) it checks
+        // on disk.
+        let tool_takes = |text: &str| {
+            crate::manifest::rows::TableFormat::of_file_name(text).is_some()
+                && !text.starts_with(['/', '\\'])
+        };
+        for text in [
+            "prompts.csv",
+            "a/b.TSV",
+            "rows.tab",
+            "x.jsonl",
+            "x.NDJSON",
+            "prompts.xlsx",
+            "prompts",
+            "/etc/x.csv",
+            "\\x.csv",
+            "csv",
+            ".csv",
+            "a.csv.bak",
+        ] {
+            assert_eq!(
+                matches(&[TABLE_PATH_PATTERN], text),
+                tool_takes(text),
                 "{text:?}"
             );
         }

@@ -24,12 +24,13 @@ use crate::manifest::DEFAULT_MODEL;
 /// The `$defs` every model's rules share: predicates on the manifest's shape.
 pub(super) fn shared_definitions(definitions: &mut Map<String, Value>) {
     let entries = [
-        // The manifest has matrix jobs: a prompt (one job without a matrix), an axis, or
-        // an include entry (a combination of its own).
+        // The manifest has matrix jobs: a prompt (one job without a matrix), an axis, an
+        // include entry (a combination of its own), or a rows table.
         (
             "when.matrix-jobs",
             json!({"anyOf": [
                 {"required": ["prompt"], "properties": {"prompt": {"not": {"type": "null"}}}},
+                {"required": ["rows"], "properties": {"rows": {"type": "string"}}},
                 {"required": ["matrix"], "properties": {"matrix": {
                     "type": "object",
                     "not": {"propertyNames": {"enum": ["include", "exclude"]}},
@@ -60,6 +61,11 @@ pub(super) fn shared_definitions(definitions: &mut Map<String, Value>) {
                 "required": ["exclude"],
                 "properties": {"exclude": {"type": "array", "minItems": 1}},
             }}}),
+        ),
+        // A rows table: its columns (fields, variables, a `model`) are not in the document.
+        (
+            "when.rows",
+            json!({"required": ["rows"], "properties": {"rows": {"type": "string"}}}),
         ),
         // A job that names its own model (`model: ~` names none).
         (
@@ -123,6 +129,8 @@ fn required_field_definitions(field: &str, definitions: &mut Map<String, Value>)
     }
     let mut somewhere = vec![
         reference(&format!("when.defaults-give.{slug}")),
+        // A table's column may give it.
+        reference("when.rows"),
         matrix_has_axis(field),
         json!({"required": ["matrix"], "properties": {"matrix": {
             "type": "object",
@@ -183,12 +191,14 @@ pub(super) fn model_definitions(model: &ModelInput, definitions: &mut Map<String
     };
     definitions.insert(format!("when.top-model.{slug}"), top_is);
     // Every matrix combination has this model: no `model` axis, no include entry naming
-    // one, and the manifest's model is this one.
+    // one, no table (whose `model` column the schema cannot see), and the manifest's model
+    // is this one.
     definitions.insert(
         format!("when.single-matrix-model.{slug}"),
         json!({"allOf": [
             {"not": reference("when.model-axis")},
             {"not": reference("when.include-sets-model")},
+            {"not": reference("when.rows")},
             reference(&format!("when.top-model.{slug}")),
         ]}),
     );

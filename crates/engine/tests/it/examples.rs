@@ -95,6 +95,7 @@ fn every_live_model_example_is_priced_and_under_its_cap() {
         "seedance-storyboard",
         "banana-posters",
         "model-comparison",
+        "storyboard-rows",
         "demo",
     ] {
         let path = repository_root().join(format!("manifests/{example}.yaml"));
@@ -179,4 +180,32 @@ fn the_examples_lock_pins_what_the_built_in_snapshot_says() {
         );
         assert_eq!(entry.price_rule, facts.price_rule, "{model}");
     }
+}
+
+#[test]
+fn the_rows_example_makes_the_jobs_its_documentation_lists() {
+    let path = repository_root().join("manifests/storyboard-rows.yaml");
+    let loaded = match manifest::load(&path) {
+        Ok(loaded) => loaded,
+        Err(errors) => panic!("{errors}"),
+    };
+    let ids: Vec<&str> = loaded
+        .manifest
+        .jobs
+        .iter()
+        .map(|job| job.id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "arrival-16-9",
+            "arrival-9-16",
+            "keeper-16-9",
+            "keeper-9-16",
+            "storm-16-9"
+        ]
+    );
+    assert_eq!(loaded.manifest.jobs[2].input["duration"], "10");
+    let report = Report::plan(&loaded.manifest, "manifests/storyboard-rows.yaml");
+    assert_eq!(report.estimated_credits.map(|c| c.0), Some(385.0));
 }

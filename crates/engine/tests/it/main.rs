@@ -11,6 +11,7 @@ mod local_inputs;
 mod model_inputs;
 mod properties;
 mod render;
+mod rows;
 mod run_engine;
 mod schema;
 mod schema_agreement;

@@ -18,10 +18,11 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use super::{Field, Resolver};
-use crate::diagnostic::{Diagnostic, Position, quoted};
+use crate::diagnostic::{Diagnostic, quoted};
 use crate::local_files::{
     LocalFile, LocalFileProblem, LocalFiles, PLACEHOLDER_PREFIX, is_glob, is_local_reference,
 };
+use crate::manifest::origin::{Site, Written};
 use crate::manifest::raw::{RawManifest, RawValue};
 use crate::manifest::shape::position;
 use crate::models::{FileField, InputSchema};
@@ -101,7 +102,7 @@ impl Resolver<'_> {
         schema: &InputSchema,
         input: &mut Map<String, Value>,
         origins: &[Field<'_>],
-        anchor: Position,
+        anchor: Site,
     ) -> bool {
         let mut ok = true;
         for (name, value) in input.iter_mut() {
@@ -121,7 +122,7 @@ impl Resolver<'_> {
                 .iter()
                 .find(|(field, _, _)| field == name)
                 .map(|(_, _, value)| *value);
-            let at = origin.map_or(anchor, |value| position(&value.referenced));
+            let at = origin.map_or(anchor, Written::site);
             match (kind, &mut *value) {
                 (FileField::One, Value::String(text)) => {
                     if let Some(files) = self.local_reference(&limit, text, false, at) {
@@ -148,8 +149,13 @@ impl Resolver<'_> {
                     }
                 }
                 (FileField::List, Value::Array(items)) => {
-                    let written_items = origin.and_then(|value| match &value.value {
-                        RawValue::List(items) => Some(items.as_slice()),
+                    // The items' own places, for a list written in the manifest; a table's
+                    // cell is the place of all of its items.
+                    let written_items = origin.and_then(|value| match value {
+                        Written::Yaml(Spanned {
+                            value: RawValue::List(items),
+                            ..
+                        }) => Some(items.as_slice()),
                         _ => None,
                     });
                     let mut expanded = Vec::with_capacity(items.len());
@@ -158,11 +164,12 @@ impl Resolver<'_> {
                             expanded.push(item.clone());
                             continue;
                         };
-                        let item_at = written_items
-                            .and_then(|written| written.get(index))
-                            .map_or(at, |written: &Spanned<RawValue>| {
-                                position(&written.referenced)
-                            });
+                        let item_at = written_items.and_then(|written| written.get(index)).map_or(
+                            at,
+                            |written: &Spanned<RawValue>| {
+                                Site::Manifest(position(&written.referenced))
+                            },
+                        );
                         match self.local_reference(&limit, text, true, item_at) {
                             Some(files) => expanded
                                 .extend(files.iter().map(|file| Value::String(file.placeholder()))),
@@ -189,12 +196,12 @@ impl Resolver<'_> {
         limit: &FieldLimit<'_>,
         text: &str,
         list: bool,
-        at: Position,
+        at: Site,
     ) -> Option<Vec<LocalFile>> {
         let field = limit.field;
         if is_reserved(text) {
             let diagnostic = self
-                .error(
+                .error_at(
                     at,
                     format!("{} is a placeholder sora-batch writes itself", quoted(text)),
                 )
@@ -207,7 +214,7 @@ impl Resolver<'_> {
         }
         if !list && is_glob(text) {
             let diagnostic = self
-                .error(
+                .error_at(
                     at,
                     format!(
                         "{} is a pattern, and {} takes one file",
@@ -226,7 +233,7 @@ impl Resolver<'_> {
                     && let Some(large) = files.iter().find(|file| file.size > *max_bytes)
                 {
                     let diagnostic = self
-                        .error(
+                        .error_at(
                             at,
                             format!(
                                 "{} is {} bytes, over the {stated} ({max_bytes} bytes) that model {} takes in {}",
@@ -261,10 +268,10 @@ impl Resolver<'_> {
         field: &str,
         text: &str,
         problem: &LocalFileProblem,
-        at: Position,
+        at: Site,
     ) -> Diagnostic {
         let diagnostic = self
-            .error(
+            .error_at(
                 at,
                 format!(
                     "cannot use {} as {}: {problem}",

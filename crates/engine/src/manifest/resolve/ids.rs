@@ -7,9 +7,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Draft, Resolver};
-use crate::diagnostic::{Position, quoted};
+use crate::diagnostic::quoted;
 use crate::manifest::Job;
 use crate::manifest::identity::{JobId, JobKey};
+use crate::manifest::origin::Site;
 
 impl Resolver<'_> {
     /// Keys, ids, and the final jobs; `None` when ids or keys clash.
@@ -32,7 +33,7 @@ impl Resolver<'_> {
                 };
                 let (first_draft, draft) = (&drafts[first], &drafts[index]);
                 let diagnostic = self
-                    .error(
+                    .error_at(
                         draft.anchor,
                         format!(
                             "jobs {} and {} make the same request",
@@ -65,15 +66,15 @@ impl Resolver<'_> {
         for candidate in &candidates {
             *uses.entry(candidate.as_str()).or_default() += 1;
         }
-        let mut explicit_owner: HashMap<&str, Position> = HashMap::new();
+        let mut explicit_owner: HashMap<&str, Site> = HashMap::new();
         let mut ids: Vec<String> = Vec::with_capacity(drafts.len());
         for ((draft, candidate), key) in drafts.iter().zip(&candidates).zip(&keys) {
             match &draft.explicit_id {
                 Some((_, at)) => {
                     if let Some(first) = explicit_owner.get(candidate.as_str()) {
                         let diagnostic = self
-                            .error(*at, format!("duplicate id {}", quoted(candidate)))
-                            .note(format!("first used at line {}", first.line))
+                            .error_at(*at, format!("duplicate id {}", quoted(candidate)))
+                            .note(format!("first used at {}", self.describe_line(*first)))
                             .expected("an id used by one job only");
                         self.push(diagnostic);
                     } else {
@@ -99,7 +100,7 @@ impl Resolver<'_> {
         for (id, draft) in ids.iter().zip(&drafts) {
             if !taken.insert(id.as_str()) {
                 let diagnostic = self
-                    .error(draft.anchor, format!("duplicate id {}", quoted(id)))
+                    .error_at(draft.anchor, format!("duplicate id {}", quoted(id)))
                     .expected("an id used by one job only: give this job an explicit `id`");
                 self.push(diagnostic);
             }

@@ -10,13 +10,13 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
-use serde_saphyr::Spanned;
 use sora_batch_api::registry::{InputProblemKind, ModelSpec, closest_name};
 
 use super::{DEFAULT_MODEL, Field, Resolver};
-use crate::diagnostic::{Diagnostic, Position, listed, quoted};
+use crate::diagnostic::{listed, quoted};
+use crate::manifest::origin::{Site, Written};
 use crate::manifest::raw::{JOB_KEYS, RawValue};
-use crate::manifest::shape::{START_OF_FILE, position};
+use crate::manifest::shape::START_OF_FILE;
 use crate::manifest::template::{self, Lookup, TemplateProblem, TemplateProblemKind};
 use crate::models::InputSchema;
 
@@ -41,22 +41,39 @@ impl InputRules {
             InputRules::Unchecked => true,
         }
     }
+
+    /// The model's input fields, for a "did you mean"; none for an unchecked model.
+    pub(super) fn field_names(&self) -> Vec<String> {
+        match self {
+            InputRules::Registry(spec) => spec.fields.iter().map(|f| f.name.to_owned()).collect(),
+            InputRules::Schema(schema) => schema
+                .field_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            InputRules::Unchecked => Vec::new(),
+        }
+    }
 }
 
 impl Resolver<'_> {
     /// Checks a model a job uses, written at `at` (`None`: the default, named nowhere).
     /// Errors on an empty or unknown name; warns once per model that is withdrawn or has
     /// no schema.
-    pub(super) fn check_model(&mut self, model: &str, at: Option<Position>) {
+    pub(super) fn check_model(&mut self, model: &str, at: Option<Site>) {
         // A model named nowhere is the manifest's default: its problems point at the top.
         let implied = at.is_none();
-        let written_at = at.unwrap_or(START_OF_FILE);
-        if !self.checked_model_positions.insert(written_at) {
+        let at = at.unwrap_or(Site::Manifest(START_OF_FILE));
+        let first_time = match at {
+            Site::Table(_) => self.checked_table_models.insert(model.to_owned()),
+            Site::Manifest(_) => self.checked_model_positions.insert(at),
+        };
+        if !first_time {
             return;
         }
-        let at = Some(written_at);
         if model.trim().is_empty() {
-            let diagnostic = Diagnostic::error(self.source, at, "empty model name")
+            let diagnostic = self
+                .error_at(at, "empty model name")
                 .expected("a model of the jobs API, e.g. kling-2.6/text-to-video");
             self.push(diagnostic);
             return;
@@ -70,7 +87,8 @@ impl Resolver<'_> {
                 ),
                 None => format!("unknown model {}", quoted(model)),
             };
-            let diagnostic = Diagnostic::error(self.source, at, message)
+            let diagnostic = self
+                .error_at(at, message)
                 .expected("a model of the built-in snapshot or of the Sora 2 family, or one locked in sora-batch.lock")
                 .note(format!(
                     "help: `sora-batch models lock {}` fetches its input schema and price from Kie's catalogue into sora-batch.lock",
@@ -91,8 +109,7 @@ impl Resolver<'_> {
             format!("model {}", quoted(model))
         };
         let diagnostic = if let Some(withdrawn) = &knowledge.withdrawn {
-            Diagnostic::warning(
-                self.source,
+            self.warning_at(
                 at,
                 format!(
                     "{named} is withdrawn since {}: Kie answers its tasks as {}",
@@ -105,8 +122,7 @@ impl Resolver<'_> {
             ))
             .note("help: name a live model, e.g. `model: kling-2.6/text-to-video` (`sora-batch models list` shows Kie's catalogue)")
         } else if knowledge.input_schema.is_none() && knowledge.registry_spec().is_none() {
-            Diagnostic::warning(
-                self.source,
+            self.warning_at(
                 at,
                 format!(
                     "{named} has no input schema in {}",
@@ -124,7 +140,7 @@ impl Resolver<'_> {
     /// Says how the input of a job of `model` is checked. `at` is where the job (or the
     /// manifest) names the model, which is checked there; `None` when the manifest names no
     /// model, and the default is checked here, once.
-    pub(super) fn input_rules(&mut self, model: &str, at: Option<Position>) -> InputRules {
+    pub(super) fn input_rules(&mut self, model: &str, at: Option<Site>) -> InputRules {
         if at.is_none() && model == DEFAULT_MODEL && !self.warned_models.contains(model) {
             self.check_model(model, None);
         }
@@ -141,18 +157,18 @@ impl Resolver<'_> {
                 Ok(schema) => InputRules::Schema(Rc::new(schema)),
                 Err(error) => {
                     let source = knowledge.map(|k| k.source.describe()).unwrap_or_default();
-                    let diagnostic = Diagnostic::error(
-                        self.source,
-                        Some(at.unwrap_or(START_OF_FILE)),
-                        format!(
-                            "the input schema of model {} in {source} cannot be used: {error}",
-                            quoted(model)
-                        ),
-                    )
-                    .note(format!(
-                        "help: `sora-batch models lock {}` fetches it again",
-                        self.source.name
-                    ));
+                    let diagnostic = self
+                        .error_at(
+                            at.unwrap_or(Site::Manifest(START_OF_FILE)),
+                            format!(
+                                "the input schema of model {} in {source} cannot be used: {error}",
+                                quoted(model)
+                            ),
+                        )
+                        .note(format!(
+                            "help: `sora-batch models lock {}` fetches it again",
+                            self.source.name
+                        ));
                     self.push(diagnostic);
                     InputRules::Unchecked
                 }
@@ -171,7 +187,7 @@ impl Resolver<'_> {
         fields: &[Field<'_>],
         lookup: impl FnMut(&str) -> Lookup<'v>,
         variable_names: &[&str],
-        anchor: Position,
+        anchor: Site,
     ) -> Option<Map<String, Value>> {
         // Later fields win: defaults, then the top-level prompt, then the job's own.
         // A handful of fields: a vector beats a hash map here, and this runs once per job.
@@ -190,11 +206,11 @@ impl Resolver<'_> {
         };
         let mut input = Map::new();
         for (name, _, value) in &origins {
-            input.insert((*name).to_owned(), value.value.to_json());
+            input.insert((*name).to_owned(), value.value().to_json());
         }
         let mut ok = true;
         if let Some((_, prompt)) = origin_of("prompt")
-            && let RawValue::String(template) = &prompt.value
+            && let RawValue::String(template) = prompt.value()
         {
             match template::render(template, lookup) {
                 Ok(filled) => {
@@ -247,21 +263,21 @@ impl Resolver<'_> {
                         ),
                     };
                     let at = origin
-                        .and_then(|(key, value)| key.map(position).or(Some(position(&value.referenced))))
+                        .map(|(key, value)| key.unwrap_or(value.site()))
                         .unwrap_or(anchor);
                     let names: Vec<&str> = spec.fields.iter().map(|field| field.name).collect();
-                    self.error(at, message)
+                    self.error_at(at, message)
                         .expected(format!("one of {}", names.join(", ")))
                 }
                 InputProblemKind::Missing => self
-                    .error(anchor, format!("missing required field `{}` for model `{model}`", problem.field))
+                    .error_at(anchor, format!("missing required field `{}` for model `{model}`", problem.field))
                     .expected(if problem.field == "prompt" {
                         "a `prompt` in the job, the top-level `prompt`, a `prompt` axis or `defaults.prompt`".to_owned()
                     } else {
                         format!("`{}` in the job or in `defaults`", problem.field)
                     }),
                 InputProblemKind::Invalid { expected } => {
-                    let at = origin.map_or(anchor, |(_, value)| position(&value.referenced));
+                    let at = origin.map_or(anchor, |(_, value)| value.site());
                     let shown = match input.get(&problem.field) {
                         Some(Value::String(text)) if text.chars().count() <= 40 => format!(": `{text}`"),
                         Some(value @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => format!(": `{value}`"),
@@ -272,7 +288,7 @@ impl Resolver<'_> {
                     } else {
                         format!("invalid value for `{}`{shown}", problem.field)
                     };
-                    self.error(at, message).expected(expected)
+                    self.error_at(at, message).expected(expected)
                 }
             };
             self.push(diagnostic);
@@ -290,7 +306,7 @@ impl Resolver<'_> {
     /// go unreported and are counted in a note.
     fn report_template_problem(
         &mut self,
-        prompt: &Spanned<RawValue>,
+        prompt: Written<'_>,
         template: &str,
         problem: TemplateProblem,
         omitted: usize,
@@ -302,7 +318,7 @@ impl Resolver<'_> {
             TemplateProblemKind::UnmatchedBrace => 2,
             TemplateProblemKind::InvalidName(_) => 3,
         };
-        let prompt_at = position(&prompt.referenced);
+        let prompt_at = prompt.site();
         if !self
             .reported_template_problems
             .insert((prompt_at, problem.offset, tag))
@@ -327,18 +343,18 @@ impl Resolver<'_> {
                 } else {
                     format!("one of {}", listed(variable_names.iter().copied()))
                 };
-                self.error(at, message)
+                self.error_at(at, message)
                     .expected(expected)
                     .note("help: write `{{` and `}}` for literal braces")
             }
             TemplateProblemKind::NotScalar(name) => self
-                .error(at, format!("template variable {} is not a scalar", quoted(&name)))
+                .error_at(at, format!("template variable {} is not a scalar", quoted(&name)))
                 .expected("a variable whose value is a string, a number or a boolean"),
             TemplateProblemKind::UnmatchedBrace => self
-                .error(at, "unmatched brace in template")
+                .error_at(at, "unmatched brace in template")
                 .expected("`{name}` for a variable, `{{` and `}}` for literal braces"),
             TemplateProblemKind::InvalidName(_) => self
-                .error(at, format!("invalid template variable {}", quoted(offending)))
+                .error_at(at, format!("invalid template variable {}", quoted(offending)))
                 .expected("`{name}` with a name of letters, digits, `_` and `-`, or `{{` and `}}` for literal braces"),
         };
         if problem.count > 1 {
@@ -359,28 +375,35 @@ impl Resolver<'_> {
     /// Where the occurrence of `needle` at byte `offset` of `template` is in the source of
     /// the string value it came from, or the value's start.
     ///
-    /// The source differs from the template by YAML's quoting, escapes and folding, so
-    /// offsets do not carry over; occurrences do. The problem is the n-th occurrence of its
-    /// text in the template, and so, barring an escape inside it, in the source: `{x}` after
-    /// a literal `{{x}}` is found after it, not inside it.
+    /// The source differs from the template by quoting, escapes and folding (YAML's, or a
+    /// CSV cell's), so offsets do not carry over; occurrences do. The problem is the n-th
+    /// occurrence of its text in the template, and so, barring an escape inside it, in the
+    /// source: `{x}` after a literal `{{x}}` is found after it, not inside it.
     fn locate_in_value(
         &self,
-        value: &Spanned<RawValue>,
+        value: Written<'_>,
         template: &str,
         offset: usize,
         needle: &str,
-    ) -> Position {
-        let fallback = position(&value.referenced);
-        let span = value.defined.span();
-        let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) else {
-            return fallback;
+    ) -> Site {
+        let fallback = value.site();
+        let span = match value {
+            Written::Yaml(spanned) => {
+                let span = spanned.defined.span();
+                let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) else {
+                    return fallback;
+                };
+                let (Ok(start), Ok(len)) = (usize::try_from(start), usize::try_from(len)) else {
+                    return fallback;
+                };
+                start..start.saturating_add(len)
+            }
+            Written::Cell(cell) => cell.span.clone(),
         };
-        let (Ok(start), Ok(len)) = (usize::try_from(start), usize::try_from(len)) else {
-            return fallback;
-        };
-        let text = &self.source.text;
-        let end = start.saturating_add(len).min(text.len());
-        let Some(region) = text.get(start..end) else {
+        let source = self.source_of(fallback);
+        let text = &source.text;
+        let end = span.end.min(text.len());
+        let Some(region) = text.get(span.start..end) else {
             return fallback;
         };
         if needle.is_empty() {
@@ -392,7 +415,11 @@ impl Resolver<'_> {
         match region.match_indices(needle).nth(occurrence) {
             Some((found, _)) => {
                 let chars = u32::try_from(needle.chars().count()).unwrap_or(u32::MAX);
-                self.source.position_of_byte(start + found, chars)
+                let at = source.position_of_byte(span.start + found, chars);
+                match fallback {
+                    Site::Manifest(_) => Site::Manifest(at),
+                    Site::Table(_) => Site::Table(at),
+                }
             }
             None => fallback,
         }

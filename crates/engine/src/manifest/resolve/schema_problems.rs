@@ -8,11 +8,11 @@
 //! matrix axis) share its problems, and [`Resolver::push`] reports each once.
 
 use serde_json::{Map, Value};
-use serde_saphyr::Spanned;
 use sora_batch_api::registry::closest_name;
 
 use super::{Field, Resolver};
-use crate::diagnostic::{Diagnostic, Position, listed, quoted};
+use crate::diagnostic::{listed, quoted};
+use crate::manifest::origin::{Site, Written};
 use crate::manifest::raw::{JOB_KEYS, RawValue};
 use crate::manifest::shape::position;
 use crate::models::{InputSchema, PathSegment, SchemaProblemKind, path_text};
@@ -20,9 +20,9 @@ use crate::models::{InputSchema, PathSegment, SchemaProblemKind, path_text};
 /// Where a value of a job's input is written.
 struct Located {
     /// The key that names it, when it is written as a key.
-    key: Option<Position>,
+    key: Option<Site>,
     /// The value itself.
-    value: Position,
+    value: Site,
     /// Whether the whole path was found; else `key` and `value` are of its deepest part
     /// that was (a value filled in from a default is written nowhere).
     whole: bool,
@@ -37,7 +37,7 @@ impl Resolver<'_> {
         schema: &InputSchema,
         mut input: Map<String, Value>,
         origins: &[Field<'_>],
-        anchor: Position,
+        anchor: Site,
     ) -> Option<Map<String, Value>> {
         let problems = schema.check_and_complete(&mut input);
         let mut ok = true;
@@ -76,7 +76,7 @@ impl Resolver<'_> {
                         .as_ref()
                         .filter(|found| found.whole)
                         .map_or(anchor, |found| found.key.unwrap_or(found.value));
-                    self.error(at, message).expected(format!(
+                    self.error_at(at, message).expected(format!(
                         "one of {}",
                         listed(known.iter().map(String::as_str))
                     ))
@@ -89,7 +89,7 @@ impl Resolver<'_> {
                         [] => format!("{} in the job or in `defaults`", quoted(&name)),
                         _ => format!("{} in {}", quoted(&name), quoted(&path_text(parent))),
                     };
-                    self.error(
+                    self.error_at(
                         at,
                         format!(
                             "missing required field {} for model {}",
@@ -103,7 +103,7 @@ impl Resolver<'_> {
                     let at = self.parent_position(origins, &problem.path, anchor);
                     let names: Vec<String> =
                         fields.iter().map(|name| quoted(name).to_string()).collect();
-                    self.error(
+                    self.error_at(
                         at,
                         format!("model {} needs one of {}", quoted(model), names.join(", ")),
                     )
@@ -139,7 +139,7 @@ impl Resolver<'_> {
                         Some(found) => format!("{expected}, {found}"),
                         None => expected,
                     };
-                    let diagnostic = self.error(at, message).expected(expected);
+                    let diagnostic = self.error_at(at, message).expected(expected);
                     match description {
                         Some(description) => {
                             diagnostic.note(format!("{}: {}", quoted(&field), description))
@@ -151,9 +151,8 @@ impl Resolver<'_> {
                     let at = located
                         .as_ref()
                         .map_or(anchor, |found| found.key.unwrap_or(found.value));
-                    Diagnostic::warning(
-                        self.source,
-                        Some(at),
+                    self.warning_at(
+                        at,
                         format!(
                             "field {} of model {} is deprecated",
                             quoted(&field),
@@ -170,12 +169,7 @@ impl Resolver<'_> {
 
     /// Where the object at `path` is written, for a problem of the whole object: the job
     /// itself for the input's top.
-    fn parent_position(
-        &self,
-        origins: &[Field<'_>],
-        path: &[PathSegment],
-        anchor: Position,
-    ) -> Position {
+    fn parent_position(&self, origins: &[Field<'_>], path: &[PathSegment], anchor: Site) -> Site {
         if path.is_empty() {
             return anchor;
         }
@@ -199,11 +193,14 @@ fn locate(origins: &[Field<'_>], path: &[PathSegment]) -> Option<Located> {
     };
     let (_, key, value) = origins.iter().find(|(name, _, _)| name == first)?;
     let mut located = Located {
-        key: key.map(position),
-        value: position(&value.referenced),
+        key: *key,
+        value: value.site(),
         whole: true,
     };
-    let mut at: &Spanned<RawValue> = value;
+    // A table's cell is the finest place there is: what is inside it is located there.
+    let Written::Yaml(mut at) = *value else {
+        return Some(located);
+    };
     for segment in rest {
         let next = match (&at.value, segment) {
             (RawValue::List(items), PathSegment::Index(index)) => {
@@ -212,7 +209,7 @@ fn locate(origins: &[Field<'_>], path: &[PathSegment]) -> Option<Located> {
             (RawValue::Map(entries), PathSegment::Field(name)) => entries
                 .iter()
                 .find(|(key, _)| key.value == *name)
-                .map(|(key, value)| (Some(position(&key.referenced)), value)),
+                .map(|(key, value)| (Some(Site::Manifest(position(&key.referenced))), value)),
             _ => None,
         };
         let Some((key, value)) = next else {
@@ -220,7 +217,7 @@ fn locate(origins: &[Field<'_>], path: &[PathSegment]) -> Option<Located> {
             return Some(located);
         };
         located.key = key;
-        located.value = position(&value.referenced);
+        located.value = Site::Manifest(position(&value.referenced));
         at = value;
     }
     Some(located)
