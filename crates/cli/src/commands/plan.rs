@@ -71,12 +71,13 @@ pub fn run(args: &PlanArgs, output: &mut Output) -> Result<Outcome, CliError> {
     );
     let stdout = output.stdout();
     if args.json {
-        let mut document =
-            serde_json::to_value(&report).map_err(|error| CliError::Output(error.into()))?;
-        if let Some(fields) = document.as_object_mut() {
-            fields.insert("limits".into(), limits_json(&settings, args.shard));
-            fields.insert("local_files".into(), uploads_json(&uploads));
-        }
+        // Written straight from the report: a `serde_json::Value` of 100,000 jobs first
+        // doubled plan's memory and most of its time.
+        let document = PlanDocument {
+            report: &report,
+            limits: limits_json(&settings, args.shard),
+            local_files: uploads_json(&uploads),
+        };
         serde_json::to_writer_pretty(&mut *stdout, &document)
             .map_err(|error| CliError::Output(error.into()))?;
         writeln!(stdout).map_err(CliError::Output)?;
@@ -178,6 +179,15 @@ fn size_text(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `plan --json`: the report, the limits a run would keep to and the files it would upload.
+#[derive(serde::Serialize)]
+struct PlanDocument<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    limits: serde_json::Value,
+    local_files: serde_json::Value,
 }
 
 /// What a run would keep to, for the table: `limits: 4 tasks at once, createTask 20 per

@@ -16,6 +16,9 @@
 //!   slot it frees is worth the batch's next submission;
 //! - past three times the median, every 8% of its age: an outlier.
 //!
+//! A batch far smaller than the account's poll budget gets a finer tail (steps of 40% of
+//! those): its last task sets its wall time, and the budget is there.
+//!
 //! Each early age is polled for once (as the belief moves, a task must not meet the same one
 //! again); a belief that moved a lot opens them again. The spacing was chosen on simulated
 //! batches (`docs/performance.md`): for `s` = 0.3 a task is seen done 3.5% of the median
@@ -54,6 +57,12 @@ const BUDGET_SHARE: f64 = 0.9;
 /// steps at most.
 const STRETCH_FACTOR: f64 = 1.4;
 const MAX_STRETCH_STEPS: u32 = 24;
+/// When the budget would allow this many times the polls of the schedule with a finer tail
+/// (a batch much smaller than the account's poll budget: ten tasks share what a hundred
+/// could), the tail steps shrink to [`FINE_TAIL_SHARE`] of theirs: the last task of a small
+/// batch sets its wall time, and each step it waits is the batch's.
+const ABUNDANT_BUDGET_MULTIPLE: f64 = 2.0;
+const FINE_TAIL_SHARE: f64 = 0.4;
 /// While fewer of the batch's own tasks have finished, every finish updates the belief;
 /// later, updates come at most every [`PollPlanner::refresh_interval`].
 const EAGER_REFRESHES_UNTIL: f64 = 50.0;
@@ -288,6 +297,14 @@ fn schedule_of(belief: &Belief, tuning: &PollTuning, budget: &PollBudget) -> Sch
         } else {
             break;
         }
+    }
+    let fine = tail_interval
+        .mul_f64(FINE_TAIL_SHARE)
+        .max(tuning.min_interval);
+    if fine < tail_interval
+        && expected_polls(belief, &early, fine) * ABUNDANT_BUDGET_MULTIPLE <= affordable
+    {
+        tail_interval = fine;
     }
     Schedule {
         early,

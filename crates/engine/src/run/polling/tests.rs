@@ -342,3 +342,45 @@ fn a_tight_budget_stretches_the_schedule() {
         expected_polls(&belief, &tight_schedule.early, tight_schedule.tail_interval) <= affordable
     );
 }
+
+#[test]
+fn a_small_batch_gets_a_finer_tail_and_its_last_task_is_seen_sooner() {
+    let prior = typical(130.0, 30.0);
+    let batch_of = |tasks: usize| {
+        PollPlanner::new(
+            PollTuning::default(),
+            PollBudget {
+                tasks,
+                ..live_budget()
+            },
+            Some(prior),
+        )
+    };
+    let (small, large) = (batch_of(10), batch_of(1000));
+    // Past every early age, in the tail: the small batch's steps are shorter.
+    let (small_tail, large_tail) = (wait(&small, secs(180.0), 6), wait(&large, secs(180.0), 6));
+    assert!(small_tail < large_tail, "{small_tail:?} vs {large_tail:?}");
+    // The tasks past the early polls, over many: each waits less in the small batch.
+    let times = log_normal_times(60, 130.0, 0.3);
+    let tail_delay = |mut planner: PollPlanner| {
+        let simulated = simulate(&mut planner, &times);
+        let tail: Vec<f64> = times
+            .iter()
+            .zip(&simulated.delays)
+            .filter(|(time, _)| time.as_secs_f64() > 130.0 * (0.35f64 * 0.3).exp())
+            .map(|(_, delay)| *delay)
+            .collect();
+        (
+            simulated.median_polls(),
+            tail.iter().sum::<f64>() / tail.len().max(1) as f64,
+        )
+    };
+    let (small_polls, small_tail_delay) = tail_delay(batch_of(10));
+    let (large_polls, large_tail_delay) = tail_delay(batch_of(1000));
+    // The median task is seen by the early polls either way.
+    assert_eq!(small_polls, large_polls);
+    assert!(
+        small_tail_delay < large_tail_delay * 0.7,
+        "{small_tail_delay} vs {large_tail_delay}"
+    );
+}
