@@ -360,6 +360,21 @@ impl SourceText {
     pub fn position_of_byte(&self, offset: usize, len: u32) -> Position {
         let offset = offset.min(self.text.len());
         let index = self.line_starts.partition_point(|&start| start <= offset);
+        self.position_on_line(offset, index, len)
+    }
+
+    /// [`Self::position_of_byte`] for offsets that mostly come in order (the cells of a
+    /// table): each starts its search at the line of the one before.
+    pub fn cursor(&self) -> PositionCursor<'_> {
+        PositionCursor {
+            source: self,
+            index: 0,
+        }
+    }
+
+    /// The position of `offset` on line `index` (1-based; `line_starts[index - 1]` is
+    /// where it starts).
+    fn position_on_line(&self, offset: usize, index: usize, len: u32) -> Position {
         let line = u32::try_from(index.max(1)).unwrap_or(u32::MAX);
         let line_start = self
             .line_starts
@@ -438,8 +453,50 @@ impl SourceText {
     }
 }
 
+/// Positions of offsets in one [`SourceText`], found from the line of the last one.
+#[derive(Debug)]
+pub struct PositionCursor<'a> {
+    source: &'a SourceText,
+    /// The line of the last offset, as `line_starts.partition_point` gives it.
+    index: usize,
+}
+
+impl PositionCursor<'_> {
+    pub fn position_of_byte(&mut self, offset: usize, len: u32) -> Position {
+        let starts = &self.source.line_starts;
+        let offset = offset.min(self.source.text.len());
+        let before = self
+            .index
+            .checked_sub(1)
+            .and_then(|i| starts.get(i))
+            .is_none_or(|&start| start <= offset);
+        if !before {
+            self.index = starts.partition_point(|&start| start <= offset);
+        } else {
+            while starts.get(self.index).is_some_and(|&start| start <= offset) {
+                self.index += 1;
+            }
+        }
+        self.source.position_on_line(offset, self.index, len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_cursor_finds_the_positions_a_search_finds_in_any_order() {
+        let source = SourceText::new("t.csv", "id,prompt\nfox,\"a é\nb\"\n\nowl,c\n");
+        let offsets = [0, 3, 10, 14, 17, 19, 20, 2, 24, 21, 99];
+        let mut cursor = source.cursor();
+        for offset in offsets {
+            assert_eq!(
+                cursor.position_of_byte(offset, 1),
+                source.position_of_byte(offset, 1),
+                "offset {offset}"
+            );
+        }
+    }
     use super::*;
 
     #[test]

@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::diagnostic::{Diagnostic, Position, SourceText, quoted};
+use crate::diagnostic::{Diagnostic, Position, PositionCursor, SourceText, quoted};
 
 /// The formats a table may be in, by the file's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +128,7 @@ fn read_delimited(
 ) -> (Vec<Column>, Vec<Row>) {
     let records = parse_records(source, delimiter, problems);
     let mut records = records.into_iter();
+    let mut cursor = source.cursor();
     let Some(header) = records.next() else {
         return (Vec::new(), Vec::new());
     };
@@ -173,7 +174,7 @@ fn read_delimited(
             .into_iter()
             .map(|field| {
                 Some(Cell {
-                    position: position_of(source, &field),
+                    position: position_with(&mut cursor, source, &field),
                     span: field.start..field.end,
                     value: Value::String(field.text),
                 })
@@ -288,11 +289,16 @@ fn unclosed_quote(input: &[u8], start: usize, end: usize) -> Option<usize> {
 }
 
 fn position_of(source: &SourceText, field: &Field) -> Position {
+    position_with(&mut source.cursor(), source, field)
+}
+
+/// [`position_of`] through a cursor, for the cells of a table in order.
+fn position_with(cursor: &mut PositionCursor<'_>, source: &SourceText, field: &Field) -> Position {
     let chars = source
         .text
         .get(field.start..field.end)
         .map_or(1, |text| text.lines().next().unwrap_or("").chars().count());
-    source.position_of_byte(field.start, u32::try_from(chars.max(1)).unwrap_or(u32::MAX))
+    cursor.position_of_byte(field.start, u32::try_from(chars.max(1)).unwrap_or(u32::MAX))
 }
 
 /// JSON Lines: an object per non-blank line; the columns are the keys, in order of first

@@ -31,8 +31,16 @@ use crate::manifest::template::Lookup;
 #[derive(Default)]
 struct SharedTexts(HashSet<Arc<str>>);
 
+/// Texts longer than this are not looked up in [`SharedTexts`].
+const SHARED_TEXT_MAX_BYTES: usize = 40;
+
 impl SharedTexts {
     fn get(&mut self, text: &str) -> Arc<str> {
+        // A long text (a table row's prompt) is most likely its job's alone: looking it up
+        // would hash every byte to save nothing.
+        if text.len() > SHARED_TEXT_MAX_BYTES {
+            return Arc::from(text);
+        }
         if let Some(shared) = self.0.get(text) {
             return Arc::clone(shared);
         }
