@@ -127,7 +127,9 @@ pub struct JobReport {
     pub key: JobKey,
     pub take: u32,
     pub model: String,
-    /// The input exactly as sent (or to be sent).
+    /// The input as sent (or to be sent), but for local files: each stands as its content
+    /// placeholder (`https://sora-batch.invalid/local-file/<sha256>.<ext>`), which the key
+    /// is computed from, not as the upload URL of one run.
     pub input: Map<String, Value>,
     pub task_id: Option<TaskId>,
     pub state: JobState,
