@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::batch::{self, BatchFolder, FileCheck};
 use crate::job::{Credits, JobId, JobKey, JobState, TaskId};
 use crate::journal::{self, DownloadedFile, JournalError, JournalWriter, Record, Replay};
-use crate::report::{JobReport, REPORT_JSON_FILE_NAME, Report};
+use crate::report::{JobReport, REPORT_JSON_FILE_NAME};
 
 /// What a batch folder without a journal still holds of paid work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub fn paid_work_without_journal(folder: &Path, replay: &Replay) -> Option<PaidW
     if !replay.jobs.is_empty() {
         return None;
     }
-    let task_ids = read_report(folder)
+    let task_ids = crate::report::read_folder_report(folder)
         .map(|report| {
             report
                 .jobs
@@ -111,9 +111,11 @@ pub fn recover(folder: &BatchFolder) -> Result<Recovered, RecoverError> {
         });
     }
     let report_path = folder.root().join(REPORT_JSON_FILE_NAME);
-    let report = read_report(folder.root()).map_err(|reason| RecoverError::Report {
-        path: report_path,
-        reason,
+    let report = crate::report::read_folder_report(folder.root()).map_err(|reason| {
+        RecoverError::Report {
+            path: report_path,
+            reason,
+        }
     })?;
     let mut records = Vec::new();
     let mut recovered = Recovered::default();
@@ -244,17 +246,6 @@ fn finished_failed(job: &JobReport, task_id: TaskId, at_ms: i64) -> Record {
         text_result: None,
         at_ms,
     }
-}
-
-/// The folder's `report.json`, read without following a link (as every file of a batch
-/// folder is).
-fn read_report(folder: &Path) -> Result<Report, String> {
-    let file = crate::durable::open_in_folder(
-        &folder.join(REPORT_JSON_FILE_NAME),
-        std::fs::OpenOptions::new().read(true),
-    )
-    .map_err(|error| error.to_string())?;
-    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ use crate::job::JobKey;
 use crate::journal::Replay;
 use crate::models::ModelBook;
 use crate::models::input::InputSchema;
-use crate::report::{REPORT_JSON_FILE_NAME, Report};
 
 /// What [`adopt_earlier_keys`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -57,7 +56,8 @@ pub fn adopt_earlier_keys(
     if strangers.is_empty() {
         return adoption;
     }
-    let report = read_report(folder);
+    // Advice here, never required: a folder without a readable one adopts nothing.
+    let report = crate::report::read_folder_report(folder).ok();
     let sent: HashMap<&str, (&str, &Map<String, Value>, u32)> = report
         .as_ref()
         .map(|report| {
@@ -116,16 +116,6 @@ fn key_today(
         return None;
     }
     Some(JobKey::compute(model, &prepared, take))
-}
-
-/// The folder's `report.json`, when it can be read; it is advice here, never required.
-fn read_report(folder: &Path) -> Option<Report> {
-    let file = crate::durable::open_in_folder(
-        &folder.join(REPORT_JSON_FILE_NAME),
-        std::fs::OpenOptions::new().read(true),
-    )
-    .ok()?;
-    serde_json::from_reader(std::io::BufReader::new(file)).ok()
 }
 
 #[cfg(test)]

@@ -120,6 +120,17 @@ impl Summary {
     }
 }
 
+/// The `report.json` of batch folder `folder`, read without following a link (as every
+/// file of a batch folder is).
+pub fn read_folder_report(folder: &std::path::Path) -> Result<Report, String> {
+    let file = crate::durable::open_in_folder(
+        &folder.join(REPORT_JSON_FILE_NAME),
+        std::fs::OpenOptions::new().read(true),
+    )
+    .map_err(|error| error.to_string())?;
+    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|error| error.to_string())
+}
+
 /// One job in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobReport {
