@@ -13,7 +13,8 @@
 //! that key is a job of the manifest with no history of its own, the earlier history becomes
 //! its. A job whose request really changed (an edited prompt) prepares to a key the manifest
 //! does not have, and stays apart, as before. A journal job missing from `report.json` (a
-//! run killed before writing it) cannot be found again: `plan` and `run` say so.
+//! run killed before writing it) cannot be found again: it stays an orphan, reported as
+//! an edited job's is, and its job is submitted under today's key.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -25,36 +26,26 @@ use crate::journal::Replay;
 use crate::models::ModelBook;
 use crate::models::input::InputSchema;
 
-/// What [`adopt_earlier_keys`] did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Adoption {
-    /// Jobs of the journal now under today's key.
-    pub adopted: usize,
-    /// Jobs of the journal the manifest does not name, that `report.json` does not describe
-    /// either: whether they are the manifest's under an earlier key cannot be told.
-    pub unexplained: usize,
-}
-
 /// Moves the histories of `replay`'s jobs that the manifest names under an earlier key to
 /// today's key (see the module's text), reading the inputs they were sent with from
 /// `folder`'s `report.json`. Each move is also put in [`Replay::adopted`] for a run to
-/// journal. `manifest_keys` are the keys of the manifest's jobs (all of them, not only a
-/// shard's: a job of another shard is not this folder's to adopt, but it is not unexplained).
+/// journal. `manifest_keys` are the keys of the jobs this folder holds (a shard's, under
+/// `--shard`). Returns how many jobs moved.
 pub fn adopt_earlier_keys(
     folder: &Path,
     replay: &mut Replay,
     manifest_keys: &HashSet<&JobKey>,
     book: &ModelBook,
-) -> Adoption {
+) -> usize {
     let strangers: Vec<JobKey> = replay
         .jobs
         .keys()
         .filter(|key| !manifest_keys.contains(key))
         .cloned()
         .collect();
-    let mut adoption = Adoption::default();
+    let mut adopted = 0;
     if strangers.is_empty() {
-        return adoption;
+        return adopted;
     }
     // Advice here, never required: a folder without a readable one adopts nothing.
     let report = crate::report::read_folder_report(folder).ok();
@@ -71,7 +62,6 @@ pub fn adopt_earlier_keys(
     let mut schemas: HashMap<String, Option<InputSchema>> = HashMap::new();
     for earlier in strangers {
         let Some((model, input, take)) = sent.get(earlier.as_str()).copied() else {
-            adoption.unexplained += 1;
             continue;
         };
         let schema = schemas.entry(model.to_owned()).or_insert_with(|| {
@@ -91,10 +81,10 @@ pub fn adopt_earlier_keys(
             && replay.adopt(&earlier, today.clone())
         {
             replay.adopted.push((earlier, today));
-            adoption.adopted += 1;
+            adopted += 1;
         }
     }
-    adoption
+    adopted
 }
 
 /// The key today's loader gives the job that was sent `input`: the model's fields only,

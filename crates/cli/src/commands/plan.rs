@@ -245,7 +245,6 @@ pub fn adopt_earlier_keys(
         .iter()
         .map(|folder| {
             sora_batch_engine::rekey::adopt_earlier_keys(folder, replay, &keys, &manifest.book)
-                .adopted
         })
         .sum();
     if adopted > 0 && !output.quiet {
