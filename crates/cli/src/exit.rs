@@ -130,6 +130,7 @@ fn error_code(error: &CliError) -> u8 {
         }
         // Refused before anything was sent: the user has to choose (recover or start over).
         CliError::Session(SessionError::JournalMissing { .. }) => USAGE_OR_MANIFEST_ERROR,
+        CliError::Session(SessionError::RekeyedAcrossShards { .. }) => USAGE_OR_MANIFEST_ERROR,
         CliError::Journal(JournalError::Link(_) | JournalError::Replaced { .. })
         | CliError::Session(SessionError::Journal(
             JournalError::Link(_) | JournalError::Replaced { .. },

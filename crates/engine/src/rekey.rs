@@ -95,10 +95,10 @@ fn key_today(
     input: &Map<String, Value>,
     take: u32,
 ) -> Option<JobKey> {
-    let fields = schema.field_names();
+    // The loader's rule for which keys are input (`InputRules::takes_field`).
     let mut prepared: Map<String, Value> = input
         .iter()
-        .filter(|(name, _)| fields.contains(&name.as_str()))
+        .filter(|(name, _)| schema.lists_field(name))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
     let problems = schema.check_and_complete(&mut prepared);

@@ -78,6 +78,16 @@ pub enum SessionError {
         folder.display()
     )]
     JournalMissing { folder: PathBuf, paid: PaidWork },
+    /// Under `--shard`, jobs an earlier version journaled in this folder are, under today's
+    /// keys, another shard's: that shard's folder has no record of them and would pay again.
+    #[error(
+        "{} holds {count} job(s) journaled by an earlier version of sora-batch that today \
+         belong to other shards, whose folders know nothing of them: run the batch once \
+         without --shard in this folder to carry them over, or see docs/journal.md (\"Keys of \
+         an earlier version\")",
+        folder.display()
+    )]
+    RekeyedAcrossShards { folder: PathBuf, count: usize },
     /// A defect of sora-batch (a thread that died, two jobs with one key).
     #[error("internal error: {0}")]
     Internal(String),
@@ -157,6 +167,9 @@ pub struct Session {
     manifest_name: String,
     request: RunRequest,
     book: crate::models::ModelBook,
+    /// Under `--shard`, the keys of every shard's jobs: a journal job that moves to one of
+    /// another shard refuses the run ([`SessionError::RekeyedAcrossShards`]).
+    all_keys: Option<std::collections::HashSet<crate::job::JobKey>>,
 }
 
 impl Session {
@@ -169,6 +182,9 @@ impl Session {
         request: RunRequest,
     ) -> Result<Session, SessionError> {
         let folder_path = batch_folder(&manifest, request.out.as_deref(), request.shard);
+        let all_keys = request
+            .shard
+            .map(|_| manifest.jobs.iter().map(|job| job.key.clone()).collect());
         if let Some(shard) = request.shard {
             // From here on the batch is this shard's jobs: the run, its journal and reports.
             manifest.jobs.retain(|job| shard.contains(&job.key));
@@ -201,6 +217,7 @@ impl Session {
             manifest_name: manifest.name,
             request,
             book: manifest.book,
+            all_keys,
         })
     }
 
@@ -227,6 +244,7 @@ impl Session {
             manifest_name,
             request,
             book,
+            all_keys,
         } = self;
         let mut replay = match replay {
             Some(replaying) => replaying.join().map_err(|_| {
@@ -240,10 +258,31 @@ impl Session {
                 paid,
             });
         }
-        let keys: std::collections::HashSet<&crate::job::JobKey> =
-            jobs.iter().map(|job| &job.key).collect();
-        crate::rekey::adopt_earlier_keys(folder.root(), &mut replay, &keys, &book);
-        drop(keys);
+        {
+            // Under `--shard` every shard's keys: a job that moves to another shard's key must
+            // be seen, or that shard would submit it again.
+            let keys: std::collections::HashSet<&crate::job::JobKey> = match &all_keys {
+                Some(all) => all.iter().collect(),
+                None => jobs.iter().map(|job| &job.key).collect(),
+            };
+            crate::rekey::adopt_earlier_keys(folder.root(), &mut replay, &keys, &book);
+        }
+        if all_keys.is_some() {
+            let own: std::collections::HashSet<&crate::job::JobKey> =
+                jobs.iter().map(|job| &job.key).collect();
+            let elsewhere = replay
+                .adopted
+                .iter()
+                .filter(|(_, to)| !own.contains(to))
+                .count();
+            if elsewhere > 0 {
+                return Err(SessionError::RekeyedAcrossShards {
+                    folder: folder.root().to_owned(),
+                    count: elsewhere,
+                });
+            }
+        }
+        drop(all_keys);
         let outcome = run::run_batch_replayed(
             &folder, replay, jobs, service, options, reporter, interrupts,
         )

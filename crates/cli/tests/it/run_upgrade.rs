@@ -129,3 +129,57 @@ fn jobs_an_earlier_version_journaled_under_other_keys_are_not_paid_for_again() {
         .collect();
     assert_eq!(states, ["succeeded"; 3]);
 }
+
+/// The keys of the jobs `plan --shard K/N` gives shard `k` of `n`.
+fn shard_keys(harness: &Harness, k: u32, n: u32) -> Vec<String> {
+    let mut plan = harness.command(&["plan"]);
+    plan.arg(harness.manifest_path())
+        .arg("--out")
+        .arg(harness.out())
+        .arg("--shard")
+        .arg(format!("{k}/{n}"))
+        .arg("--json");
+    let planned = Harness::finish(plan);
+    planned.assert_code(0, "plan --shard");
+    let document: Value = serde_json::from_str(&planned.stdout).expect("plan --json");
+    document["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|job| job["key"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_shard_whose_earlier_jobs_now_belong_to_another_shard_is_refused_and_sends_nothing() {
+    let harness = Harness::start(FakeKie::builder().schedule(quick_schedule()));
+    harness.write_manifest(&kling_manifest());
+    harness.run(&[]).assert_code(0, "first run");
+    let today_keys: Vec<String> = harness.report()["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|job| job["key"].as_str().map(str::to_owned))
+        .collect();
+    as_an_earlier_version_left_it(&harness, "none");
+    // A shard that does not hold every one of the three jobs: some of its folder's
+    // earlier jobs are another shard's today.
+    let shard = (1..=2)
+        .find(|k| {
+            let own = shard_keys(&harness, *k, 2);
+            today_keys.iter().any(|key| !own.contains(key))
+        })
+        .expect("a shard without every job");
+    let created = harness.fake.log().tasks_created();
+
+    let refused = harness.run(&["--shard", &format!("{shard}/2")]);
+
+    refused.assert_code(2, "a shard run that would pay again");
+    assert!(
+        refused.stderr.contains("belong to other shards"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(harness.fake.log().tasks_created(), created);
+    assert!(rekeyed_records(&harness).is_empty());
+}
