@@ -80,7 +80,9 @@ impl Coordinator {
         if !matches!(slot.stage, Stage::Succeeded { .. }) {
             return None;
         }
-        let credits = slot.credits?;
+        // A success reported as free is no price either: it would let the class through the
+        // cap as if free.
+        let credits = slot.credits.filter(|credits| *credits > Credits::ZERO)?;
         match self.learned_prices.entry(slot.job.price_class) {
             Entry::Occupied(_) => None,
             Entry::Vacant(vacant) => {

@@ -161,6 +161,34 @@ async fn a_failed_unpriced_task_prices_nothing_and_the_next_still_goes_alone() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_success_reported_as_free_prices_nothing_and_the_next_still_goes_alone() {
+    let batch = Batch::new();
+    let jobs = unpriced_jobs(&["a", "b", "c", "d"]);
+    let service = ScriptedService::new();
+    // `a` succeeds with creditsConsumed 0: taken for a price, it would let every other job
+    // of its class through the cap as free.
+    service.poll(&task_id("a", 1), [Poll::Succeed { credits: 0.0 }]);
+    for id in ["b", "c", "d"] {
+        service.poll(&task_id(id, 1), [Poll::Succeed { credits: 40.0 }]);
+    }
+
+    let outcome = batch
+        .run(
+            &jobs,
+            &service,
+            options(|o| {
+                o.max_credits = Some(Credits(100.0));
+                o.concurrency = 10;
+            }),
+        )
+        .await;
+
+    // a alone (free, no price), b alone (40 learned), then c (80); d would make 120.
+    assert_eq!(service.created(), ["a", "b", "c"], "{:#?}", service.calls());
+    assert!(matches!(outcome.stop, Some(StopReason::SpendingCap { .. })));
+}
+
+#[tokio::test(start_paused = true)]
 async fn under_a_cap_an_unpriced_job_whose_cost_cannot_be_known_stops_submissions() {
     let batch = Batch::new();
     let jobs = unpriced_jobs(&["a", "b", "c"]);
