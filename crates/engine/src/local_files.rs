@@ -104,6 +104,14 @@ pub enum FileAction {
     Reuse { uploaded_at_ms: i64 },
 }
 
+/// Whether an upload made at `uploaded_at_ms` may still be reused at `now_ms` (both ms
+/// since the epoch): while it is younger than the retention. `plan` and the run decide by
+/// this one rule.
+pub fn upload_reusable(uploaded_at_ms: i64, now_ms: i64, retention: std::time::Duration) -> bool {
+    let age_ms = u64::try_from(now_ms.saturating_sub(uploaded_at_ms)).unwrap_or(0);
+    u128::from(age_ms) < retention.as_millis()
+}
+
 /// The local files `inputs` name (by their placeholders), each once, in upload-name order,
 /// with what a run would do with it given the `journaled` uploads (upload name → URL and
 /// time), the retention and the time now.
@@ -120,13 +128,12 @@ pub fn plan_uploads<'a>(
             named.extend(placeholders_in(value));
         }
     }
-    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     named
         .iter()
         .filter_map(|name| files.get(name))
         .map(|file| {
             let action = match journaled.get(&file.upload_name()) {
-                Some((_, at_ms)) if now_ms.saturating_sub(*at_ms) < retention_ms => {
+                Some((_, at_ms)) if upload_reusable(*at_ms, now_ms, retention) => {
                     FileAction::Reuse {
                         uploaded_at_ms: *at_ms,
                     }

@@ -144,8 +144,6 @@ impl Outcome {
     }
 }
 
-/// The manifest of `jobs` jobs of `model`, prompts marked with `variant` (new jobs for each
-/// variant), and the `run:` section of a user whose service is 100 times faster.
 /// A manifest of `jobs` jobs of `model`, for one of `shares` clients running at once on the
 /// account: a manifest's own figures are not divided among shards, so, as the README tells
 /// a user of `--shard K/N` who sets them, it sets its share of the account's.

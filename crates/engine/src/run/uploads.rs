@@ -25,7 +25,7 @@ use sora_batch_api::{ApiError, FileUpload};
 
 use super::{Reporter, RunEvent, TaskService};
 use crate::journal::{JournalError, JournalWriter, Record};
-use crate::local_files::{LocalFile, placeholders_in, replace_placeholders};
+use crate::local_files::{LocalFile, placeholders_in, replace_placeholders, upload_reusable};
 
 /// The folder on the upload host that sora-batch's uploads go to.
 pub const UPLOAD_FOLDER: &str = "sora-batch";
@@ -160,7 +160,7 @@ impl Uploads {
         };
         let mut known = slot.lock().await;
         if let Some(upload) = known.as_mut()
-            && age(now_ms(), upload.at_ms) < self.retention
+            && upload_reusable(upload.at_ms, now_ms(), self.retention)
         {
             // An upload of an earlier run is asked after once: the host may have deleted it
             // sooner than the retention says (the docs say 3 days, Kie's guidance 24 hours).
@@ -204,10 +204,6 @@ impl Uploads {
 }
 
 /// How long ago `at_ms` was at `now_ms` (both ms since the epoch); zero for a time ahead.
-fn age(now_ms: i64, at_ms: i64) -> Duration {
-    Duration::from_millis(u64::try_from(now_ms.saturating_sub(at_ms)).unwrap_or(0))
-}
-
 /// The file's bytes as the upload sends them, when they are still the bytes the manifest
 /// read (same hash).
 async fn read_checked(file: &LocalFile) -> Result<FileUpload, UploadFailure> {
