@@ -39,13 +39,20 @@ fn id_list(ids: &[sora_batch_engine::job::JobId]) -> String {
         .join(", ")
 }
 
-fn bytes_text(bytes: u64) -> String {
-    const MIB: f64 = 1024.0 * 1024.0;
-    if bytes as f64 >= MIB {
-        format!("{:.1} MiB", bytes as f64 / MIB)
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
+/// A size for people, in binary units (the unit models' file limits are read in): `619 B`,
+/// `2.9 MiB`. `plan`'s upload list and the run's lines say sizes alike.
+pub fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
     }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// The lines an event deserves, each with the least detail that shows it.

@@ -109,7 +109,7 @@ fn write_uploads(
         out,
         "local files: {} to upload ({}), {} uploaded before and reused while the host keeps them",
         to_upload.len(),
-        size_text(to_upload.iter().map(|file| file.size).sum()),
+        crate::progress::bytes_text(to_upload.iter().map(|file| file.size).sum()),
         uploads.len() - to_upload.len()
     )?;
     let width = uploads
@@ -135,7 +135,7 @@ fn write_uploads(
             out,
             "  {:<width$}  {:>9}  {what}",
             file.written,
-            size_text(file.size)
+            crate::progress::bytes_text(file.size)
         )?;
     }
     Ok(())
@@ -164,21 +164,6 @@ fn uploads_json(uploads: &[(&LocalFile, FileAction)]) -> serde_json::Value {
             entry
         })
         .collect()
-}
-
-/// A size as people read it: `363 B`, `12.5 KB`, `3.1 MB`.
-fn size_text(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// `plan --json`: the report, the limits a run would keep to and the files it would upload.
