@@ -1055,8 +1055,9 @@ impl SchemaIndex {
     }
 }
 
-/// The values a property allows, from `enum`, `const` and the same in its alternatives.
-fn allowed_values(property: &Value) -> Vec<Value> {
+/// The values a property of a JSON Schema allows, from `enum`, `const` and the same in its
+/// alternatives (`anyOf`, `oneOf`), each once, in the order written.
+pub fn allowed_values(property: &Value) -> Vec<Value> {
     let mut values = Vec::new();
     if let Some(listed) = property.get("enum").and_then(Value::as_array) {
         values.extend(listed.iter().cloned());
@@ -1071,7 +1072,11 @@ fn allowed_values(property: &Value) -> Vec<Value> {
             .into_iter()
             .flatten()
         {
-            values.extend(allowed_values(alternative));
+            for value in allowed_values(alternative) {
+                if !values.contains(&value) {
+                    values.push(value);
+                }
+            }
         }
     }
     values

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
+use sora_batch_api::price_text;
 use sora_batch_api::snapshot::PriceRule;
 
 use super::LockedModel;
@@ -248,7 +249,10 @@ pub fn schema_changes(before: &Value, after: &Value) -> Vec<Change> {
 }
 
 fn field_changes(path: &str, old: &Field<'_>, new: &Field<'_>, changes: &mut Vec<Change>) {
-    let (old_values, new_values) = (allowed_values(old.schema), allowed_values(new.schema));
+    let (old_values, new_values) = (
+        price_text::allowed_values(old.schema),
+        price_text::allowed_values(new.schema),
+    );
     let added: Vec<Value> = new_values
         .iter()
         .filter(|value| !old_values.contains(value))
@@ -364,32 +368,6 @@ fn collect_fields<'a>(schema: &'a Value, prefix: &str, out: &mut BTreeMap<String
             collect_fields(alternative, prefix, out);
         }
     }
-}
-
-/// The values a field allows: its `enum`, its `const`, and those of its alternatives.
-fn allowed_values(schema: &Value) -> Vec<Value> {
-    let mut values = Vec::new();
-    if let Some(listed) = schema.get("enum").and_then(Value::as_array) {
-        values.extend(listed.iter().cloned());
-    }
-    if let Some(constant) = schema.get("const") {
-        values.push(constant.clone());
-    }
-    for key in ["anyOf", "oneOf"] {
-        for alternative in schema
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for value in allowed_values(alternative) {
-                if !values.contains(&value) {
-                    values.push(value);
-                }
-            }
-        }
-    }
-    values
 }
 
 /// A field's type in a few characters: `string`, `integer|string`, `[string]`.
