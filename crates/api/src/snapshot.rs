@@ -280,7 +280,8 @@ impl PriceRule {
 }
 
 /// Whether a field's value meets a tier's condition: equal to a value (of the same JSON
-/// type), one of a list, or `{"nonempty": bool}`.
+/// type), one of a list, or `{"nonempty": bool}`. The fake's `pricing::condition_holds`
+/// (testkit) reads the same rule independently, to charge by it: change both together.
 fn holds(value: Option<&Value>, condition: &Value) -> bool {
     match condition {
         Value::Array(choices) => value.is_some_and(|value| choices.contains(value)),

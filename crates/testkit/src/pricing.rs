@@ -126,7 +126,10 @@ pub(crate) fn rule_price(rule: &Value, input: &Map<String, Value>) -> Option<f64
 }
 
 /// Whether a field's value meets a tier's condition: equal (same JSON type), one of a list,
-/// or `{"nonempty": bool}`.
+/// or `{"nonempty": bool}`. The api crate's `snapshot::holds` reads the same rule for the
+/// client's estimates; the fake keeps its own reading (it depends on none of our crates,
+/// and charges must not share the estimate's mistakes): a change to the rule's format is
+/// made in both.
 fn condition_holds(value: Option<&Value>, condition: &Value) -> bool {
     match condition {
         Value::Array(choices) => value.is_some_and(|value| choices.contains(value)),
