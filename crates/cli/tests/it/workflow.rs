@@ -209,11 +209,13 @@ fn the_workflow_never_pays_twice_across_a_saved_folder_and_a_record_artifact() {
         ["journal.jsonl", "report.json", "report.md"],
         "the record artifact keeps the journal and the reports"
     );
-    // Each task takes 1.5 s on the service; the first run allows 200 ms.
-    let harness = Harness::start(FakeKie::builder().schedule(Schedule::Elapsed {
-        waiting: std::time::Duration::from_millis(50),
-        queuing: std::time::Duration::from_millis(50),
-        total: std::time::Duration::from_millis(1500),
+    // Each task is done at its 30th poll; the first run allows 200 ms, in which polls at
+    // least 10 ms apart (`fast_run`'s `min_interval`) reach 21 at most, however fast the
+    // machine: its tasks outlive it on any machine.
+    let harness = Harness::start(FakeKie::builder().schedule(Schedule::Polls {
+        waiting: 0,
+        queuing: 0,
+        generating: 30,
     }));
     let replay = Replay {
         harness: &harness,
