@@ -127,6 +127,11 @@ pub(super) fn create(
             }
             Err(failure) => return Arrival::UploadFailed { job, failure },
         };
+        // Uploads can take a while: a run that stopped submitting meanwhile journals nothing
+        // for this job (no intent, so no outcome to write either).
+        if !submissions_open.load(Ordering::SeqCst) {
+            return Arrival::Withdrawn { job };
+        }
         let intent = Record::Intent {
             key: key.clone(),
             id,
