@@ -177,9 +177,12 @@ pub fn lock(
     };
     let runtime = runtime()?;
     let mut done = 0;
-    for (plan, mut lock) in plans.into_iter().zip(locks) {
+    // Every lock's models are asked for first: one refused model leaves every lock as it
+    // was, not only its own.
+    let mut ready = Vec::new();
+    let mut refused = Vec::new();
+    for (plan, lock) in plans.into_iter().zip(locks) {
         let mut fetched = BTreeMap::new();
-        let mut refused = Vec::new();
         for model in &plan.models {
             if args.from_snapshot {
                 match snapshot_entry(model) {
@@ -226,16 +229,29 @@ pub fn lock(
                 )),
             }
         }
-        if !refused.is_empty() {
-            for reason in &refused {
-                output.error_line(reason);
-            }
-            return Err(CliError::Usage(format!(
-                "{} model(s) cannot be locked; {} was left as it was",
-                refused.len(),
-                plan.path.display()
-            )));
+        ready.push((plan, lock, fetched));
+    }
+    if !refused.is_empty() {
+        for reason in &refused {
+            output.error_line(reason);
         }
+        let locks: Vec<String> = ready
+            .iter()
+            .map(|(plan, _, _)| plan.path.display().to_string())
+            .collect();
+        return Err(CliError::Usage(format!(
+            "{} model(s) cannot be locked; {} {} left as {}",
+            refused.len(),
+            locks.join(", "),
+            if locks.len() == 1 { "was" } else { "were" },
+            if locks.len() == 1 {
+                "it was"
+            } else {
+                "they were"
+            },
+        )));
+    }
+    for (plan, mut lock, fetched) in ready {
         let existed = plan.path.exists();
         let keep = args.prune.then_some(&plan.models);
         let summary = lock.merge(fetched, keep);

@@ -356,6 +356,40 @@ jobs:
 }
 
 #[test]
+fn a_refused_model_in_one_lock_leaves_every_lock_unwritten() {
+    let harness = Harness::start(unhurried_fake());
+    let folder = harness.dir.path();
+    for (sub, model) in [
+        ("a", "kling-2.6/text-to-video"),
+        ("b", "acme/no-such-model"),
+    ] {
+        std::fs::create_dir_all(folder.join(sub)).expect("a folder");
+        write(
+            &folder.join(sub).join("batch.yaml"),
+            &format!("version: 1\nmodel: {model}\nprompt: a fox\n"),
+        );
+    }
+    let refused = run(
+        &harness,
+        &["models", "lock", "a/batch.yaml", "b/batch.yaml"],
+    );
+    refused.assert_code(2, "one lock's model refused");
+    assert!(
+        refused
+            .stderr
+            .contains("acme/no-such-model is not in the catalogue"),
+        "{}",
+        refused.stderr
+    );
+    for sub in ["a", "b"] {
+        assert!(
+            !folder.join(sub).join("sora-batch.lock").exists(),
+            "{sub}'s lock was written"
+        );
+    }
+}
+
+#[test]
 fn manifests_of_one_folder_share_a_lock_and_prune_keeps_only_theirs() {
     let harness = Harness::start(unhurried_fake());
     let folder = harness.dir.path();
